@@ -1,0 +1,165 @@
+"""The ``tfrec`` command line. Only this module prints; the library logs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tfrec import __version__
+from tfrec.errors import TfrecError
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="synthetic",
+                        help="synthetic (default), ml-100k, ml-1m, ml-latest-small, ml-latest, "
+                             "csv:PATH, parquet:PATH or a .csv/.parquet path")
+    parser.add_argument("--data-dir", default=None,
+                        help="MovieLens folder or its parent (default: $TFREC_DATA_DIR)")
+    parser.add_argument("--schema", default=None, help="schema .json/.toml for generic files")
+    parser.add_argument("--users", default=None, help="user feature table for generic files")
+    parser.add_argument("--items", default=None, help="item feature table for generic files")
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument("--signal", type=float, default=1.0,
+                        help="synthetic data: planted signal strength; 0 = the seed's pure noise")
+    parser.add_argument("--duplicates", choices=("last", "mean", "error"), default="last",
+                        help="policy for repeated (user, item) rows (default: keep the last)")
+    parser.add_argument("--invalid", choices=("error", "drop"), default="error",
+                        help="policy for rows with empty ids or bad ratings (default: error)")
+
+
+def _load(args: argparse.Namespace):
+    from tfrec.data import load_dataset
+    from tfrec.data.tabular import load_schema
+
+    schema = load_schema(args.schema) if args.schema else None
+    return load_dataset(args.data, data_dir=args.data_dir, schema=schema, users=args.users,
+                        items=args.items, seed=args.seed,
+                        signal=args.signal, duplicates=args.duplicates, invalid=args.invalid)
+
+
+def _cmd_data_describe(args: argparse.Namespace) -> int:
+    from tfrec.splits import make_splits
+
+    dataset = _load(args)
+    summary = dataset.describe()
+    summary["schema"] = dataset.schema.to_dict()
+    if args.split:
+        summary["splits"] = [s.summary() for s in make_splits(dataset, args.split, seed=args.seed)]
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"data set        {summary['name']}")
+    print(f"interactions    {summary['interactions']:,}")
+    print(f"users / items   {summary['users']:,} / {summary['items']:,} "
+          f"(catalog {summary['catalog_items']:,}), density {summary['density']:.4f}")
+    for side in ("per_user", "per_item"):
+        q = summary[side]
+        print(f"{side.replace('_', ' '):15} min {q['min']}, median {q['median']:g}, "
+              f"mean {q['mean']:.1f}, max {q['max']}")
+    if "rating" in summary:
+        r = summary["rating"]
+        hist = ", ".join(f"{k}: {v}" for k, v in r["histogram"].items())
+        print(f"ratings         mean {r['mean']:.3f}, std {r['std']:.3f}; {hist}")
+    for side, names in summary["features"].items():
+        if names:
+            print(f"{side} features".ljust(16) + ", ".join(names))
+    if summary["folds"]:
+        print(f"folds           {', '.join(summary['folds'])}")
+    cleaning = summary["cleaning"]
+    print(f"cleaning        read {cleaning['rows_in']:,}, kept {cleaning['rows_out']:,}, "
+          f"merged duplicates {cleaning['merged_duplicates']:,}, dropped {cleaning['dropped'] or 0}")
+    for split in summary.get("splits", []):
+        print(f"split {split['name']:10}train {split['train']:,}, test {split['test']:,}, "
+              f"unseen test users {split['unseen_test_users']}, items {split['unseen_test_items']}")
+    return 0
+
+
+def _cmd_data_generate(args: argparse.Namespace) -> int:
+    from tfrec.data.synthetic import generate
+
+    users, items, ratings = generate(args.users, args.items, args.rows, signal=args.signal,
+                                     seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("users", users), ("items", items), ("ratings", ratings)):
+        path = out / f"{name}.{args.format}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        if args.format == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+        print(f"wrote {path} ({len(frame):,} rows)")
+    return 0
+
+
+def _cmd_data_download(args: argparse.Namespace) -> int:
+    from tfrec.data.movielens import download
+
+    target = download(args.name, args.dest, sha256=args.sha256, url=args.url)
+    print(f"downloaded {args.name} to {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the ``tfrec`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="tfrec",
+        description="Two-tower recommenders on TensorFlow Recommenders, compared honestly "
+                    "against classic baselines.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfrec {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    data = commands.add_parser("data", help="load, describe, generate or download data")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION")
+    describe = data_commands.add_parser("describe", help="validate a data set and summarize it")
+    _add_data_options(describe)
+    describe.add_argument("--split", default=None, help="also summarize this split method")
+    describe.add_argument("--json", action="store_true", help="print JSON")
+    describe.set_defaults(func=_cmd_data_describe)
+
+    gen = data_commands.add_parser("generate", help="write synthetic users/items/ratings files")
+    gen.add_argument("--out", required=True, help="output folder")
+    gen.add_argument("--rows", type=int, default=10_000, help="ratings (default 10,000)")
+    gen.add_argument("--users", type=int, default=1000, help="users (default 1,000)")
+    gen.add_argument("--items", type=int, default=500, help="items (default 500)")
+    gen.add_argument("--signal", type=float, default=1.0, help="0 = the seed's pure noise")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--format", choices=("csv", "parquet"), default="parquet")
+    gen.set_defaults(func=_cmd_data_generate)
+
+    down = data_commands.add_parser("download", help="fetch a MovieLens variant (explicit opt-in)")
+    down.add_argument("name", choices=("ml-100k", "ml-1m", "ml-latest-small", "ml-latest"))
+    down.add_argument("--dest", required=True, help="parent folder for the data")
+    down.add_argument("--sha256", default=None, help="expected SHA-256 of the zip archive")
+    down.add_argument("--url", default=None, help="mirror URL instead of GroupLens")
+    down.set_defaults(func=_cmd_data_download)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI; returns the process exit code (2 for usage and data errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return func(args)
+    except TfrecError as exc:
+        print(f"tfrec: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Conversions of interaction frames: to ``tf.data`` feature dicts and to Surprise data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tfrec.data.dataset import Dataset
+from tfrec.errors import DataError
+
+
+def _column_array(values: pd.Series) -> np.ndarray:
+    """Converts a column to the numpy array tf.data expects (object arrays for strings)."""
+    if values.dtype.kind in "iu":
+        return values.to_numpy(dtype=np.int64)
+    if values.dtype.kind in "fb":
+        return values.to_numpy(dtype=np.float32)
+    return values.astype(str).to_numpy(dtype=object)
+
+
+def feature_columns(dataset: Dataset, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Joins user and item features onto interaction rows (vectorized) as named arrays.
+
+    Args:
+        dataset: Supplies the schema and the feature tables.
+        frame: Interaction rows (ids, optional rating/timestamp/weight/context features).
+
+    Returns:
+        Column name -> array of length ``len(frame)``: ids, label columns, context, user and
+        item features. String columns are ``object`` arrays, numbers int64/float32.
+
+    Raises:
+        DataError: An id in ``frame`` has no row in a feature table.
+    """
+    schema = dataset.schema
+    columns: dict[str, np.ndarray] = {}
+    for name in schema.interaction_columns():
+        if name in frame.columns:
+            columns[name] = _column_array(frame[name])
+    for side, table, id_column in (("user", dataset.users, schema.user_id),
+                                   ("item", dataset.items, schema.item_id)):
+        features = getattr(schema, f"{side}_features")
+        if not features or table is None:
+            continue
+        lookup = pd.Index(table[id_column])
+        positions = lookup.get_indexer(frame[id_column])
+        if (positions < 0).any():
+            missing = frame[id_column].to_numpy()[positions < 0][0]
+            raise DataError(f"{side} id has no feature row", column=id_column, value=missing,
+                            fix=f"add it to the {side} feature table.")
+        for feature in features:
+            columns[feature.name] = _column_array(table[feature.name].iloc[positions])
+    return columns
+
+
+def to_tf_dataset(
+    dataset: Dataset,
+    frame: pd.DataFrame,
+    *,
+    batch_size: int = 4096,
+    shuffle: bool = True,
+    seed: int = 42,
+    cache: bool = True,
+    drop_remainder: bool = False,
+):
+    """Builds a batched ``tf.data.Dataset`` of feature dicts from interaction rows.
+
+    Args:
+        dataset: Supplies schema and feature tables.
+        frame: Interaction rows.
+        batch_size: Examples per batch.
+        shuffle: Shuffle the whole frame once per epoch with ``seed`` (reshuffled each epoch).
+        seed: Shuffle seed.
+        cache: Cache the converted examples in memory before shuffling and batching.
+        drop_remainder: Drop a final short batch.
+
+    Returns:
+        A dataset of dicts ``{column: Tensor[batch]}``, prefetched.
+    """
+    import tensorflow as tf
+
+    columns = feature_columns(dataset, frame)
+    data = tf.data.Dataset.from_tensor_slices(columns)
+    if cache:
+        data = data.cache()
+    if shuffle:
+        data = data.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size, drop_remainder=drop_remainder)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def rating_scale(dataset: Dataset) -> tuple[float, float]:
+    """The declared rating scale, else the observed min and max."""
+    schema = dataset.schema
+    if schema.rating_scale is not None:
+        return schema.rating_scale
+    if schema.rating is None:
+        return (0.0, 1.0)
+    values = dataset.interactions[schema.rating]
+    return float(values.min()), float(values.max())
+
+
+def _ratings(dataset: Dataset, frame: pd.DataFrame) -> np.ndarray:
+    schema = dataset.schema
+    if schema.rating is not None:
+        return frame[schema.rating].to_numpy(dtype=np.float64)
+    return np.ones(len(frame))  # implicit events: every observed pair is a positive
+
+
+def to_surprise_trainset(dataset: Dataset, frame: pd.DataFrame):
+    """Builds a Surprise ``Trainset`` from interaction rows (raw ids kept as given)."""
+    from surprise import Dataset as SurpriseDataset
+    from surprise import Reader
+
+    schema = dataset.schema
+    table = pd.DataFrame({
+        "user": frame[schema.user_id].to_numpy(),
+        "item": frame[schema.item_id].to_numpy(),
+        "rating": _ratings(dataset, frame),
+    })
+    data = SurpriseDataset.load_from_df(table, Reader(rating_scale=rating_scale(dataset)))
+    return data.build_full_trainset()
+
+
+def to_surprise_testset(dataset: Dataset, frame: pd.DataFrame) -> list[tuple]:
+    """Builds a Surprise testset: a list of ``(raw_user, raw_item, rating)`` tuples."""
+    schema = dataset.schema
+    return list(zip(frame[schema.user_id].tolist(), frame[schema.item_id].tolist(),
+                    _ratings(dataset, frame).tolist()))

@@ -1,0 +1,224 @@
+"""Reading delimited and Parquet files into pandas with errors that name file, line and fix."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from tfrec.errors import DataError
+
+
+
+
+def _first_undecodable(raw: bytes, encoding: str) -> tuple[int, int] | None:
+    """Returns ``(byte_offset, line)`` of the first byte ``encoding`` cannot decode, else None."""
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return exc.start, raw.count(b"\n", 0, exc.start) + 1
+    return None
+
+
+def read_delimited(
+    path: str | os.PathLike,
+    *,
+    sep: str,
+    columns: Mapping[str, str],
+    header: bool = False,
+    encoding: str = "utf-8",
+    fix_hint: str | None = None,
+) -> pd.DataFrame:
+    """Reads a delimited text file with typed columns.
+
+    Every row must have exactly ``len(columns)`` fields (or, with ``header``, the header's).
+    A UTF-8 byte-order mark is accepted and skipped. Missing numeric values are an error;
+    missing strings become empty strings.
+
+    Args:
+        path: The file.
+        sep: Field separator; more than one character (``"::"``) uses pandas' Python engine.
+        columns: Column name -> ``"int"``, ``"float"`` or ``"string"``, in file order. With
+            ``header=True`` the file's header must contain these names (in any order).
+        header: Whether the first line is a header.
+        encoding: Text encoding (``"latin-1"`` for MovieLens 100k/1M item files).
+        fix_hint: Extra advice appended to file-level errors.
+
+    Returns:
+        A frame with a fresh ``RangeIndex``: row ``i`` is line ``i + 1 + header`` of the file.
+
+    Raises:
+        DataError: Missing or empty file, undecodable bytes, wrong field count, a value that
+            does not parse as its column's type, or missing header columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            "file not found" + (" (it is a directory)" if path.is_dir() else ""),
+            path=path,
+            fix=fix_hint or "check the path, or point --data-dir / TFREC_DATA_DIR at the folder.",
+        )
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError("file is empty", path=path, fix=fix_hint or "supply a file with data rows.")
+    py_encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    bad = _first_undecodable(raw, py_encoding)
+    if bad is not None:
+        offset, line = bad
+        other = "latin-1" if py_encoding.startswith("utf") else "utf-8"
+        raise DataError(
+            f"byte {raw[offset]:#04x} at offset {offset} is not valid {encoding}",
+            path=path,
+            line=line,
+            fix=f"re-save the file as {encoding}, or read it with encoding={other!r}.",
+        )
+    text = raw.decode(py_encoding)
+    first_line = text.split("\n", 1)[0]
+    if header:
+        names = next(csv.reader([first_line], delimiter=sep)) if len(sep) == 1 else first_line.split(sep)
+        names = [n.strip() for n in names]
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise DataError(
+                f"header lacks column(s) {missing}; it has {names}",
+                path=path,
+                line=1,
+                fix="rename the columns or pass a schema whose names match the header.",
+            )
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise DataError(f"header repeats column(s) {dup}", path=path, line=1,
+                            fix="give every column a distinct name.")
+        names_in_file = names
+    else:
+        names_in_file = list(columns)
+    _check_field_count(text, sep, len(names_in_file), header, path)
+    frame = pd.read_csv(
+        io.StringIO(text),
+        sep=sep if len(sep) == 1 else re.escape(sep),
+        header=0 if header else None,
+        names=names_in_file,
+        engine="c" if len(sep) == 1 else "python",
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        quoting=csv.QUOTE_MINIMAL if header else csv.QUOTE_NONE,
+        index_col=False,
+    )
+    frame = frame[list(columns)]
+    return convert_columns(frame, columns, path=path, line_offset=1 + int(header))
+
+
+def _check_field_count(text: str, sep: str, expected: int, header: bool, path: Path) -> None:
+    """Raises on the first line whose field count differs (pandas pads short lines silently)."""
+    lines = text.splitlines()
+    start = 1 if header else 0
+    if len(sep) == 1 and header:
+        rows = csv.reader(lines[start:], delimiter=sep)
+        counts = (len(r) for r in rows)
+    else:
+        counts = (line.count(sep) + 1 for line in lines[start:])
+    for number, (count, line) in enumerate(zip(counts, lines[start:]), start=start + 1):
+        if count != expected and line.strip():
+            raise DataError(
+                f"expected {expected} fields separated by {sep!r}, found {count}",
+                path=path,
+                line=number,
+                value=line[:80],
+                fix="repair or remove that line, or check the separator and the file format.",
+            )
+
+
+def convert_columns(
+    frame: pd.DataFrame,
+    types: Mapping[str, str],
+    *,
+    path: str | os.PathLike | None,
+    line_offset: int,
+) -> pd.DataFrame:
+    """Converts string columns to their declared types, naming the first bad value.
+
+    Args:
+        frame: Frame with a ``RangeIndex`` whose row ``i`` is line ``i + line_offset``.
+        types: Column -> ``"int"``, ``"float"`` or ``"string"``.
+        path: File name for error messages.
+        line_offset: Line number of row 0.
+
+    Raises:
+        DataError: A value that does not parse, or a missing numeric value.
+    """
+    out = {}
+    for column in frame.columns:
+        kind = types.get(column, "string")
+        values = frame[column]
+        if kind == "string":
+            out[column] = values.astype(str)
+            continue
+        if values.dtype.kind in "iuf":
+            numeric = values
+        else:
+            stripped = values.astype(str).str.strip()
+            numeric = pd.to_numeric(stripped, errors="coerce")
+            bad = numeric.isna().to_numpy()
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                value = stripped.iloc[row]
+                raise DataError(
+                    "missing value" if value == "" else f"not a {kind} number",
+                    path=path,
+                    line=row + line_offset,
+                    column=column,
+                    value=value,
+                    fix=f"column {column!r} must hold {kind} numbers on every row.",
+                )
+        if kind == "int":
+            as_float = numeric.astype("float64")
+            fractional = (as_float != np.floor(as_float)).to_numpy()
+            if fractional.any():
+                row = int(np.flatnonzero(fractional)[0])
+                raise DataError(
+                    "not an integer",
+                    path=path,
+                    line=row + line_offset,
+                    column=column,
+                    value=values.iloc[row],
+                    fix=f"column {column!r} must hold integers.",
+                )
+            out[column] = numeric.astype("int64")
+        else:
+            out[column] = numeric.astype("float64")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def read_parquet(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Reads a Parquet file (or directory of shards).
+
+    Raises:
+        DataError: The file is missing, unreadable, or lacks requested columns.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError("file not found", path=path, fix="check the path.")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for corrupt files
+        raise DataError(
+            f"cannot read as Parquet ({type(exc).__name__}: {exc})",
+            path=path,
+            fix="check that the file is complete Parquet, or load it as CSV.",
+        ) from None
+    if columns is not None:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"lacks column(s) {missing}; it has {list(frame.columns)}",
+                path=path,
+                fix="rename the columns or pass a schema whose names match.",
+            )
+    return frame.reset_index(drop=True)

@@ -1,0 +1,122 @@
+"""Generic loader: interactions from CSV or Parquet plus optional user/item feature tables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from tfrec.data.dataset import Dataset, build_dataset
+from tfrec.data.io import read_delimited, read_parquet
+from tfrec.data.validate import DuplicatePolicy, InvalidPolicy
+from tfrec.errors import DataError, SchemaError
+from tfrec.schema import CategoricalFeature, Feature, Schema
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+DEFAULT_SCHEMA = Schema(user_id="user_id", item_id="item_id", rating="rating",
+                        user_id_dtype="string", item_id_dtype="string", rating_scale=None)
+
+
+def load_schema(path: str | os.PathLike) -> Schema:
+    """Reads a schema from a ``.json`` or ``.toml`` file (parsed safely, never executed).
+
+    Raises:
+        SchemaError: Missing file, unknown extension or invalid content.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SchemaError(f"{path}: schema file not found")
+    text = path.read_text("utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            return Schema.from_json(text)
+        except SchemaError as exc:
+            raise SchemaError(f"{path}: {exc}") from None
+    if path.suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SchemaError(f"{path}: not valid TOML: {exc}") from None
+        try:
+            return Schema.from_dict(data)
+        except SchemaError as exc:
+            raise SchemaError(f"{path}: {exc}") from None
+    raise SchemaError(f"{path}: a schema file must end in .json or .toml")
+
+
+def _column_types(features: tuple[Feature, ...]) -> dict[str, str]:
+    types = {}
+    for feature in features:
+        if isinstance(feature, CategoricalFeature):
+            types[feature.name] = feature.dtype
+        elif feature.kind in ("continuous", "bucketized"):
+            types[feature.name] = "float"
+        else:
+            types[feature.name] = "string"
+    return types
+
+
+def read_table(path: str | os.PathLike, columns: dict[str, str], *, sep: str = ",",
+               encoding: str = "utf-8") -> tuple[pd.DataFrame, int | None]:
+    """Reads a CSV (with header) or Parquet table by extension.
+
+    Returns:
+        The frame and the line number of its first row (``None`` for Parquet).
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq") or path.is_dir():
+        return read_parquet(path, columns=list(columns))[list(columns)], None
+    return read_delimited(path, sep=sep, columns=columns, header=True, encoding=encoding), 2
+
+
+def load_tables(
+    interactions: str | os.PathLike,
+    schema: Schema = DEFAULT_SCHEMA,
+    *,
+    users: str | os.PathLike | None = None,
+    items: str | os.PathLike | None = None,
+    sep: str = ",",
+    encoding: str = "utf-8",
+    duplicates: DuplicatePolicy = "last",
+    invalid: InvalidPolicy = "error",
+) -> Dataset:
+    """Loads interactions (explicit ratings or implicit events) and feature tables.
+
+    Args:
+        interactions: CSV (with a header row) or Parquet file of interactions.
+        schema: Names the columns; with ``rating=None`` the events are implicit (optionally
+            weighted by ``schema.weight``).
+        users: Optional user feature table (CSV/Parquet) keyed by ``schema.user_id``.
+        items: Optional item feature table keyed by ``schema.item_id``.
+        sep: CSV field separator.
+        encoding: CSV text encoding.
+        duplicates: Duplicate (user, item) policy.
+        invalid: Invalid-row policy.
+
+    Raises:
+        DataError: Any read or validation failure, naming file, line, column and value.
+    """
+    numeric = {c: "float" for c in (schema.rating, schema.timestamp, schema.weight) if c}
+    interaction_types = {schema.user_id: "string", schema.item_id: "string", **numeric,
+                         **_column_types(schema.context_features)}
+    frame, line_offset = read_table(interactions, interaction_types, sep=sep, encoding=encoding)
+    tables = {}
+    for side, path, id_column in (("user", users, schema.user_id), ("item", items, schema.item_id)):
+        if path is not None:
+            types = {id_column: "string", **_column_types(getattr(schema, f"{side}_features"))}
+            tables[side], _ = read_table(path, types, sep=sep, encoding=encoding)
+    return build_dataset(Path(interactions).name, schema, frame, users=tables.get("user"),
+                         items=tables.get("item"), source=str(interactions),
+                         line_offset=line_offset, duplicates=duplicates, invalid=invalid)
+
+
+def check_no_pickle(path: Path) -> None:
+    """Refuses pickle files: tfrec never unpickles user input."""
+    if path.suffix.lower() in (".pkl", ".pickle"):
+        raise DataError("tfrec does not read pickle files (they can run code)", path=path,
+                        fix="save the table as CSV or Parquet.")

@@ -1,0 +1,217 @@
+"""Train/validation/test splits, built once and shared by every model of an experiment.
+
+Every method is seeded and deterministic, never overlaps train and test rows, and covers every
+interaction (each row lands in exactly one of train, validation or test; cold-start splits
+included). Methods:
+
+* ``random``: a random ``test_ratio`` of rows (TFRS tutorials' protocol).
+* ``stratified``: per user, a random ``round(test_ratio * n_u)`` of their rows (users with a
+  single row stay in train) -- MS Recommenders' ``python_stratified_split``.
+* ``temporal``: the globally latest ``test_ratio`` of rows by timestamp.
+* ``leave_last``: per user, the latest ``n_last`` rows by timestamp (at least one row stays in
+  train).
+* ``kfold``: rows shuffled into ``n_folds`` folds; fold *f* is the test set of split *f*.
+* ``predefined``: the data set's own folds (ml-100k ``u1``..``u5``, ``ua``, ``ub``).
+* ``cold_users`` / ``cold_items``: whole users (items) held out; all their rows are test.
+
+A validation set, when asked for, is carved from the train rows: the latest
+``validation_ratio`` of them for ``temporal``, each user's next-latest ``n_last`` for
+``leave_last``, a random ``validation_ratio`` otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from tfrec.data.dataset import Dataset
+from tfrec.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+SPLIT_METHODS = ("random", "stratified", "temporal", "leave_last", "kfold", "predefined",
+                 "cold_users", "cold_items")
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One train/validation/test partition of a data set's interactions.
+
+    Attributes:
+        name: ``"random"``, ``"u1"``, ``"kfold-2"``... unique within an experiment.
+        dataset: The data set (feature tables, schema, catalog).
+        train: Training interactions.
+        test: Test interactions.
+        validation: Validation interactions, or ``None``.
+    """
+
+    name: str
+    dataset: Dataset
+    train: pd.DataFrame
+    test: pd.DataFrame
+    validation: pd.DataFrame | None = None
+
+    @property
+    def unseen_test_users(self) -> np.ndarray:
+        """Test user ids that never occur in train."""
+        column = self.dataset.schema.user_id
+        return np.setdiff1d(self.test[column].unique(), self.train[column].unique())
+
+    @property
+    def unseen_test_items(self) -> np.ndarray:
+        """Test item ids that never occur in train."""
+        column = self.dataset.schema.item_id
+        return np.setdiff1d(self.test[column].unique(), self.train[column].unique())
+
+    def summary(self) -> dict:
+        """Row and cold-start counts (JSON-ready)."""
+        return {
+            "name": self.name,
+            "train": len(self.train),
+            "validation": 0 if self.validation is None else len(self.validation),
+            "test": len(self.test),
+            "unseen_test_users": int(len(self.unseen_test_users)),
+            "unseen_test_items": int(len(self.unseen_test_items)),
+        }
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _check_ratio(name: str, value: float, allow_zero: bool = False) -> None:
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value < 1):
+        raise DataError(f"{name} must be in {'[0' if allow_zero else '(0'}, 1), got {value!r}")
+
+
+def _per_user_rank(frame: pd.DataFrame, user: str, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows visited in ``order``: each row's rank within its user and its user's row count."""
+    users = frame[user].to_numpy()[order]
+    ranked = pd.Series(users).groupby(users, sort=False)
+    rank = np.empty(len(frame), dtype=np.int64)
+    count = np.empty(len(frame), dtype=np.int64)
+    rank[order] = ranked.cumcount().to_numpy()
+    count[order] = ranked.transform("size").to_numpy()
+    return rank, count
+
+
+def _require_timestamp(dataset: Dataset, method: str) -> str:
+    column = dataset.schema.timestamp
+    if column is None:
+        raise DataError(f"split {method!r} needs timestamps but the schema has none",
+                        fix="name the timestamp column in the schema, or use a random split.")
+    return column
+
+
+def _test_mask(dataset: Dataset, frame: pd.DataFrame, method: str, *, test_ratio: float,
+               n_last: int, seed: int) -> np.ndarray:
+    """Returns which rows of ``frame`` go to test for a single-split method."""
+    schema, n = dataset.schema, len(frame)
+    rng = _rng(seed)
+    if method == "random":
+        mask = np.zeros(n, dtype=bool)
+        mask[rng.permutation(n)[: int(round(test_ratio * n))]] = True
+        return mask
+    if method == "stratified":
+        rank, count = _per_user_rank(frame, schema.user_id, rng.permutation(n))
+        n_test = np.where(count > 1, np.round(test_ratio * count), 0)
+        return rank < n_test
+    if method == "temporal":
+        ts = frame[_require_timestamp(dataset, method)].to_numpy()
+        order = np.lexsort((np.arange(n), ts))
+        mask = np.zeros(n, dtype=bool)
+        mask[order[n - int(round(test_ratio * n)):]] = True
+        return mask
+    if method == "leave_last":
+        ts = frame[_require_timestamp(dataset, method)].to_numpy()
+        newest_first = np.lexsort((-np.arange(n), -ts))
+        rank, count = _per_user_rank(frame, schema.user_id, newest_first)
+        return rank < np.minimum(n_last, count - 1)
+    if method in ("cold_users", "cold_items"):
+        column = schema.user_id if method == "cold_users" else schema.item_id
+        ids = np.sort(frame[column].unique())
+        held = rng.permutation(ids)[: max(1, int(round(test_ratio * len(ids))))]
+        return np.isin(frame[column].to_numpy(), held)
+    raise DataError(f"unknown split method {method!r}", fix=f"use one of {list(SPLIT_METHODS)}.")
+
+
+def _carve_validation(dataset: Dataset, train: pd.DataFrame, method: str, ratio: float,
+                      n_last: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    if ratio <= 0:
+        return train, None
+    inner = method if method in ("temporal", "leave_last") else "random"
+    mask = _test_mask(dataset, train, inner, test_ratio=ratio, n_last=n_last, seed=seed + 1)
+    return train.loc[~mask].reset_index(drop=True), train.loc[mask].reset_index(drop=True)
+
+
+def make_splits(
+    dataset: Dataset,
+    method: str = "random",
+    *,
+    test_ratio: float = 0.2,
+    validation_ratio: float = 0.0,
+    n_folds: int = 5,
+    n_last: int = 1,
+    folds: Sequence[str] | None = None,
+    seed: int = 42,
+) -> list[Split]:
+    """Builds the split(s) of ``dataset`` that every model of an experiment shares.
+
+    Args:
+        dataset: The data.
+        method: One of :data:`SPLIT_METHODS`.
+        test_ratio: Fraction of rows (users/items for cold-start methods) in test.
+        validation_ratio: Fraction of the train rows set aside for validation.
+        n_folds: Folds for ``kfold``.
+        n_last: Rows per user in test for ``leave_last``.
+        folds: Names of predefined folds (default: all of ``u1``..``u5`` present).
+        seed: Random seed; the same seed gives the same split.
+
+    Returns:
+        One split, or one per fold for ``kfold`` and ``predefined``.
+
+    Raises:
+        DataError: Unknown method, bad ratios, missing timestamps or missing folds.
+    """
+    if method not in SPLIT_METHODS:
+        raise DataError(f"unknown split method {method!r}", fix=f"use one of {list(SPLIT_METHODS)}.")
+    _check_ratio("validation_ratio", validation_ratio, allow_zero=True)
+    frame = dataset.interactions
+    splits: list[tuple[str, pd.DataFrame, pd.DataFrame]] = []
+    if method == "predefined":
+        available = sorted(dataset.folds)
+        wanted = list(folds) if folds else [f for f in available if f.startswith("u") and f[1:].isdigit()]
+        missing = [f for f in wanted if f not in dataset.folds]
+        if missing or not wanted:
+            raise DataError(
+                f"{dataset.name} has no predefined fold(s) {missing or wanted}; it has {available}",
+                fix="put the uN.base/uN.test files beside u.data, or use another split method.",
+            )
+        splits = [(f, *dataset.folds[f]) for f in wanted]
+    elif method == "kfold":
+        if int(n_folds) != n_folds or n_folds < 2:
+            raise DataError(f"n_folds must be an integer >= 2, got {n_folds!r}")
+        assignment = np.empty(len(frame), dtype=np.int64)
+        assignment[_rng(seed).permutation(len(frame))] = np.arange(len(frame)) % n_folds
+        for fold in range(n_folds):
+            test = assignment == fold
+            splits.append((f"kfold-{fold}", frame.loc[~test], frame.loc[test]))
+    else:
+        _check_ratio("test_ratio", test_ratio)
+        if method == "leave_last" and (int(n_last) != n_last or n_last < 1):
+            raise DataError(f"n_last must be a positive integer, got {n_last!r}")
+        test = _test_mask(dataset, frame, method, test_ratio=test_ratio, n_last=n_last, seed=seed)
+        splits.append((method, frame.loc[~test], frame.loc[test]))
+    out = []
+    for name, train, test in splits:
+        train, validation = _carve_validation(dataset, train.reset_index(drop=True), method,
+                                              validation_ratio, n_last, seed)
+        split = Split(name, dataset, train, test.reset_index(drop=True), validation)
+        logger.info("split %s", split.summary())
+        out.append(split)
+    return out
