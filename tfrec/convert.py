@@ -71,7 +71,7 @@ def to_tf_dataset(
         batch_size: Examples per batch.
         shuffle: Shuffle the whole frame once per epoch with ``seed`` (reshuffled each epoch).
         seed: Shuffle seed.
-        cache: Cache the converted examples in memory before shuffling and batching.
+        cache: Cache the batches in memory when not shuffling (a fixed order).
         drop_remainder: Drop a final short batch.
 
     Returns:
@@ -79,13 +79,18 @@ def to_tf_dataset(
     """
     import tensorflow as tf
 
-    columns = feature_columns(dataset, frame)
-    data = tf.data.Dataset.from_tensor_slices(columns)
-    if cache:
-        data = data.cache()
+    columns = {k: tf.constant(v) for k, v in feature_columns(dataset, frame).items()}
+    n = len(frame)
+    # Shuffle and batch row indices, then gather whole batches: one vectorized gather per
+    # column and batch instead of per-example work, so the pipeline never limits training.
+    indices = tf.data.Dataset.range(n)
     if shuffle:
-        data = data.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size, drop_remainder=drop_remainder)
+        indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size, drop_remainder=drop_remainder)
+    data = batches.map(lambda idx: {k: tf.gather(v, idx) for k, v in columns.items()},
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache and not shuffle:
+        data = data.cache()
     return data.prefetch(tf.data.AUTOTUNE)
 
 

@@ -1,0 +1,170 @@
+"""The two-tower model's configuration: one dataclass, read from TOML by the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from tfrec.errors import ConfigError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+OPTIMIZERS = ("adagrad", "adam", "adamw")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines a two-tower model and its training.
+
+    Attributes:
+        embedding_dim: Output width of both towers (they must agree for the dot product).
+        tower_layers: Hidden Dense widths of each tower before the output layer.
+        id_embedding_dim: Width of the user and item id embeddings.
+        feature_embedding_dim: Default width of categorical/bucketized/text embeddings.
+        use_user_id: Feed the user id embedding to the query tower (off: features only,
+            which serves cold-start users).
+        use_item_id: Feed the item id embedding to the candidate tower.
+        user_features: User features to use (``None``: all the schema lists).
+        item_features: Item features to use (``None``: all).
+        context_features: Context features to use (``None``: all).
+        hash_bins_above: Ids with a larger vocabulary are hashed into this many bins.
+        normalize: L2-normalize both tower outputs (cosine similarity).
+        temperature: Softmax temperature of the retrieval task (``None``: 1).
+        retrieval_weight: Weight of the retrieval loss (0 disables retrieval).
+        rating_weight: Weight of the rating loss (0 disables the rating task).
+        num_hard_negatives: Keep only this many hardest in-batch negatives.
+        remove_accidental_hits: Mask in-batch negatives that are the positive item.
+        logq_correction: Correct in-batch logits by the item's training frequency.
+        rating_layers: Hidden widths of the rating head over the two tower outputs.
+        use_cross: Put a DCN ``Cross`` layer in front of the rating head.
+        use_bias: Add global, user and item bias terms to the predicted rating.
+        dropout: Dropout rate in the towers and the rating head.
+        optimizer: ``adagrad``, ``adam`` or ``adamw``.
+        learning_rate: Optimizer learning rate.
+        weight_decay: Decoupled weight decay for ``adamw``.
+        l2: L2 penalty on embeddings.
+        epochs: Training epochs.
+        batch_size: Training batch size (also the number of in-batch negatives).
+        validation_ratio: Fraction of train rows held out for early stopping.
+        early_stopping_patience: Stop after this many epochs without validation improvement
+            (``None``: never).
+        top_k: ``k`` of the factorized top-k metrics.
+        jit_compile: Compile the train step with XLA.
+        seed: Seed for initialization, shuffling and dropout.
+    """
+
+    embedding_dim: int = 64
+    tower_layers: tuple[int, ...] = (128,)
+    id_embedding_dim: int = 64
+    feature_embedding_dim: int = 16
+    use_user_id: bool = True
+    use_item_id: bool = True
+    user_features: tuple[str, ...] | None = None
+    item_features: tuple[str, ...] | None = None
+    context_features: tuple[str, ...] | None = None
+    hash_bins_above: int | None = None
+    normalize: bool = False
+    temperature: float | None = None
+    retrieval_weight: float = 1.0
+    rating_weight: float = 1.0
+    num_hard_negatives: int | None = None
+    remove_accidental_hits: bool = False
+    logq_correction: bool = False
+    rating_layers: tuple[int, ...] = (64,)
+    use_cross: bool = False
+    use_bias: bool = True
+    dropout: float = 0.0
+    optimizer: str = "adagrad"
+    learning_rate: float = 0.1
+    weight_decay: float = 0.0
+    l2: float = 0.0
+    epochs: int = 5
+    batch_size: int = 4096
+    validation_ratio: float = 0.0
+    early_stopping_patience: int | None = None
+    top_k: int = 100
+    jit_compile: bool = False
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        for name in ("tower_layers", "rating_layers", "user_features", "item_features",
+                     "context_features"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        positive = ("embedding_dim", "id_embedding_dim", "feature_embedding_dim", "epochs",
+                    "batch_size", "top_k")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if any(not isinstance(w, int) or w <= 0 for w in self.tower_layers + self.rating_layers):
+            raise ConfigError("tower_layers and rating_layers must list positive integers")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer {self.optimizer!r} unknown; use one of {list(OPTIMIZERS)}")
+        if self.retrieval_weight < 0 or self.rating_weight < 0 or (
+            self.retrieval_weight == 0 and self.rating_weight == 0
+        ):
+            raise ConfigError(
+                "retrieval_weight and rating_weight must be >= 0 and not both 0 "
+                f"(got {self.retrieval_weight}, {self.rating_weight})"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.validation_ratio < 1:
+            raise ConfigError(f"validation_ratio must be in [0, 1), got {self.validation_ratio}")
+        if self.temperature is not None and self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.early_stopping_patience is not None and self.validation_ratio == 0:
+            raise ConfigError("early_stopping_patience needs validation_ratio > 0")
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """Returns a copy with ``changes`` applied."""
+        return ModelConfig.from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the JSON/TOML-ready form."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Builds a config, rejecting unknown keys by name.
+
+        Raises:
+            ConfigError: Unknown keys or invalid values.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model option(s) {unknown}; allowed: {sorted(known)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> ModelConfig:
+        """Reads a config from a TOML file (top level or a ``[model]`` table).
+
+        Raises:
+            ConfigError: Missing file, invalid TOML, unknown keys or invalid values.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = tomllib.loads(path.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        data = data.get("model", data)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,256 @@
+"""The two-tower model: schema-driven towers inside a ``tfrs.Model`` with two tasks.
+
+The query (user) tower encodes the user id, user features and context features; the candidate
+(item) tower encodes the item id and item features. Both end in ``embedding_dim`` -- checked
+when the model is built. Two TFRS tasks share the towers:
+
+* retrieval -- ``tfrs.tasks.Retrieval``, in-batch softmax over candidate embeddings, with
+  optional temperature, hard-negative mining, accidental-hit removal and logQ correction;
+  factorized top-k metrics are computed only in evaluation (``compute_metrics=not training``).
+* rating -- ``tfrs.tasks.Ranking`` (MSE loss, RMSE metric) on a head over both tower outputs,
+  optionally behind a DCN ``Cross`` layer, plus global/user/item bias terms.
+
+The loss is ``retrieval_weight * retrieval + rating_weight * rating``; a zero weight skips its
+task entirely.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from tfrec.model.features import FeatureEncoder, _as_dtype, _lookup, plain
+
+
+class Tower(tf.keras.layers.Layer):
+    """Feature encoder -> Dense stack -> ``output_dim``, optionally L2-normalized.
+
+    Args:
+        specs: Feature specs for the :class:`FeatureEncoder`.
+        hidden_layers: Widths of the hidden ReLU layers.
+        output_dim: Width of the output embedding.
+        dropout: Dropout rate after each hidden layer.
+        normalize: L2-normalize the output.
+        l2: L2 penalty on embedding tables.
+
+    Call args:
+        inputs: ``{feature: Tensor[batch]}``.
+
+    Returns:
+        ``Tensor[batch, output_dim]``.
+    """
+
+    def __init__(self, specs: list[dict[str, Any]], hidden_layers: list[int], output_dim: int,
+                 dropout: float = 0.0, normalize: bool = False, l2: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.encoder = FeatureEncoder(specs, l2=l2, name="features")
+        self.hidden_layers = [int(w) for w in hidden_layers]
+        self.output_dim = int(output_dim)
+        self.dropout = float(dropout)
+        self.normalize = bool(normalize)
+        self.dense = []
+        for i, width in enumerate(self.hidden_layers):
+            self.dense.append(tf.keras.layers.Dense(width, activation="relu", name=f"hidden_{i}"))
+            if self.dropout > 0:
+                self.dense.append(tf.keras.layers.Dropout(self.dropout))
+        self.dense.append(tf.keras.layers.Dense(self.output_dim, name="output"))
+
+    def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        x = self.encoder(inputs)
+        for layer in self.dense:
+            x = layer(x, training=training)
+        if self.normalize:
+            x = tf.math.l2_normalize(x, axis=-1)
+        return x
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "specs": plain(self.encoder.specs),
+                "hidden_layers": self.hidden_layers, "output_dim": self.output_dim,
+                "dropout": self.dropout, "normalize": self.normalize, "l2": self.encoder.l2}
+
+
+class TwoTowerModel(tfrs.Model):
+    """Query and candidate towers trained with a retrieval task and a rating task.
+
+    Build one with :func:`tfrec.model.train.build_model`, which computes the specs from the
+    training split. All constructor arguments are JSON-ready, so ``get_config`` round-trips.
+
+    Args:
+        config: :class:`~tfrec.model.config.ModelConfig` as a dict.
+        query_specs: Feature specs of the query tower.
+        candidate_specs: Feature specs of the candidate tower.
+        user_id: User id column name.
+        item_id: Item id column name.
+        user_id_dtype: ``"int"`` or ``"string"``.
+        item_id_dtype: ``"int"`` or ``"string"``.
+        user_vocabulary: Training user ids (for bias terms).
+        item_vocabulary: Training item ids (bias terms, logQ correction).
+        item_probabilities: Training frequency of each ``item_vocabulary`` entry (logQ).
+        rating: Rating column, or ``None`` when there are no explicit ratings.
+        weight: Sample-weight column, or ``None``.
+        global_mean: Mean training rating (the bias term's starting point).
+
+    Raises:
+        ValueError: The towers' output widths differ (both shapes are named).
+    """
+
+    def __init__(self, config: dict[str, Any], query_specs: list[dict], candidate_specs: list[dict],
+                 user_id: str, item_id: str, user_id_dtype: str, item_id_dtype: str,
+                 user_vocabulary: list, item_vocabulary: list, item_probabilities: list[float],
+                 rating: str | None = None, weight: str | None = None,
+                 global_mean: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = dict(config)
+        self.query_specs, self.candidate_specs = query_specs, candidate_specs
+        self.user_id, self.item_id = user_id, item_id
+        self.user_id_dtype, self.item_id_dtype = user_id_dtype, item_id_dtype
+        self.user_vocabulary, self.item_vocabulary = list(user_vocabulary), list(item_vocabulary)
+        self.item_probabilities = [float(p) for p in item_probabilities]
+        self.rating, self.weight, self.global_mean = rating, weight, float(global_mean)
+        c = self.config
+        tower_kwargs = dict(hidden_layers=c["tower_layers"], dropout=c["dropout"],
+                            normalize=c["normalize"], l2=c["l2"])
+        self.query_tower = Tower(query_specs, output_dim=c["embedding_dim"], name="query_tower",
+                                 **tower_kwargs)
+        self.candidate_tower = Tower(candidate_specs, output_dim=c["embedding_dim"],
+                                     name="candidate_tower", **tower_kwargs)
+        if self.query_tower.output_dim != self.candidate_tower.output_dim:
+            raise ValueError(
+                f"query tower outputs [batch, {self.query_tower.output_dim}] but candidate tower "
+                f"outputs [batch, {self.candidate_tower.output_dim}]; both must end in the same "
+                "embedding_dim for the dot product"
+            )
+        self.item_index = _lookup(item_id_dtype, self.item_vocabulary, "item_index")
+        self.user_index = _lookup(user_id_dtype, self.user_vocabulary, "user_index")
+        self._log_probabilities = tf.constant(
+            np.log(np.concatenate([[min(self.item_probabilities or [1.0])], self.item_probabilities])),
+            dtype=tf.float32)
+        self.topk_index = tfrs.layers.factorized_top_k.BruteForce(k=c["top_k"], name="topk_index")
+        self._index_ready = False
+        ks = sorted({k for k in (1, 5, 10, 50, 100) if k <= c["top_k"]} | {c["top_k"]})
+        self.retrieval_task = tfrs.tasks.Retrieval(
+            metrics=tfrs.metrics.FactorizedTopK(candidates=self.topk_index, ks=ks),
+            temperature=c["temperature"], num_hard_negatives=c["num_hard_negatives"],
+            remove_accidental_hits=c["remove_accidental_hits"])
+        if rating is not None:
+            head = []
+            if c["use_cross"]:
+                head.append(tfrs.layers.dcn.Cross(name="cross"))
+            for i, width in enumerate(c["rating_layers"]):
+                head.append(tf.keras.layers.Dense(width, activation="relu", name=f"rating_hidden_{i}"))
+                if c["dropout"] > 0:
+                    head.append(tf.keras.layers.Dropout(c["dropout"]))
+            head.append(tf.keras.layers.Dense(1, name="rating_output"))
+            self.rating_head = head
+            if c["use_bias"]:
+                self.user_bias = tf.keras.layers.Embedding(len(self.user_vocabulary) + 1, 1,
+                                                           embeddings_initializer="zeros", name="user_bias")
+                self.item_bias = tf.keras.layers.Embedding(len(self.item_vocabulary) + 1, 1,
+                                                           embeddings_initializer="zeros", name="item_bias")
+            self.rating_task = tfrs.tasks.Ranking(
+                loss=tf.keras.losses.MeanSquaredError(),
+                metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")])
+
+    # ------------------------------------------------------------------ inference primitives
+    def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """User/query embeddings ``[batch, embedding_dim]``."""
+        return self.query_tower(features, training=training)
+
+    def candidate_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """Item/candidate embeddings ``[batch, embedding_dim]``."""
+        return self.candidate_tower(features, training=training)
+
+    def rating_from_embeddings(self, query: tf.Tensor, candidate: tf.Tensor,
+                               features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """Predicted ratings ``[batch]`` from tower outputs ``[batch, dim]`` and the ids."""
+        if self.rating is None:
+            raise ValueError("this model has no rating task: the data had no rating column")
+        x = tf.concat([query, candidate, query * candidate], axis=-1)
+        for layer in self.rating_head:
+            x = layer(x, training=training)
+        prediction = tf.squeeze(x, -1) + self.global_mean
+        if self.config["use_bias"]:
+            users = self.user_index(_as_dtype(features[self.user_id], self.user_id_dtype))
+            items = self.item_index(_as_dtype(features[self.item_id], self.item_id_dtype))
+            prediction += tf.squeeze(self.user_bias(users), -1) + tf.squeeze(self.item_bias(items), -1)
+        return prediction
+
+    def predict_rating(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Predicted ratings ``[batch]`` for (user, item) feature rows."""
+        return self.rating_from_embeddings(self.query_embedding(features),
+                                           self.candidate_embedding(features), features)
+
+    def call(self, features: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
+        query = self.query_embedding(features, training)
+        candidate = self.candidate_embedding(features, training)
+        out = {"query_embedding": query, "candidate_embedding": candidate}
+        if self.rating is not None:
+            out["rating"] = self.rating_from_embeddings(query, candidate, features, training)
+        return out
+
+    # ------------------------------------------------------------------ training
+    def index_candidates(self, item_features: dict[str, np.ndarray], batch_size: int = 8192) -> None:
+        """(Re)builds the top-k index over the catalog from current candidate embeddings.
+
+        Args:
+            item_features: ``{feature: array[n_items]}`` for the whole catalog, including the
+                item id column.
+        """
+        embeddings = []
+        n = len(item_features[self.item_id])
+        for start in range(0, n, batch_size):
+            batch = {k: v[start:start + batch_size] for k, v in item_features.items()}
+            embeddings.append(self.candidate_embedding(batch))
+        ids = tf.constant(item_features[self.item_id])
+        if self.item_id_dtype == "string":
+            ids = tf.strings.as_string(ids) if ids.dtype != tf.string else ids
+        self.topk_index.index(tf.concat(embeddings, axis=0), ids)
+        self._index_ready = True
+        self.reset_compile_cache()
+
+    def reset_compile_cache(self) -> None:
+        """Forgets traced train/test functions (they captured whether the index was ready)."""
+        self.test_function = None
+        self.predict_function = None
+
+    def compute_loss(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        c = self.config
+        query = self.query_embedding(inputs, training)
+        candidate = self.candidate_embedding(inputs, training)
+        sample_weight = inputs[self.weight] if self.weight else None
+        loss = tf.constant(0.0)
+        if c["retrieval_weight"] > 0:
+            item_ids = _as_dtype(inputs[self.item_id], self.item_id_dtype)
+            sampling = None
+            if c["logq_correction"]:
+                sampling = tf.exp(tf.gather(self._log_probabilities, self.item_index(item_ids)))
+            retrieval = self.retrieval_task(
+                query, candidate, sample_weight=sample_weight,
+                candidate_sampling_probability=sampling,
+                candidate_ids=item_ids,
+                compute_metrics=(not training) and self._index_ready,
+                compute_batch_metrics=False)
+            loss += c["retrieval_weight"] * retrieval
+        if c["rating_weight"] > 0 and self.rating is not None:
+            prediction = self.rating_from_embeddings(query, candidate, inputs, training)
+            rating = self.rating_task(labels=tf.cast(inputs[self.rating], tf.float32),
+                                      predictions=prediction, sample_weight=sample_weight)
+            loss += c["rating_weight"] * rating
+        return loss
+
+    def get_config(self) -> dict[str, Any]:
+        return plain({
+            "config": self.config, "query_specs": self.query_specs,
+            "candidate_specs": self.candidate_specs, "user_id": self.user_id,
+            "item_id": self.item_id, "user_id_dtype": self.user_id_dtype,
+            "item_id_dtype": self.item_id_dtype, "user_vocabulary": self.user_vocabulary,
+            "item_vocabulary": self.item_vocabulary, "item_probabilities": self.item_probabilities,
+            "rating": self.rating, "weight": self.weight, "global_mean": self.global_mean,
+        })
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TwoTowerModel:
+        return cls(**config)
