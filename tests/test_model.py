@@ -181,3 +181,27 @@ def test_every_feature_kind_trains_end_to_end():
     split = make_splits(dataset, "random", test_ratio=0.3, seed=1)[0]
     result = train_model(FAST.replace(epochs=1, batch_size=2), split)
     assert np.isfinite(result.history["loss"]).all()
+
+
+def test_cli_train_writes_model_config_history_and_plot(tmp_path, capsys):
+    from tfrec.cli import main
+
+    config = tmp_path / "model.toml"
+    config.write_text("[model]\nembedding_dim = 8\ntower_layers = []\nepochs = 2\nbatch_size = 512\n"
+                      "optimizer = 'adam'\nlearning_rate = 0.01\nvalidation_ratio = 0.1\n")
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} >= {"model", "config.json", "schema.json", "vocabularies.json",
+                                               "history.json", "history.png", "checkpoints"}
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["history"]["loss"]) == 2 and "val_loss" in history["history"]
+    assert 0 <= history["test"]["factorized_top_k/top_100_categorical_accuracy"] <= 1
+    assert (out / "history.png").read_bytes()[:4] == b"\x89PNG"
+    loaded = load_model(out / "model")
+    assert loaded.get_config()["config"]["embedding_dim"] == 8
+    assert main(["train", "--config", str(config), "--out", str(out)]) == 2  # no silent overwrite
+    assert "exists" in capsys.readouterr().err
+    config.write_text("[model]\nembedding_dimension = 8\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "x")]) == 2
+    assert "unknown model option" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

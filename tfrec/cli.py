@@ -104,6 +104,54 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from tfrec.model.config import ModelConfig
+    from tfrec.model.train import evaluate_model, save_model, train_model
+    from tfrec.plots import plot_history
+    from tfrec.splits import make_splits
+
+    config = ModelConfig.from_toml(args.config) if args.config else ModelConfig()
+    if args.epochs is not None:
+        config = config.replace(epochs=args.epochs)
+    dataset = _load(args)
+    split = make_splits(dataset, args.split, seed=args.seed, folds=args.fold and [args.fold])[0]
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise TfrecError(f"{out} exists and is not empty; pass --overwrite or choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        result = train_model(config, split, checkpoint_dir=staging / "checkpoints",
+                             tensorboard_dir=args.tensorboard, verbose=1 if sys.stdout.isatty() else 2)
+        test_metrics = evaluate_model(result.model, dataset, split.test)
+        save_model(result.model, staging / "model")
+        (staging / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        (staging / "schema.json").write_text(dataset.schema.to_json())
+        vocabularies = {s["name"]: s["vocabulary"] for s in
+                        result.model.query_specs + result.model.candidate_specs if "vocabulary" in s}
+        (staging / "vocabularies.json").write_text(json.dumps(vocabularies))
+        summary = {"data": dataset.name, "split": split.summary(), "seconds": result.seconds,
+                   "examples_per_second": result.examples_per_second,
+                   "history": result.history, "test": test_metrics}
+        (staging / "history.json").write_text(json.dumps(summary, indent=2))
+        plot_history(result.history, staging / "history.png")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    print(f"trained on {len(split.train):,} rows in {result.seconds:.1f}s "
+          f"({result.examples_per_second:,.0f} examples/s); wrote {out}")
+    for name, value in sorted(test_metrics.items()):
+        if "regularization" not in name:
+            print(f"  test {name:45} {value:.4f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Returns the ``tfrec`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -139,6 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--sha256", default=None, help="expected SHA-256 of the zip archive")
     down.add_argument("--url", default=None, help="mirror URL instead of GroupLens")
     down.set_defaults(func=_cmd_data_download)
+    train = commands.add_parser("train", help="train the two-tower model and save it")
+    _add_data_options(train)
+    train.add_argument("--config", default=None, help="model config TOML (see ModelConfig)")
+    train.add_argument("--out", required=True, help="output folder for the trained model")
+    train.add_argument("--split", default="random", help="split method (default: random 80/20)")
+    train.add_argument("--fold", default=None, help="predefined fold name, e.g. u1")
+    train.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    train.add_argument("--tensorboard", default=None, help="TensorBoard log folder")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    train.set_defaults(func=_cmd_train)
     return parser
 
 

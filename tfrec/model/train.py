@@ -141,16 +141,40 @@ class TrainResult:
         history: Keras history: metric name -> per-epoch values.
         seconds: Wall time of ``fit``.
         examples_per_second: Training examples per second over all epochs.
+        epoch_seconds: Wall time of each epoch (the first includes tracing).
     """
 
     model: TwoTowerModel
     history: dict[str, list[float]]
     seconds: float
     examples_per_second: float
+    epoch_seconds: list[float]
+
+    @property
+    def steady_examples_per_second(self) -> float:
+        """Examples per second after the first (tracing) epoch, median over epochs."""
+        epochs = self.epoch_seconds[1:] or self.epoch_seconds
+        train_rows = self.examples_per_second * self.seconds / max(1, len(self.epoch_seconds))
+        return float(train_rows / np.median(epochs))
 
 
 class _EpochLog(tf.keras.callbacks.Callback):
+    """Logs each epoch's metrics and times it (training only, validation excluded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
     def on_epoch_end(self, epoch, logs=None):
+        if len(self.seconds) < epoch + 1:
+            self.seconds.append(time.perf_counter() - self._start)
         logger.info("epoch %d: %s", epoch + 1,
                     ", ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items()))
 
@@ -198,7 +222,8 @@ def train_model(
     model = build_model(config, dataset, train)
     model.compile(optimizer=_optimizer(config), jit_compile=config.jit_compile)
     train_data = to_tf_dataset(dataset, train, batch_size=config.batch_size, seed=config.seed)
-    callbacks: list[tf.keras.callbacks.Callback] = [tf.keras.callbacks.TerminateOnNaN(), _EpochLog()]
+    epoch_log = _EpochLog()
+    callbacks: list[tf.keras.callbacks.Callback] = [tf.keras.callbacks.TerminateOnNaN(), epoch_log]
     validation_data = None
     catalog = catalog_columns(dataset)
     if validation is not None and len(validation):
@@ -220,14 +245,17 @@ def train_model(
     history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
                         callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
-    values = {k: [float(x) for x in v] for k, v in history.history.items()}
+    # Factorized top-k metrics are computed only in evaluation: drop their training zeros.
+    values = {k: [float(x) for x in v] for k, v in history.history.items()
+              if not k.startswith("factorized_top_k")}
     if any(not np.isfinite(v[-1]) for v in values.values() if v):
         raise TfrecError(
             "training produced NaN/inf loss; lower learning_rate, or normalize/clean the "
             "continuous features (check for huge values)")
     model.index_candidates(catalog)
     epochs_run = len(values.get("loss", [])) or config.epochs
-    return TrainResult(model, values, seconds, epochs_run * len(train) / max(seconds, 1e-9))
+    return TrainResult(model, values, seconds, epochs_run * len(train) / max(seconds, 1e-9),
+                       epoch_seconds=epoch_log.seconds)
 
 
 def evaluate_model(model: TwoTowerModel, dataset: Dataset, frame: pd.DataFrame,
