@@ -32,8 +32,10 @@ BASE = dict(embedding_dim=64, tower_layers=(128,), batch_size=1024, optimizer="a
             learning_rate=0.002, logq_correction=True, epochs=10, seed=42)
 VARIANTS = {
     "retrieval": dict(BASE, rating_weight=0.0),
-    "rating": dict(BASE, retrieval_weight=0.0),
-    "joint": dict(BASE, rating_weight=1.0),
+    "rating": dict(BASE, retrieval_weight=0.0, l2=1e-4),
+    # TFRS sums the retrieval loss over the batch while the rating loss is a batch mean:
+    # 0.001 puts them on a comparable scale at batch 1024 (see README).
+    "joint": dict(BASE, retrieval_weight=0.001, rating_weight=1.0),
 }
 TOP100 = "factorized_top_k/top_100_categorical_accuracy"
 

@@ -33,7 +33,8 @@ from tfrec.splits import make_splits
 
 FAST = ModelConfig(embedding_dim=16, tower_layers=(32,), id_embedding_dim=16,
                    feature_embedding_dim=8, rating_layers=(16,), epochs=8, batch_size=256,
-                   optimizer="adam", learning_rate=0.01, top_k=50, logq_correction=True)
+                   optimizer="adam", learning_rate=0.01, top_k=50, logq_correction=True,
+                   retrieval_weight=1.0, rating_weight=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +175,11 @@ def test_task_and_negative_options_train(options, synthetic_split, tmp_path):
     assert any((tmp_path / "ckpt").iterdir()) and any((tmp_path / "tb").iterdir())
     if config.validation_ratio:
         assert "val_loss" in result.history
+    if config.rating_weight == 0:
+        sample = {k: v[:2] for k, v in feature_columns(synthetic_split.dataset, synthetic_split.test).items()}
+        assert "rating" not in result.model(sample)
+        with pytest.raises(ValueError, match="no rating head"):
+            result.model.predict_rating(sample)
 
 
 def test_every_feature_kind_trains_end_to_end():
@@ -205,3 +211,13 @@ def test_cli_train_writes_model_config_history_and_plot(tmp_path, capsys):
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "x")]) == 2
     assert "unknown model option" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_shipped_configs_parse():
+    from conftest import REPO_ROOT
+
+    paths = sorted((REPO_ROOT / "scripts" / "configs").glob("*.toml"))
+    assert paths
+    for path in paths:
+        config = ModelConfig.from_toml(path)
+        assert config.retrieval_weight > 0 and config.rating_weight > 0

@@ -135,7 +135,9 @@ class TwoTowerModel(tfrs.Model):
             metrics=tfrs.metrics.FactorizedTopK(candidates=self.topk_index, ks=ks),
             temperature=c["temperature"], num_hard_negatives=c["num_hard_negatives"],
             remove_accidental_hits=c["remove_accidental_hits"])
-        if rating is not None:
+        # The rating head exists only when it is trained: a rating column and rating_weight > 0.
+        self.has_rating_head = rating is not None and c["rating_weight"] > 0
+        if self.has_rating_head:
             head = []
             if c["use_cross"]:
                 head.append(tfrs.layers.dcn.Cross(name="cross"))
@@ -166,8 +168,9 @@ class TwoTowerModel(tfrs.Model):
     def rating_from_embeddings(self, query: tf.Tensor, candidate: tf.Tensor,
                                features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Predicted ratings ``[batch]`` from tower outputs ``[batch, dim]`` and the ids."""
-        if self.rating is None:
-            raise ValueError("this model has no rating task: the data had no rating column")
+        if not self.has_rating_head:
+            raise ValueError("this model has no rating head: it was trained without ratings or "
+                             "with rating_weight = 0; train with rating_weight > 0 to predict ratings")
         x = tf.concat([query, candidate, query * candidate], axis=-1)
         for layer in self.rating_head:
             x = layer(x, training=training)
@@ -187,7 +190,7 @@ class TwoTowerModel(tfrs.Model):
         query = self.query_embedding(features, training)
         candidate = self.candidate_embedding(features, training)
         out = {"query_embedding": query, "candidate_embedding": candidate}
-        if self.rating is not None:
+        if self.has_rating_head:
             out["rating"] = self.rating_from_embeddings(query, candidate, features, training)
         return out
 
@@ -234,7 +237,7 @@ class TwoTowerModel(tfrs.Model):
                 compute_metrics=(not training) and self._index_ready,
                 compute_batch_metrics=False)
             loss += c["retrieval_weight"] * retrieval
-        if c["rating_weight"] > 0 and self.rating is not None:
+        if self.has_rating_head:
             prediction = self.rating_from_embeddings(query, candidate, inputs, training)
             rating = self.rating_task(labels=tf.cast(inputs[self.rating], tf.float32),
                                       predictions=prediction, sample_weight=sample_weight)
