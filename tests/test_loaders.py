@@ -240,3 +240,14 @@ def test_download_verifies_checksums(tmp_path):
     with pytest.raises(DataError, match="checksum of u.data"):
         download("ml-100k", tmp_path / "dest", url=(tmp_path / "fake.zip").as_uri())
     assert not (tmp_path / "dest" / "ml-100k").exists()
+
+
+def test_parquet_missing_columns_and_corrupt_file(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"user_id": [1], "item": [2], "rating": [3.0]}).to_parquet(tmp_path / "r.parquet")
+    with pytest.raises(DataError, match=r"Parquet file lacks column\(s\) \['item_id'\]"):
+        load_dataset(f"parquet:{tmp_path / 'r.parquet'}")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match="cannot read as Parquet"):
+        load_dataset(str(tmp_path / "bad.parquet"))

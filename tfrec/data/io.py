@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from tfrec.data.validate import require_columns
 from tfrec.errors import DataError
 
 
@@ -214,11 +215,5 @@ def read_parquet(path: str | os.PathLike, columns: Sequence[str] | None = None) 
             fix="check that the file is complete Parquet, or load it as CSV.",
         ) from None
     if columns is not None:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise DataError(
-                f"lacks column(s) {missing}; it has {list(frame.columns)}",
-                path=path,
-                fix="rename the columns or pass a schema whose names match.",
-            )
+        require_columns(frame, list(columns), str(path), "Parquet file")
     return frame.reset_index(drop=True)
