@@ -37,19 +37,40 @@ def feature_columns(dataset: Dataset, frame: pd.DataFrame) -> dict[str, np.ndarr
     for name in schema.interaction_columns():
         if name in frame.columns:
             columns[name] = _column_array(frame[name])
-    for side, table, id_column in (("user", dataset.users, schema.user_id),
-                                   ("item", dataset.items, schema.item_id)):
-        features = getattr(schema, f"{side}_features")
-        if not features or table is None:
-            continue
-        lookup = pd.Index(table[id_column])
-        positions = lookup.get_indexer(frame[id_column])
-        if (positions < 0).any():
-            missing = frame[id_column].to_numpy()[positions < 0][0]
-            raise DataError(f"{side} id has no feature row", column=id_column, value=missing,
-                            fix=f"add it to the {side} feature table.")
-        for feature in features:
-            columns[feature.name] = _column_array(table[feature.name].iloc[positions])
+    for side in ("user", "item"):
+        id_column = schema.user_id if side == "user" else schema.item_id
+        columns.update(side_columns(dataset, side, frame[id_column].to_numpy()))
+    return columns
+
+
+def side_columns(dataset: Dataset, side: str, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Id column plus the ``side`` ("user" or "item") features of each id, vectorized.
+
+    Args:
+        dataset: Supplies the schema and the feature tables.
+        side: ``"user"`` or ``"item"``.
+        ids: ``[n]`` raw ids.
+
+    Returns:
+        Column name -> array ``[n]``.
+
+    Raises:
+        DataError: An id has no row in the side's feature table.
+    """
+    schema = dataset.schema
+    id_column = schema.user_id if side == "user" else schema.item_id
+    table = dataset.users if side == "user" else dataset.items
+    features = schema.user_features if side == "user" else schema.item_features
+    columns = {id_column: _column_array(pd.Series(ids))}
+    if not features or table is None:
+        return columns
+    positions = pd.Index(table[id_column]).get_indexer(ids)
+    if (positions < 0).any():
+        missing = np.asarray(ids)[positions < 0][0]
+        raise DataError(f"{side} id has no feature row", column=id_column, value=missing,
+                        fix=f"add it to the {side} feature table.")
+    for feature in features:
+        columns[feature.name] = _column_array(table[feature.name].iloc[positions])
     return columns
 
 

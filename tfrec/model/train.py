@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfrec.convert import feature_columns, to_tf_dataset
+from tfrec.convert import feature_columns, side_columns, to_tf_dataset
 from tfrec.data.dataset import Dataset
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.config import ModelConfig
@@ -43,18 +43,7 @@ def _select(features, names: tuple[str, ...] | None, side: str):
 
 def catalog_columns(dataset: Dataset) -> dict[str, np.ndarray]:
     """Item id plus item features for the whole catalog (``{column: array[n_items]}``)."""
-    schema = dataset.schema
-    if dataset.items is not None:
-        frame = dataset.items
-    else:
-        frame = pd.DataFrame({schema.item_id: dataset.item_ids})
-    columns = [schema.item_id] + [f.name for f in schema.item_features if f.name in frame.columns]
-    arrays = {}
-    for column in columns:
-        values = frame[column]
-        arrays[column] = (values.astype(str).to_numpy(dtype=object) if values.dtype.kind not in "iufb"
-                          else values.to_numpy(dtype=np.int64 if values.dtype.kind in "iu" else np.float32))
-    return arrays
+    return side_columns(dataset, "item", dataset.item_ids)
 
 
 def build_model(config: ModelConfig, dataset: Dataset, train: pd.DataFrame) -> TwoTowerModel:
