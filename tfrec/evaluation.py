@@ -1,0 +1,172 @@
+"""One evaluation harness: every model, the same splits, the same metrics, the same code path.
+
+:func:`evaluate` fits each model on each split's train rows, then measures
+
+* rating accuracy (RMSE, MAE) on the test pairs, for models that predict ratings;
+* top-k ranking over the **full catalog with each user's training items excluded**:
+  precision, recall, NDCG (binary and graded by rating), MAP, hit rate, MRR -- relevance is
+  every test item of the user, or those rated at least ``relevance_threshold``;
+* coverage, novelty and intra-list diversity of the top-k lists;
+* fit and predict seconds, and how many test pairs had a user or item unseen in training
+  (each model then applies its own documented fallback; the counts are reported, never hidden).
+
+It returns a tidy table (model, fold, metric, k, value); only the CLI prints or writes files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from tfrec import metrics
+from tfrec.data.dataset import Dataset
+from tfrec.recommenders.base import Recommender
+from tfrec.schema import BucketizedFeature, CategoricalFeature, MultiCategoricalFeature
+from tfrec.splits import Split
+
+logger = logging.getLogger(__name__)
+
+RATING_METRICS = ("rmse", "mae")
+LIST_METRICS = metrics.RANKING_METRICS + ("ndcg_graded", "coverage", "novelty", "diversity")
+COST_METRICS = ("fit_seconds", "predict_seconds", "unknown_users", "unknown_items")
+
+
+@dataclasses.dataclass
+class EvaluationResult:
+    """Tidy evaluation results.
+
+    Attributes:
+        rows: One row per (model, fold, metric, k); ``k`` is 0 for metrics without a cut-off.
+    """
+
+    rows: pd.DataFrame
+
+    def summary(self) -> pd.DataFrame:
+        """Mean, standard deviation (population) and fold count per (model, metric, k)."""
+        grouped = self.rows.groupby(["model", "metric", "k"], sort=False)["value"]
+        out = grouped.agg(mean="mean", std=lambda v: float(np.std(v)), folds="count").reset_index()
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-ready form: the rows and the summary."""
+        return {"rows": self.rows.to_dict(orient="records"),
+                "summary": self.summary().to_dict(orient="records")}
+
+
+def item_feature_vectors(dataset: Dataset) -> np.ndarray | None:
+    """One-/multi-hot item vectors ``[n_catalog, d]`` from categorical, multi-valued and
+    bucketized item features (for intra-list diversity); ``None`` without such features."""
+    if dataset.items is None:
+        return None
+    table = dataset.items.set_index(dataset.schema.item_id).loc[dataset.item_ids]
+    parts = []
+    for feature in dataset.schema.item_features:
+        values = table[feature.name]
+        if isinstance(feature, CategoricalFeature):
+            parts.append(pd.get_dummies(values.astype(str)).to_numpy(dtype=float))
+        elif isinstance(feature, MultiCategoricalFeature):
+            parts.append(values.astype(str).str.get_dummies(sep=feature.separator).to_numpy(dtype=float))
+        elif isinstance(feature, BucketizedFeature):
+            buckets = np.searchsorted(np.asarray(feature.boundaries), values.to_numpy(float), side="right")
+            parts.append(np.eye(len(feature.boundaries) + 1)[buckets])
+    return np.concatenate(parts, axis=1) if parts else None
+
+
+def _popularity(train: pd.DataFrame, dataset: Dataset) -> tuple[np.ndarray, np.ndarray, int]:
+    schema = dataset.schema
+    pairs = train[[schema.user_id, schema.item_id]].drop_duplicates()
+    n_users = pairs[schema.user_id].nunique()
+    counts = pairs[schema.item_id].value_counts()
+    return counts.index.to_numpy(), counts.to_numpy() / n_users, n_users
+
+
+def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,),
+                   relevance_threshold: float | None = None,
+                   item_vectors: np.ndarray | None = None) -> list[dict]:
+    """Fits ``model`` on ``split.train`` and measures it on ``split.test``.
+
+    Returns:
+        Tidy rows ``{"metric", "k", "value"}``.
+    """
+    dataset, schema = split.dataset, split.dataset.schema
+    test = split.test
+    rows: list[dict] = []
+
+    def add(metric: str, value: float, k: int = 0) -> None:
+        rows.append({"metric": metric, "k": int(k), "value": float(value)})
+
+    start = time.perf_counter()
+    model.fit(split.train, dataset)
+    add("fit_seconds", time.perf_counter() - start)
+    start = time.perf_counter()
+    users, items = test[schema.user_id].to_numpy(), test[schema.item_id].to_numpy()
+    unknown = model.unknown_counts(users, items)
+    add("unknown_users", unknown["unknown_users"])
+    add("unknown_items", unknown["unknown_items"])
+    if model.predicts_ratings and schema.rating is not None:
+        predicted = model.score(users, items)
+        truth = test[schema.rating].to_numpy(float)
+        add("rmse", metrics.rmse(truth, predicted))
+        add("mae", metrics.mae(truth, predicted))
+    relevant = test
+    if relevance_threshold is not None and schema.rating is not None:
+        relevant = test[test[schema.rating] >= relevance_threshold]
+    eval_users, user_rows = np.unique(relevant[schema.user_id].to_numpy(), return_inverse=True)
+    relevant_items = relevant[schema.item_id].to_numpy()
+    gains = relevant[schema.rating].to_numpy(float) if schema.rating is not None else None
+    k_max = max(ks)
+    recommended, _ = model.recommend(eval_users, k=k_max, exclude_seen=True)
+    add("predict_seconds", time.perf_counter() - start)
+    pop_items, pop_p, n_train_users = _popularity(split.train, dataset)
+    catalog_index = pd.Index(model.catalog)
+    for k in ks:
+        top = recommended[:, :k]
+        for name, value in metrics.ranking_metrics(top, user_rows, relevant_items, k).items():
+            add(name, value, k)
+        if gains is not None:
+            add("ndcg_graded", metrics.ranking_metrics(top, user_rows, relevant_items, k, gains=gains)["ndcg"], k)
+        add("coverage", metrics.coverage(top, len(model.catalog)), k)
+        add("novelty", metrics.novelty(top, items=pop_items, probabilities=pop_p, n_users=n_train_users), k)
+        if item_vectors is not None and k > 1:
+            positions = catalog_index.get_indexer(top.ravel()).reshape(top.shape)
+            add("diversity", metrics.intra_list_diversity(positions, item_vectors), k)
+    return rows
+
+
+def evaluate(
+    models: Mapping[str, Callable[[], Recommender]],
+    splits: Sequence[Split],
+    *,
+    ks: Sequence[int] = (10,),
+    relevance_threshold: float | None = None,
+    progress: Callable[[str, str], None] | None = None,
+) -> EvaluationResult:
+    """Evaluates every model on every split with the same code path.
+
+    Args:
+        models: Name -> factory returning a fresh, unfitted model (one per split).
+        splits: The shared splits (e.g. ml-100k u1..u5).
+        ks: Cut-offs of the ranking metrics.
+        relevance_threshold: Relevant test items are those rated at least this; ``None``:
+            every test item.
+        progress: Called with ``(model, fold)`` after each fit+evaluation (CLI progress bars).
+
+    Returns:
+        The tidy results.
+    """
+    rows = []
+    vectors = item_feature_vectors(splits[0].dataset) if splits else None
+    for split in splits:
+        for name, factory in models.items():
+            logger.info("evaluating %s on %s", name, split.name)
+            for row in evaluate_split(factory(), split, ks=ks, relevance_threshold=relevance_threshold,
+                                      item_vectors=vectors):
+                rows.append({"model": name, "fold": split.name, **row})
+            if progress is not None:
+                progress(name, split.name)
+    return EvaluationResult(pd.DataFrame(rows, columns=["model", "fold", "metric", "k", "value"]))

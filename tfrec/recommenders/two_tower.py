@@ -1,0 +1,72 @@
+"""The two-tower model behind the :class:`Recommender` interface."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tfrec.convert import side_columns
+from tfrec.errors import ConfigError, TfrecError
+from tfrec.model.config import ModelConfig
+from tfrec.model.train import catalog_columns, train_model
+from tfrec.recommenders.base import Recommender
+from tfrec.splits import Split
+
+RANK_BY = ("retrieval", "rating")
+
+
+class TwoTowerRecommender(Recommender):
+    """Trains :class:`~tfrec.model.two_tower.TwoTowerModel`; scores with its heads.
+
+    Args:
+        config: Model and training options (default: :class:`ModelConfig` defaults).
+        rank_by: ``"retrieval"`` ranks the catalog by the towers' dot product (what the
+            retrieval task learns); ``"rating"`` ranks by the predicted rating.
+        name: Report name.
+
+    :meth:`score` is the rating head's predicted rating (needs ``rating_weight > 0``).
+    """
+
+    def __init__(self, config: ModelConfig | None = None, *, rank_by: str = "retrieval",
+                 name: str = "two-tower") -> None:
+        super().__init__()
+        if rank_by not in RANK_BY:
+            raise ConfigError(f"rank_by must be one of {list(RANK_BY)}, got {rank_by!r}")
+        self.config = config or ModelConfig()
+        if rank_by == "retrieval" and self.config.retrieval_weight == 0:
+            raise ConfigError("rank_by='retrieval' needs retrieval_weight > 0")
+        self.rank_by = rank_by
+        self.name = name
+        self.predicts_ratings = self.config.rating_weight > 0
+        self.model = None
+
+    def _fit(self, train: pd.DataFrame) -> None:
+        if self.dataset.schema.rating is None:
+            self.predicts_ratings = False
+        split = Split("fit", self.dataset, train.reset_index(drop=True), train.iloc[:0])
+        self.result = train_model(self.config, split)
+        self.model = self.result.model
+        self._item_embeddings = self._batched(self.model.candidate_embedding, catalog_columns(self.dataset))
+
+    @staticmethod
+    def _batched(function, columns: dict[str, np.ndarray], batch_size: int = 8192) -> np.ndarray:
+        n = len(next(iter(columns.values())))
+        parts = [function({k: v[s:s + batch_size] for k, v in columns.items()}).numpy()
+                 for s in range(0, n, batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0,))
+
+    def score(self, user_ids, item_ids) -> np.ndarray:
+        self._check_fitted()
+        if not self.predicts_ratings:
+            raise TfrecError(f"{self.name} has no rating head (rating_weight = 0 or no ratings)")
+        columns = {**side_columns(self.dataset, "user", np.asarray(user_ids)),
+                   **side_columns(self.dataset, "item", np.asarray(item_ids))}
+        return self._batched(self.model.predict_rating, columns).astype(np.float64)
+
+    def score_matrix(self, user_ids) -> np.ndarray:
+        self._check_fitted()
+        user_ids = np.asarray(user_ids)
+        if self.rank_by == "rating":
+            return super().score_matrix(user_ids)
+        queries = self._batched(self.model.query_embedding, side_columns(self.dataset, "user", user_ids))
+        return (queries @ self._item_embeddings.T).astype(np.float64)
