@@ -152,6 +152,63 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tfrec.evaluation import evaluate
+    from tfrec.model.config import ModelConfig
+    from tfrec.plots import plot_comparison
+    from tfrec.recommenders import make_model
+    from tfrec.report import comparison_table, to_markdown, to_text
+    from tfrec.splits import make_splits
+
+    ks = sorted({int(k) for k in str(args.k).split(",")})
+    if min(ks) < 1:
+        raise TfrecError(f"--k must list positive integers, got {args.k!r}")
+    config = ModelConfig.from_toml(args.config) if args.config else None
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    for name in names:  # unknown names fail before any data is loaded or model trained
+        make_model(name, seed=args.seed, config=config)
+    dataset = _load(args)
+    folds = args.folds.split(",") if args.folds else None
+    splits = make_splits(dataset, args.split, seed=args.seed, folds=folds, test_ratio=args.test_ratio)
+    factories = {name: (lambda name=name: make_model(name, seed=args.seed, config=config)) for name in names}
+    with tqdm(total=len(names) * len(splits), desc="compare", unit="fit", disable=args.quiet,
+              file=sys.stderr) as bar:
+        result = evaluate(factories, splits, ks=ks, relevance_threshold=args.relevance_threshold,
+                          progress=lambda model, fold: (bar.set_postfix_str(f"{model} on {fold}"), bar.update()))
+    summary = result.summary()
+    table = comparison_table(summary, ks[0])
+    print(f"{dataset.name}, split {args.split} ({', '.join(s.name for s in splits)}), "
+          f"relevance: {'all test items' if args.relevance_threshold is None else f'rating >= {args.relevance_threshold:g}'}")
+    print(to_text(table))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "data": dataset.name, "split": args.split, "folds": [s.summary() for s in splits],
+            "models": names, "ks": ks, "relevance_threshold": args.relevance_threshold,
+            "seed": args.seed, **result.to_dict(),
+        }
+        _write_atomic(out / "results.json", json.dumps(payload, indent=2))
+        markdown = (f"# tfrec compare: {dataset.name}\n\nSplit `{args.split}` "
+                    f"({', '.join(s.name for s in splits)}); mean ± std over folds.\n\n"
+                    + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k)) for k in ks)
+                    + "\n")
+        _write_atomic(out / "report.md", markdown)
+        tmp = out / ".metrics.png.tmp.png"
+        plot_comparison(summary, [("rmse", 0), ("ndcg", ks[0]), ("recall", ks[0]), ("coverage", ks[0])], tmp)
+        tmp.replace(out / "metrics.png")
+        print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'metrics.png'}")
+    return 0
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Returns the ``tfrec`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -187,6 +244,29 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--sha256", default=None, help="expected SHA-256 of the zip archive")
     down.add_argument("--url", default=None, help="mirror URL instead of GroupLens")
     down.set_defaults(func=_cmd_data_download)
+    from tfrec.recommenders import DEFAULT_MODELS, MODEL_NAMES
+
+    compare = commands.add_parser(
+        "compare", help="evaluate models on the same split with the same metrics (the main job)",
+        description="Fits every model on the same split(s) and reports RMSE/MAE and top-k ranking "
+                    "metrics over the full catalog with training items excluded.")
+    _add_data_options(compare)
+    compare.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                         help=f"comma-separated, from {', '.join(MODEL_NAMES)} "
+                              f"(default: {','.join(DEFAULT_MODELS)})")
+    compare.add_argument("--split", default="random",
+                         help="split method: random (default, 80/20), stratified, temporal, "
+                              "leave_last, kfold, predefined (ml-100k u1-u5), cold_users, cold_items")
+    compare.add_argument("--folds", default=None, help="predefined folds, e.g. u1,u2,u3,u4,u5")
+    compare.add_argument("--test-ratio", type=float, default=0.2, help="test fraction (default 0.2)")
+    compare.add_argument("--k", default="10", help="cut-off(s) of ranking metrics, e.g. 10,20")
+    compare.add_argument("--relevance-threshold", type=float, default=None,
+                         help="relevant = rated at least this (default: every test item)")
+    compare.add_argument("--config", default=None, help="two-tower model config TOML")
+    compare.add_argument("--out", default=None, help="write results.json, report.md, metrics.png here")
+    compare.add_argument("--quiet", action="store_true", help="no progress bar")
+    compare.set_defaults(func=_cmd_compare)
+
     train = commands.add_parser("train", help="train the two-tower model and save it")
     _add_data_options(train)
     train.add_argument("--config", default=None, help="model config TOML (see ModelConfig)")

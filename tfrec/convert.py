@@ -43,13 +43,17 @@ def feature_columns(dataset: Dataset, frame: pd.DataFrame) -> dict[str, np.ndarr
     return columns
 
 
-def side_columns(dataset: Dataset, side: str, ids: np.ndarray) -> dict[str, np.ndarray]:
+def side_columns(dataset: Dataset, side: str, ids: np.ndarray,
+                 missing: str = "error") -> dict[str, np.ndarray]:
     """Id column plus the ``side`` ("user" or "item") features of each id, vectorized.
 
     Args:
         dataset: Supplies the schema and the feature tables.
         side: ``"user"`` or ``"item"``.
         ids: ``[n]`` raw ids.
+        missing: For ids without a feature row: ``"error"``, or ``"default"`` -- empty
+            string / -1 / NaN, which the model's encoders map to out-of-vocabulary and to the
+            training mean (so unknown users can still be served).
 
     Returns:
         Column name -> array ``[n]``.
@@ -65,12 +69,17 @@ def side_columns(dataset: Dataset, side: str, ids: np.ndarray) -> dict[str, np.n
     if not features or table is None:
         return columns
     positions = pd.Index(table[id_column]).get_indexer(ids)
-    if (positions < 0).any():
-        missing = np.asarray(ids)[positions < 0][0]
-        raise DataError(f"{side} id has no feature row", column=id_column, value=missing,
-                        fix=f"add it to the {side} feature table.")
+    absent = positions < 0
+    if absent.any() and missing == "error":
+        raise DataError(f"{side} id has no feature row", column=id_column,
+                        value=np.asarray(ids)[absent][0], fix=f"add it to the {side} feature table.")
     for feature in features:
-        columns[feature.name] = _column_array(table[feature.name].iloc[positions])
+        values = _column_array(table[feature.name].iloc[np.where(absent, 0, positions)])
+        if absent.any():
+            default = {"O": "", "i": -1, "f": np.nan}[values.dtype.kind]
+            values = values.copy()
+            values[absent] = default
+        columns[feature.name] = values
     return columns
 
 

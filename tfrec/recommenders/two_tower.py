@@ -24,7 +24,9 @@ class TwoTowerRecommender(Recommender):
             retrieval task learns); ``"rating"`` ranks by the predicted rating.
         name: Report name.
 
-    :meth:`score` is the rating head's predicted rating (needs ``rating_weight > 0``).
+    :meth:`score` is the rating head's predicted rating (needs ``rating_weight > 0``). Users
+    and items unknown to training -- even absent from the feature tables -- are scored through
+    the out-of-vocabulary embeddings and their known features, never an error.
     """
 
     def __init__(self, config: ModelConfig | None = None, *, rank_by: str = "retrieval",
@@ -59,8 +61,8 @@ class TwoTowerRecommender(Recommender):
         self._check_fitted()
         if not self.predicts_ratings:
             raise TfrecError(f"{self.name} has no rating head (rating_weight = 0 or no ratings)")
-        columns = {**side_columns(self.dataset, "user", np.asarray(user_ids)),
-                   **side_columns(self.dataset, "item", np.asarray(item_ids))}
+        columns = {**side_columns(self.dataset, "user", np.asarray(user_ids), missing="default"),
+                   **side_columns(self.dataset, "item", np.asarray(item_ids), missing="default")}
         return self._batched(self.model.predict_rating, columns).astype(np.float64)
 
     def score_matrix(self, user_ids) -> np.ndarray:
@@ -68,5 +70,6 @@ class TwoTowerRecommender(Recommender):
         user_ids = np.asarray(user_ids)
         if self.rank_by == "rating":
             return super().score_matrix(user_ids)
-        queries = self._batched(self.model.query_embedding, side_columns(self.dataset, "user", user_ids))
+        queries = self._batched(self.model.query_embedding,
+                                side_columns(self.dataset, "user", user_ids, missing="default"))
         return (queries @ self._item_embeddings.T).astype(np.float64)

@@ -1,0 +1,125 @@
+"""Harness: tidy results, metric plumbing, leakage guard, and the `tfrec compare` command."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfrec.cli import main
+from tfrec.data import load_synthetic
+from tfrec.evaluation import evaluate, item_feature_vectors
+from tfrec.model.config import ModelConfig
+from tfrec.recommenders import make_model
+from tfrec.recommenders.base import Recommender
+from tfrec.splits import make_splits
+
+
+class Oracle(Recommender):
+    """Knows the test set: ranks test items first and predicts the true rating."""
+
+    name = "oracle"
+
+    def __init__(self, test):
+        super().__init__()
+        self.truth = {(u, i): r for u, i, r in zip(test.user_id, test.item_id, test.rating)}
+
+    def _fit(self, train):
+        pass
+
+    def score(self, user_ids, item_ids):
+        return np.array([self.truth.get((u, i), 0.0) for u, i in zip(user_ids, item_ids)])
+
+
+@pytest.fixture(scope="module")
+def split():
+    return make_splits(load_synthetic(150, 80, 2500, seed=2), "kfold", n_folds=2, seed=0)
+
+
+def test_oracle_gets_perfect_scores_and_rows_are_tidy(split):
+    result = evaluate({"oracle": lambda: Oracle(split[0].test)}, split[:1], ks=(5, 10))
+    rows = result.rows
+    assert list(rows.columns) == ["model", "fold", "metric", "k", "value"]
+    value = rows.set_index(["metric", "k"])["value"]
+    assert value[("rmse", 0)] == 0 and value[("mae", 0)] == 0
+    assert value[("hit_rate", 10)] == 1 and value[("mrr", 10)] == 1
+    assert value[("ndcg_graded", 10)] == pytest.approx(1.0)
+    assert 0 < value[("coverage", 5)] <= value[("coverage", 10)] <= 1
+    assert value[("fit_seconds", 0)] >= 0 and value[("unknown_users", 0)] == 0
+
+
+def test_kfold_summary_has_mean_and_std(split):
+    result = evaluate({"popularity": lambda: make_model("popularity"),
+                       "random": lambda: make_model("random")}, split, ks=(10,))
+    summary = result.summary()
+    ndcg = summary[(summary.metric == "ndcg") & (summary.k == 10)].set_index("model")
+    assert (ndcg["folds"] == 2).all()
+    per_fold = result.rows[(result.rows.metric == "ndcg") & (result.rows.model == "random")]["value"]
+    assert ndcg.loc["random", "mean"] == pytest.approx(per_fold.mean())
+    assert ndcg.loc["random", "std"] == pytest.approx(np.std(per_fold))
+    assert ndcg.loc["popularity", "mean"] > ndcg.loc["random", "mean"]
+    assert "rmse" not in set(result.rows[result.rows.model == "popularity"].metric)
+
+
+def test_relevance_threshold_restricts_relevant_items(split):
+    all_items = evaluate({"p": lambda: make_model("popularity")}, split[:1], ks=(10,)).rows
+    liked = evaluate({"p": lambda: make_model("popularity")}, split[:1], ks=(10,), relevance_threshold=5).rows
+    recall = lambda rows: rows[(rows.metric == "recall")]["value"].iloc[0]
+    assert recall(all_items) != recall(liked)
+
+
+def test_unknown_pairs_are_counted():
+    dataset = load_synthetic(150, 80, 2500, seed=2)
+    (cold,) = make_splits(dataset, "cold_users", test_ratio=0.2, seed=0)
+    rows = evaluate({"svd": lambda: make_model("svd")}, [cold], ks=(10,)).rows.set_index("metric")["value"]
+    assert rows["unknown_users"] == len(cold.test)
+
+
+def test_item_feature_vectors_one_hot():
+    dataset = load_synthetic(50, 30, 300, seed=1)
+    vectors = item_feature_vectors(dataset)
+    assert vectors.shape[0] == 30 and set(np.unique(vectors)) <= {0.0, 1.0}
+
+
+def test_pure_noise_no_model_beats_global_mean():
+    """Leakage guard for the harness: on signal=0 data nothing can predict ratings."""
+    dataset = load_synthetic(300, 150, 6000, signal=0.0, seed=4)
+    (split,) = make_splits(dataset, "random", seed=0)
+    tiny = ModelConfig(embedding_dim=8, tower_layers=(), epochs=3, batch_size=256)
+    names = ["svd", "user-knn", "item-knn", "baseline", "two-tower"]
+    rows = evaluate({n: (lambda n=n: make_model(n, config=tiny)) for n in names}, [split]).rows
+    mean = split.train.rating.mean()
+    baseline = float(np.sqrt(((split.test.rating - mean) ** 2).mean()))
+    rmse = rows[rows.metric == "rmse"].set_index("model")["value"]
+    assert (rmse > baseline - 0.02).all(), (rmse.to_dict(), baseline)
+
+
+def test_compare_command_outputs_agree(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    config = tmp_path / "tt.toml"
+    config.write_text("[model]\nembedding_dim = 8\ntower_layers = []\nepochs = 2\nbatch_size = 512\n")
+    code = main(["compare", "--models", "svd,user-knn,item-knn,two-tower,popularity", "--k", "5,10",
+                 "--config", str(config), "--out", str(out), "--quiet", "--split", "kfold"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    report = (out / "report.md").read_text()
+    assert (out / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+    assert results["models"] == ["svd", "user-knn", "item-knn", "two-tower", "popularity"]
+    assert len(results["folds"]) == 5 and results["ks"] == [5, 10]
+    summary = pd.DataFrame(results["summary"])
+    for k in (5, 10):
+        values = summary[(summary.metric == "ndcg") & (summary.k == k)].set_index("model")["mean"]
+        assert len(values) == 5
+        section = report.split(f"## k = {k}")[1].split("## k =")[0]
+        for model, value in values.items():
+            row = next(line for line in section.splitlines() if line.startswith(f"| {model} |"))
+            assert f"{value:.4f}" in row
+            if k == 5:  # the terminal table shows the first cut-off
+                printed_row = next(line for line in printed.splitlines() if line.startswith(model + " "))
+                assert f"{value:.4f}" in printed_row
+
+
+def test_compare_rejects_unknown_model_before_loading(capsys):
+    assert main(["compare", "--models", "svd,bpr", "--data", "ml-100k", "--quiet"]) == 2
+    assert "unknown model 'bpr'" in capsys.readouterr().err

@@ -1,0 +1,141 @@
+"""One contract suite for every model, plus exactness of the vectorized Surprise scoring."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfrec.data import load_synthetic
+from tfrec.errors import ConfigError, TfrecError
+from tfrec.model.config import ModelConfig
+from tfrec.recommenders import MODEL_NAMES, SURPRISE_MODELS, make_model
+from tfrec.recommenders.surprise_models import SurpriseRecommender
+from tfrec.splits import make_splits
+
+TINY = ModelConfig(embedding_dim=8, tower_layers=(), id_embedding_dim=8, feature_embedding_dim=4,
+                   rating_layers=(8,), epochs=2, batch_size=256, top_k=20)
+
+
+@pytest.fixture(scope="module")
+def split():
+    dataset = load_synthetic(120, 60, 1500, seed=5)
+    return make_splits(dataset, "random", seed=1)[0]
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    models = {}
+    for name in MODEL_NAMES:
+        models[name] = make_model(name, seed=3, config=TINY).fit(split.train, split.dataset)
+    return models
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_recommend_contract(name, fitted, split):
+    model = fitted[name]
+    users = np.unique(split.test.user_id)[:25]
+    ids, scores = model.recommend(users, k=10)
+    assert ids.shape == scores.shape == (len(users), 10)
+    assert np.all(np.diff(scores, axis=1) <= 0), "scores sorted best first"
+    for user, row in zip(users, ids):
+        assert not set(row) & set(model.seen_items(user)), "seen items excluded"
+        assert len(set(row)) == 10
+        assert set(row) <= set(split.dataset.item_ids)
+    kept, _ = model.recommend(users[:3], k=10, exclude_seen=False)
+    assert kept.shape == (3, 10)
+    candidates = split.dataset.item_ids[:15]
+    restricted, _ = model.recommend(users[:3], k=5, candidates=candidates)
+    assert set(restricted.ravel()) <= set(candidates)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_unknown_users_and_items_never_crash(name, fitted, split):
+    model = fitted[name]
+    ids, scores = model.recommend(np.array([10**6]), k=5)
+    assert ids.shape == (1, 5) and np.isfinite(scores).all()
+    counts = model.unknown_counts(np.array([10**6, split.train.user_id.iloc[0]]), np.array([0, 10**6]))
+    assert counts == {"pairs": 2, "unknown_users": 1, "unknown_items": 1, "unknown_either": 2}
+    if model.predicts_ratings:
+        values = model.score(np.array([10**6, split.train.user_id.iloc[0]]),
+                             np.array([split.train.item_id.iloc[0], 10**6]))
+        assert np.isfinite(values).all() and values.shape == (2,)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_same_seed_same_lists(name, fitted, split):
+    users = np.unique(split.test.user_id)[:10]
+    again = make_model(name, seed=3, config=TINY).fit(split.train, split.dataset)
+    first, _ = fitted[name].recommend(users, k=5)
+    second, _ = again.recommend(users, k=5)
+    if name == "normal":  # draws fresh random numbers on every call, like Surprise's predict
+        assert first.shape == second.shape
+    else:
+        np.testing.assert_array_equal(first, second)
+
+
+def test_k_larger_than_catalog_and_bad_arguments(fitted, split):
+    model = fitted["svd"]
+    ids, scores = model.recommend(split.test.user_id.iloc[:2].to_numpy(), k=10**6)
+    assert ids.shape[1] == len(split.dataset.item_ids)
+    assert np.isneginf(scores[:, -1]).all(), "excluded seen items fill the tail with -inf"
+    with pytest.raises(TfrecError, match="k must be a positive integer"):
+        model.recommend([1], k=0)
+    with pytest.raises(TfrecError, match="not in the catalog"):
+        model.recommend([1], k=3, candidates=[10**6])
+    with pytest.raises(TfrecError, match="call fit"):
+        make_model("svd").recommend([1], k=3)
+    with pytest.raises(ConfigError, match="unknown model 'bpr'"):
+        make_model("bpr")
+    with pytest.raises(TfrecError, match="no rating head"):
+        make_model("two-tower", config=TINY.replace(rating_weight=0.0)).fit(split.train, split.dataset).score([1], [1])
+
+
+@pytest.mark.parametrize("name", [n for n in SURPRISE_MODELS if n != "normal"])
+def test_vectorized_scoring_equals_surprise_predict(name, fitted, split):
+    model = fitted[name]
+    rng = np.random.default_rng(0)
+    users = np.r_[rng.choice(split.dataset.user_ids, 150), [10**6, 10**6]]
+    items = np.r_[rng.choice(split.dataset.item_ids, 150), [split.train.item_id.iloc[0], 10**6]]
+    expected = np.array([model.algo.predict(u, i).est for u, i in zip(users, items)])
+    np.testing.assert_allclose(model.score(users, items), expected, atol=1e-6, rtol=0)
+    matrix = model.score_matrix(users[:20])
+    catalog = split.dataset.item_ids
+    full = np.array([[model.algo.predict(u, i).est for i in catalog] for u in users[:20]])
+    np.testing.assert_allclose(matrix, full, atol=1e-6, rtol=0)
+
+
+def test_normal_predictor_draws_from_the_fitted_normal(fitted, split):
+    model = fitted["normal"]
+    values = model.score(np.repeat(split.train.user_id.iloc[0], 20000), np.repeat(split.train.item_id.iloc[0], 20000))
+    low, high = split.dataset.schema.rating_scale
+    assert values.min() >= low and values.max() <= high
+    unclipped_mean = model.trainset.global_mean
+    assert abs(np.median(values) - unclipped_mean) < 0.1
+
+
+@pytest.mark.parametrize("user_based", [True, False])
+def test_knn_ties_follow_surprise_order(user_based):
+    """Cosine similarities of 1.0 tie often; neighbour selection must match heapq.nlargest."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"user_id": rng.integers(0, 40, 600), "item_id": rng.integers(0, 25, 600),
+                          "rating": rng.integers(1, 6, 600)}).drop_duplicates(["user_id", "item_id"])
+    from tfrec.data.dataset import build_dataset
+    from tfrec.schema import Schema
+
+    dataset = build_dataset("ties", Schema(), frame)
+    model = SurpriseRecommender("KNNBasic", k=3, sim_options={"name": "cosine", "user_based": user_based})
+    model.fit(frame, dataset)
+    users, items = np.meshgrid(dataset.user_ids, dataset.item_ids, indexing="ij")
+    expected = np.array([model.algo.predict(u, i).est for u, i in zip(users.ravel(), items.ravel())])
+    np.testing.assert_allclose(model.score(users.ravel(), items.ravel()), expected, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_knn_on_ml100k_match_predict(ml100k):
+    (split,) = make_splits(ml100k, "predefined", folds=["u1"])
+    rng = np.random.default_rng(1)
+    users = rng.choice(ml100k.user_ids, 300)
+    items = rng.choice(ml100k.item_ids, 300)
+    for name in ("item-knn", "knn-baseline"):
+        model = make_model(name).fit(split.train, ml100k)
+        expected = np.array([model.algo.predict(u, i).est for u, i in zip(users, items)])
+        np.testing.assert_allclose(model.score(users, items), expected, atol=1e-6)

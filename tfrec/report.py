@@ -1,0 +1,50 @@
+"""Comparison tables: one formatting for the terminal, Markdown and JSON outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MAIN_COLUMNS = (("rmse", 0), ("mae", 0), ("precision", None), ("recall", None), ("ndcg", None),
+                ("map", None), ("hit_rate", None), ("mrr", None), ("coverage", None),
+                ("novelty", None), ("diversity", None), ("fit_seconds", 0), ("predict_seconds", 0))
+
+
+def comparison_table(summary: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Models as rows, the main metrics at ``k`` as columns, cells ``mean ± std``."""
+    models = list(dict.fromkeys(summary["model"]))
+    table = {"model": models}
+    for metric, cut in MAIN_COLUMNS:
+        cut = k if cut is None else cut
+        rows = summary[(summary.metric == metric) & (summary.k == cut)].set_index("model")
+        if rows.empty:
+            continue
+        label = f"{metric}@{cut}" if cut else metric
+        table[label] = [_cell(rows, m, 2 if "seconds" in metric else 4) for m in models]
+    return pd.DataFrame(table)
+
+
+def _cell(rows: pd.DataFrame, model: str, digits: int) -> str:
+    if model not in rows.index or np.isnan(rows.loc[model, "mean"]):
+        return "–"
+    mean, std, folds = rows.loc[model, ["mean", "std", "folds"]]
+    text = f"{mean:.{digits}f}"
+    return text + (f" ± {std:.{digits}f}" if folds > 1 else "")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in table.columns) + " |"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def to_text(table: pd.DataFrame) -> str:
+    """A fixed-width terminal table."""
+    widths = [max(len(str(c)), *(len(str(v)) for v in table[c])) for c in table.columns]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(table.columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in table.itertuples(index=False):
+        lines.append("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
+    return "\n".join(lines)
