@@ -186,25 +186,51 @@ class SurpriseRecommender(Recommender):
         return est
 
     def _knn_matrix(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """``[len(u), len(i)]`` KNN estimates: one neighbourhood pass per anchor."""
+        """``[len(u), len(i)]`` KNN estimates: one neighbourhood pass per anchor, the anchors
+        shared between two threads (NumPy releases the GIL in the heavy kernels)."""
         user_based = self.algo.sim_options.get("user_based", True)
         est = self._knn_base(u[:, None], i[None, :])
         known_u, known_i = np.flatnonzero(u >= 0), np.flatnonzero(i >= 0)
-        if user_based:  # anchors are items, rows are users
-            for col in known_i:
-                est[known_u, col] = self._knn_anchor(i[col], u[known_u], est[known_u, col])
-        else:  # anchors are users, rows are items
-            for row in known_u:
-                est[row, known_i] = self._knn_anchor(u[row], i[known_i], est[row, known_i])
+        anchors_at, rows_at = (known_i, known_u) if user_based else (known_u, known_i)
+        anchor_ids = (i if user_based else u)[anchors_at]
+        row_ids = (u if user_based else i)[rows_at]
+        # Computing every x and picking is cheaper than gathering columns when most are needed.
+        everything = len(row_ids) * 2 >= self.algo.n_x
+
+        def work(chunk: np.ndarray) -> None:
+            for position in chunk:
+                if user_based:
+                    base = est[rows_at, anchors_at[position]]
+                else:
+                    base = est[anchors_at[position], rows_at]
+                if everything:  # the same estimates, computed for every x in inner order
+                    values = self._knn_anchor(anchor_ids[position], None, None)[row_ids]
+                else:
+                    values = self._knn_anchor(anchor_ids[position], row_ids, base)
+                if user_based:
+                    est[rows_at, anchors_at[position]] = values
+                else:
+                    est[anchors_at[position], rows_at] = values
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        chunks = np.array_split(np.arange(len(anchor_ids)), 2)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(work, chunks))
         return est
 
-    def _knn_anchor(self, anchor: int, rows: np.ndarray, base: np.ndarray) -> np.ndarray:
+    def _anchor_base_all(self, anchor: int) -> np.ndarray:
+        """KNNBaseline's starting estimate for one anchor and every x (inner ids)."""
+        algo = self.algo
+        return self.trainset.global_mean + algo.bx + algo.by[anchor]
+
+    def _knn_anchor(self, anchor: int, rows: np.ndarray | None, base: np.ndarray | None) -> np.ndarray:
         """Surprise's KNN ``estimate`` for one anchor ``y`` and many ``x`` (inner ids).
 
         Args:
             anchor: The item (user-based) or user (item-based) whose raters are neighbours.
-            rows: ``[n]`` the other side's inner ids.
-            base: ``[n]`` starting estimates (baseline for KNNBaseline, else unused).
+            rows: ``[n]`` the other side's inner ids; ``None`` for all of them in inner order.
+            base: ``[n]`` starting estimates (KNNBaseline; ``None`` computes them for all x).
 
         Returns:
             ``[n]`` estimates, NaN where Surprise finds the prediction impossible.
@@ -214,19 +240,23 @@ class SurpriseRecommender(Recommender):
         nb = neighbours[indptr[anchor]:indptr[anchor + 1]]
         r = ratings[indptr[anchor]:indptr[anchor + 1]]
         # sim is symmetric: gathering neighbour rows keeps memory access contiguous.
-        weights = _top_k_positive(algo.sim[nb][:, rows], algo.k)  # [n_neighbours, n]
-        actual_k = (weights > 0).sum(axis=0)
+        similarity = algo.sim[nb] if rows is None else algo.sim[nb][:, rows]
+        weights = _top_k_positive(similarity, algo.k)  # [n_neighbours, n]
+        n = weights.shape[1]
+        actual_k = np.count_nonzero(weights, axis=0)
         sum_sim = weights.sum(axis=0)
         if self.algorithm == "KNNBasic":
-            value = np.divide(r @ weights, sum_sim, out=np.full(len(rows), np.nan), where=sum_sim > 0)
+            value = np.divide(r @ weights, sum_sim, out=np.full(n, np.nan), where=sum_sim > 0)
             return np.where(actual_k < algo.min_k, np.nan, value)
         if self.algorithm == "KNNWithMeans":
-            base = algo.means[rows]
+            base = algo.means if rows is None else algo.means[rows]
             deviation = r - algo.means[nb]
         else:  # KNNBaseline
+            if base is None:
+                base = self._anchor_base_all(anchor)
             deviation = r - (mu + algo.bx[nb] + algo.by[anchor])
         sum_ratings = np.where(actual_k < algo.min_k, 0.0, deviation @ weights)
-        return base + np.divide(sum_ratings, sum_sim, out=np.zeros(len(rows)), where=sum_sim != 0)
+        return base + np.divide(sum_ratings, sum_sim, out=np.zeros(n), where=sum_sim != 0)
 
 
 def _top_k_positive(similarity: np.ndarray, k: int) -> np.ndarray:
@@ -247,7 +277,7 @@ def _top_k_positive(similarity: np.ndarray, k: int) -> np.ndarray:
         if crowded.any():
             cols = np.flatnonzero(crowded)
             chosen[:, cols] = above[:, cols] | (tied[:, cols] & (np.cumsum(tied[:, cols], axis=0) <= need[cols]))
-        similarity = np.where(chosen, similarity, 0.0)
+        return np.where(chosen & (similarity > 0), similarity, 0.0)
     return np.where(similarity > 0, similarity, 0.0)
 
 

@@ -1,0 +1,113 @@
+"""Benchmark of the evaluation harness on MovieLens 100k (issue "harness" targets).
+
+1. Quality: every seed model (+ references) on the official folds u1-u5, relevance = all test
+   items, k = 10; Surprise figures checked against the values measured with the same protocol
+   before tfrec existed (tolerance 0.005).
+2. Speed: full-catalog scoring (943 x 1682 pairs) from fitted internals versus Surprise's
+   per-pair ``predict`` loop (timed on a sample, extrapolated), per adapter.
+3. Wall time of the whole ``tfrec compare --data ml-100k`` (seed models, one split).
+
+    python scripts/bench_compare.py --data-dir ../shared/data/ml-100k --out bench_compare.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import tfrec  # noqa: F401
+from tfrec.data import load_dataset
+from tfrec.evaluation import evaluate
+from tfrec.recommenders import SURPRISE_MODELS, make_model
+from tfrec.splits import make_splits
+
+REFERENCE = {  # measured before tfrec, same protocol (u1-u5 mean, k=10, all test items relevant)
+    ("popularity", "ndcg"): 0.251, ("svd", "ndcg"): 0.108,
+    ("svd", "rmse"): 0.938, ("knn-baseline", "rmse"): 0.932,
+    ("user-knn", "rmse"): 1.017, ("item-knn", "rmse"): 1.030,
+}
+QUALITY_MODELS = ("popularity", "svd", "user-knn", "item-knn", "knn-baseline", "two-tower")
+
+
+def speed(dataset, split, names, sample: int) -> dict:
+    rng = np.random.default_rng(0)
+    out = {}
+    users, items = dataset.user_ids, dataset.item_ids
+    for name in names:
+        model = make_model(name).fit(split.train, dataset)
+        pair_users, pair_items = rng.choice(users, sample), rng.choice(items, sample)
+        start = time.perf_counter()
+        for u, i in zip(pair_users, pair_items):
+            model.algo.predict(u, i)
+        per_pair = (time.perf_counter() - start) / sample
+        start = time.perf_counter()
+        model.score_matrix(users)
+        vectorized = time.perf_counter() - start
+        loop = per_pair * len(users) * len(items)
+        out[name] = {"predict_us_per_pair": per_pair * 1e6, "predict_loop_full_catalog_s": loop,
+                     "vectorized_full_catalog_s": vectorized, "speedup": loop / vectorized}
+        print(json.dumps({name: out[name]}), flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--folds", default="u1,u2,u3,u4,u5")
+    parser.add_argument("--models", default=",".join(QUALITY_MODELS))
+    parser.add_argument("--speed-sample", type=int, default=20000)
+    parser.add_argument("--out", default="bench_compare.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    dataset = load_dataset("ml-100k", data_dir=args.data_dir)
+    splits = make_splits(dataset, "predefined", folds=args.folds.split(","))
+    names = args.models.split(",")
+    start = time.perf_counter()
+    result = evaluate({n: (lambda n=n: make_model(n)) for n in names}, splits, ks=(10,))
+    harness_seconds = time.perf_counter() - start
+    summary = result.summary()
+    per_fold = result.rows[result.rows.metric.isin(["ndcg", "rmse", "recall", "precision"])]
+    quality = {}
+    for name in names:
+        entry = {}
+        for metric, k in (("rmse", 0), ("ndcg", 10), ("precision", 10), ("recall", 10), ("map", 10),
+                          ("coverage", 10)):
+            rows = summary[(summary.model == name) & (summary.metric == metric) & (summary.k == k)]
+            if not rows.empty:
+                entry[metric] = {"mean": float(rows["mean"].iloc[0]), "std": float(rows["std"].iloc[0])}
+        entry["per_fold"] = {
+            metric: per_fold[(per_fold.model == name) & (per_fold.metric == metric)]["value"].round(4).tolist()
+            for metric in ("ndcg", "rmse")}
+        quality[name] = entry
+    checks = {f"{m} {metric} {ref} ±0.005": {"measured": quality[m][metric]["mean"],
+                                              "ok": abs(quality[m][metric]["mean"] - ref) <= 0.005}
+              for (m, metric), ref in REFERENCE.items() if m in quality}
+    print(json.dumps({"quality": quality, "checks": checks}, indent=1), flush=True)
+    speed_models = [n for n in SURPRISE_MODELS if n not in ("normal",)]
+    speeds = speed(dataset, splits[0], speed_models, args.speed_sample)
+    start = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-m", "tfrec", "compare", "--data", "ml-100k",
+                                "--data-dir", args.data_dir, "--quiet"], capture_output=True, text=True)
+    compare_seconds = time.perf_counter() - start
+    results = {
+        "protocol": "ml-100k u1-u5, relevance = all test items, k = 10, train items excluded",
+        "harness_seconds": harness_seconds, "quality": quality, "reference_checks": checks,
+        "speed": speeds, "min_speedup": min(v["speedup"] for v in speeds.values()),
+        "tfrec_compare_ml100k_seconds": compare_seconds, "tfrec_compare_rc": completed.returncode,
+        "tfrec_compare_table": completed.stdout,
+        "two_tower_ndcg10_target_0.45": quality.get("two-tower", {}).get("ndcg", {}).get("mean"),
+        "two_tower_rmse_target_0.92": quality.get("two-tower", {}).get("rmse", {}).get("mean"),
+    }
+    print(json.dumps({k: v for k, v in results.items() if k not in ("quality", "speed")}, indent=1))
+    with open(args.out, "w") as handle:
+        json.dump(results, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
