@@ -123,3 +123,14 @@ def test_compare_command_outputs_agree(tmp_path, capsys):
 def test_compare_rejects_unknown_model_before_loading(capsys):
     assert main(["compare", "--models", "svd,bpr", "--data", "ml-100k", "--quiet"]) == 2
     assert "unknown model 'bpr'" in capsys.readouterr().err
+
+
+def test_scripts_compare_is_the_cli(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "compare.py"), "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "--relevance-threshold" in result.stdout

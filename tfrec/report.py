@@ -7,7 +7,8 @@ import pandas as pd
 
 MAIN_COLUMNS = (("rmse", 0), ("mae", 0), ("precision", None), ("recall", None), ("ndcg", None),
                 ("map", None), ("hit_rate", None), ("mrr", None), ("coverage", None),
-                ("novelty", None), ("diversity", None), ("fit_seconds", 0), ("predict_seconds", 0))
+                ("novelty", None), ("diversity", None), ("fit_seconds", 0), ("predict_seconds", 0),
+                ("unknown_users", 0), ("unknown_items", 0))
 
 
 def comparison_table(summary: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -20,7 +21,8 @@ def comparison_table(summary: pd.DataFrame, k: int) -> pd.DataFrame:
         if rows.empty:
             continue
         label = f"{metric}@{cut}" if cut else metric
-        table[label] = [_cell(rows, m, 2 if "seconds" in metric else 4) for m in models]
+        digits = 2 if "seconds" in metric else 0 if metric.startswith("unknown") else 4
+        table[label] = [_cell(rows, m, digits) for m in models]
     return pd.DataFrame(table)
 
 
