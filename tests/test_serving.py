@@ -1,0 +1,175 @@
+"""Export to SavedModel, reload in a fresh process without tfrec, serve with `tfrec recommend`."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfrec.cli import main
+from tfrec.errors import TfrecError
+from tfrec.serving import ExportedModel, export_model
+
+CONFIG = "[model]\nembedding_dim = 8\ntower_layers = [16]\nepochs = 2\nbatch_size = 512\n"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serving")
+    (root / "model.toml").write_text(CONFIG)
+    assert main(["train", "--config", str(root / "model.toml"), "--out", str(root / "run")]) == 0
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    return export_model(trained, trained.parent / "export", k=20, max_exclude=5)
+
+
+def test_export_layout_and_metadata(exported):
+    info = json.loads((exported / "tfrec_export.json").read_text())
+    assert info["index"] == "brute-force" and info["k"] == 20 and info["max_exclude"] == 5
+    assert info["catalog_size"] == 500  # the whole catalog, not only items seen in training
+    assert set(info["signatures"]) == {"recommend", "recommend_excluding", "predict_rating",
+                                       "user_embedding", "item_embedding"}
+    assert info["versions"]["tensorflow"].startswith("2.20")
+    for name in ("schema.json", "vocabularies.json", "config.json", "history.json", "catalog.parquet",
+                 "users.parquet"):
+        assert (exported / name).is_file(), name
+    assert not any(p.name.startswith(".export-") for p in exported.parent.iterdir()), "no staging left"
+
+
+FRESH = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+assert "tfrec" not in sys.modules
+loaded = tf.saved_model.load(sys.argv[1])
+features = {"user_id": tf.constant([3, 10**9], tf.int64), "age": tf.constant([30.0, float("nan")]),
+            "gender": tf.constant([1, 0], tf.int64), "interactions": tf.constant([2, 9], tf.int64),
+            "region": tf.constant([0, 4], tf.int64), "device_type": tf.constant([1, 2], tf.int64)}
+items = {"item_id": tf.constant([5, 6], tf.int64), "category": tf.constant([1, 2], tf.int64),
+         "subcategory": tf.constant([0, 1], tf.int64), "price": tf.constant([10.0, 150.0]),
+         "brand": tf.constant([3, 4], tf.int64), "discount": tf.constant([0.1, 0.3])}
+out = {
+  "user_embedding": loaded.signatures["user_embedding"](**features)["embedding"].numpy().tolist(),
+  "item_embedding": loaded.signatures["item_embedding"](**items)["embedding"].numpy().tolist(),
+  "rating": loaded.signatures["predict_rating"](**features, **items)["rating"].numpy().tolist(),
+  "top": loaded.signatures["recommend"](**features)["item_ids"].numpy().tolist(),
+  "top_scores": loaded.signatures["recommend"](**features)["scores"].numpy().tolist(),
+  "excluded": loaded.signatures["recommend_excluding"](
+      exclude=tf.constant([[-1] * 5, [-1] * 5], tf.int64), **features)["item_ids"].numpy().tolist(),
+}
+print(json.dumps(out))
+"""
+
+
+def test_fresh_process_without_tfrec_gets_same_outputs(trained, exported):
+    result = subprocess.run([sys.executable, "-c", FRESH, str(exported / "savedmodel")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    fresh = json.loads(result.stdout.strip().splitlines()[-1])
+    from tfrec.model.train import load_model
+
+    model = load_model(trained / "model")
+    features = {"user_id": np.array([3, 10**9]), "age": np.array([30.0, np.nan], np.float32),
+                "gender": np.array([1, 0]), "interactions": np.array([2, 9]), "region": np.array([0, 4]),
+                "device_type": np.array([1, 2])}
+    items = {"item_id": np.array([5, 6]), "category": np.array([1, 2]), "subcategory": np.array([0, 1]),
+             "price": np.array([10.0, 150.0], np.float32), "brand": np.array([3, 4]),
+             "discount": np.array([0.1, 0.3], np.float32)}
+    np.testing.assert_allclose(fresh["user_embedding"], model.query_embedding(features).numpy(), atol=1e-5)
+    np.testing.assert_allclose(fresh["item_embedding"], model.candidate_embedding(items).numpy(), atol=1e-5)
+    np.testing.assert_allclose(fresh["rating"], model.predict_rating({**features, **items}).numpy(), atol=1e-5)
+    # recommend = exact top-k of the dot products over the whole catalog
+    import pandas as pd
+
+    catalog = pd.read_parquet(exported / "catalog.parquet")
+    columns = {c: catalog[c].to_numpy() for c in items}
+    columns["price"] = columns["price"].astype(np.float32)
+    columns["discount"] = columns["discount"].astype(np.float32)
+    scores = model.query_embedding(features).numpy() @ model.candidate_embedding(columns).numpy().T
+    expected = np.sort(scores, axis=1)[:, ::-1][:, :20]
+    np.testing.assert_allclose(fresh["top_scores"], expected, atol=1e-4)
+    assert fresh["excluded"] == fresh["top"]
+
+
+def test_exclusions_and_limits(exported):
+    served = ExportedModel(exported)
+    features = served.user_features(7)
+    ids, scores = served.recommend(features, k=10)
+    assert ids.shape == (1, 10) and np.all(np.diff(scores[0]) <= 1e-6)
+    without, _ = served.recommend(features, k=10, exclude=[str(ids[0, 0]), "123456789"])
+    assert ids[0, 0] not in without[0] and len(set(without[0])) == 10
+    with pytest.raises(TfrecError, match="between 1 and 20"):
+        served.recommend(features, k=21)
+    with pytest.raises(TfrecError, match="between 1 and 20"):
+        served.recommend(features, k=0)
+    with pytest.raises(TfrecError, match="at most 5 exclusions"):
+        served.recommend(features, k=5, exclude=list(range(6)))
+    with pytest.raises(TfrecError, match="integers"):
+        served.recommend(features, k=5, exclude=["abc"])
+    with pytest.raises(TfrecError, match=r"unknown feature\(s\) \['colour'\]"):
+        served.user_features(None, {"colour": "red"})
+    with pytest.raises(TfrecError, match="must be a number"):
+        served.user_features(None, {"age": "old"})
+    cold, _ = served.recommend(served.user_features("not-a-user", {"age": "nan"}), k=5)
+    assert cold.shape == (1, 5)
+
+
+def test_cli_recommend_known_unknown_and_json(exported, capsys):
+    assert main(["recommend", "--model", str(exported), "--user", "3", "-k", "3"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("top 3 for user 3") and len(text.strip().splitlines()) == 4
+    assert main(["recommend", "--model", str(exported), "--user", "999999", "--features",
+                 "age=30,gender=1", "-k", "4", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert len(payload["recommendations"]) == 4 and "category" in payload["recommendations"][0]
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    ("missing", "not a tfrec export"),
+    ("corrupt_json", "corrupt export description"),
+    ("corrupt_model", "cannot load the SavedModel"),
+])
+def test_cli_bad_exports_give_one_line_errors(exported, tmp_path, capsys, damage, fragment):
+    import shutil
+
+    target = tmp_path / "copy"
+    if damage != "missing":
+        shutil.copytree(exported, target)
+    if damage == "corrupt_json":
+        (target / "tfrec_export.json").write_text("{not json")
+    if damage == "corrupt_model":
+        (target / "savedmodel" / "saved_model.pb").write_bytes(b"garbage")
+    assert main(["recommend", "--model", str(target), "--user", "1"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_export_errors(trained, tmp_path, exported):
+    with pytest.raises(TfrecError, match="exists"):
+        export_model(trained, exported)
+    with pytest.raises(TfrecError, match="not a tfrec training folder"):
+        export_model(tmp_path, tmp_path / "x")
+    with pytest.raises(TfrecError, match="unknown index"):
+        export_model(trained, tmp_path / "y", index="faiss")
+    assert main(["recommend", "--model", str(exported), "--features", "age"]) == 2
+
+
+def test_scann_export_reloads_in_a_fresh_process(trained, tmp_path):
+    pytest.importorskip("scann")
+    out = export_model(trained, tmp_path / "scann", index="scann", k=10)
+    code = ("import sys, json, scann, tensorflow as tf\n"
+            "m = tf.saved_model.load(sys.argv[1])\n"
+            "f = dict(user_id=tf.constant([3], tf.int64), age=tf.constant([30.0]), gender=tf.constant([1], tf.int64),"
+            " interactions=tf.constant([2], tf.int64), region=tf.constant([0], tf.int64), device_type=tf.constant([1], tf.int64))\n"
+            "print(json.dumps(m.signatures['recommend'](**f)['item_ids'].numpy().tolist()))")
+    result = subprocess.run([sys.executable, "-c", code, str(out / "savedmodel")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    approximate = set(json.loads(result.stdout.strip().splitlines()[-1])[0])
+    exact, _ = ExportedModel(trained.parent / "export").recommend(
+        ExportedModel(trained.parent / "export").user_features(3, {"age": 30, "gender": 1, "interactions": 2,
+                                                                   "region": 0, "device_type": 1}), k=10)
+    assert len(approximate) == 10 and len(approximate & set(exact[0].tolist())) >= 8
