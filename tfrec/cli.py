@@ -109,8 +109,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import tempfile
 
     from tfrec.model.config import ModelConfig
-    from tfrec.model.train import evaluate_model, save_model, train_model
-    from tfrec.plots import plot_history
+    from tfrec.model.train import evaluate_model, save_run, train_model
     from tfrec.splits import make_splits
 
     config = ModelConfig.from_toml(args.config) if args.config else ModelConfig()
@@ -127,23 +126,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         result = train_model(config, split, checkpoint_dir=staging / "checkpoints",
                              tensorboard_dir=args.tensorboard, verbose=1 if sys.stdout.isatty() else 2)
         test_metrics = evaluate_model(result.model, dataset, split.test)
-        save_model(result.model, staging / "model")
-        (staging / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-        (staging / "schema.json").write_text(dataset.schema.to_json())
-        vocabularies = {s["name"]: s["vocabulary"] for s in
-                        result.model.query_specs + result.model.candidate_specs if "vocabulary" in s}
-        (staging / "vocabularies.json").write_text(json.dumps(vocabularies))
-        summary = {"data": dataset.name, "split": split.summary(), "seconds": result.seconds,
-                   "examples_per_second": result.examples_per_second,
-                   "history": result.history, "test": test_metrics}
-        (staging / "history.json").write_text(json.dumps(summary, indent=2))
-        # The whole catalog (for the export's index) and the user table (to serve known users).
-        catalog = dataset.items if dataset.items is not None else \
-            __import__("pandas").DataFrame({dataset.schema.item_id: dataset.item_ids})
-        catalog.to_parquet(staging / "catalog.parquet", index=False)
-        if dataset.users is not None:
-            dataset.users.to_parquet(staging / "users.parquet", index=False)
-        plot_history(result.history, staging / "history.png")
+        save_run(result, split, staging, test_metrics=test_metrics)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

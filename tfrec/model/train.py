@@ -257,6 +257,37 @@ def evaluate_model(model: TwoTowerModel, dataset: Dataset, frame: pd.DataFrame,
     return {k: float(v) for k, v in model.evaluate(data, return_dict=True, verbose=0).items()}
 
 
+def save_run(result: TrainResult, split: Split, directory: str | os.PathLike,
+             test_metrics: dict[str, float] | None = None) -> Path:
+    """Writes a training run: everything ``tfrec export`` and ``tfrec recommend`` need.
+
+    ``directory`` receives ``model/`` (config JSON + weights), ``config.json``, ``schema.json``,
+    ``vocabularies.json``, ``history.json`` (+ test metrics), ``history.png``, the whole item
+    catalog ``catalog.parquet`` and, when there is one, the user table ``users.parquet``.
+    """
+    from tfrec.plots import plot_history
+
+    directory = Path(directory)
+    dataset, model = split.dataset, result.model
+    save_model(model, directory / "model")
+    (directory / "config.json").write_text(json.dumps(model.get_config()["config"], indent=2))
+    (directory / "schema.json").write_text(dataset.schema.to_json())
+    vocabularies = {s["name"]: s["vocabulary"] for s in model.query_specs + model.candidate_specs
+                    if "vocabulary" in s}
+    (directory / "vocabularies.json").write_text(json.dumps(vocabularies))
+    summary = {"data": dataset.name, "split": split.summary(), "seconds": result.seconds,
+               "examples_per_second": result.examples_per_second, "history": result.history,
+               "test": test_metrics or {}}
+    (directory / "history.json").write_text(json.dumps(summary, indent=2))
+    catalog = dataset.items if dataset.items is not None else pd.DataFrame(
+        {dataset.schema.item_id: dataset.item_ids})
+    catalog.to_parquet(directory / "catalog.parquet", index=False)
+    if dataset.users is not None:
+        dataset.users.to_parquet(directory / "users.parquet", index=False)
+    plot_history(result.history, directory / "history.png")
+    return directory
+
+
 MODEL_FILE = "model.json"
 WEIGHTS_PREFIX = "weights/model"
 
