@@ -173,3 +173,17 @@ def test_scann_export_reloads_in_a_fresh_process(trained, tmp_path):
         ExportedModel(trained.parent / "export").user_features(3, {"age": 30, "gender": 1, "interactions": 2,
                                                                    "region": 0, "device_type": 1}), k=10)
     assert len(approximate) == 10 and len(approximate & set(exact[0].tolist())) >= 8
+
+
+def test_signature_with_missing_or_wrong_features_raises(exported):
+    import tensorflow as tf
+
+    signature = ExportedModel(exported).saved.signatures["recommend"]
+    with pytest.raises(TypeError):  # documented: every input of the signature is required
+        signature(user_id=tf.constant([1], tf.int64))
+    full = {"user_id": tf.constant([1], tf.int64), "age": tf.constant([30.0]),
+            "gender": tf.constant([1], tf.int64), "interactions": tf.constant([2], tf.int64),
+            "region": tf.constant([0], tf.int64), "device_type": tf.constant([1], tf.int64)}
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):  # wrong dtype
+        signature(**{**full, "age": tf.constant(["thirty"])})
+    assert signature(**full)["item_ids"].shape == (1, 20)

@@ -114,10 +114,12 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             import scann  # noqa: F401  (registers the ScaNN ops)
         except ImportError:
             raise TfrecError("the ScaNN index needs the scann extra: pip install 'tfrec[scann]'") from None
+        # Measured (scripts/bench_serving.py): searching 10% of the leaves with 100 reordering
+        # candidates gave recall@10 0.82 at 1M items; 20% and 1000 candidates reach >= 0.95.
         leaves = int(max(1, min(2000, np.sqrt(len(item_ids)))))
         top_k = tfrs.layers.factorized_top_k.ScaNN(
-            k=k, num_leaves=leaves, num_leaves_to_search=max(1, leaves // 10),
-            num_reordering_candidates=max(k, 100))
+            k=k, num_leaves=leaves, num_leaves_to_search=max(1, leaves // 5),
+            num_reordering_candidates=max(10 * k, 1000))
     else:
         top_k = tfrs.layers.factorized_top_k.BruteForce(k=k)
     top_k.index(tf.constant(embeddings), tf.constant(item_ids))
