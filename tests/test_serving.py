@@ -159,7 +159,7 @@ def test_export_errors(trained, tmp_path, exported):
 
 
 def test_scann_export_reloads_in_a_fresh_process(trained, tmp_path):
-    pytest.importorskip("scann")
+    import scann  # noqa: F401  (the test extra installs it; a missing ScaNN must fail, not skip)
     out = export_model(trained, tmp_path / "scann", index="scann", k=10)
     code = ("import sys, json, scann, tensorflow as tf\n"
             "m = tf.saved_model.load(sys.argv[1])\n"
