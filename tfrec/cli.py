@@ -105,9 +105,7 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import shutil
-    import tempfile
-
+    from tfrec.atomic import atomic_directory
     from tfrec.model.config import ModelConfig
     from tfrec.model.train import evaluate_model, save_run, train_model
     from tfrec.splits import make_splits
@@ -118,21 +116,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     dataset = _load(args)
     split = make_splits(dataset, args.split, seed=args.seed, folds=args.fold and [args.fold])[0]
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise TfrecError(f"{out} exists and is not empty; pass --overwrite or choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with atomic_directory(out, overwrite=args.overwrite) as staging:
         result = train_model(config, split, checkpoint_dir=staging / "checkpoints",
                              tensorboard_dir=args.tensorboard, verbose=1 if sys.stdout.isatty() else 2)
         test_metrics = evaluate_model(result.model, dataset, split.test)
         save_run(result, split, staging, test_metrics=test_metrics)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     print(f"trained on {len(split.train):,} rows in {result.seconds:.1f}s "
           f"({result.examples_per_second:,.0f} examples/s); wrote {out}")
     for name, value in sorted(test_metrics.items()):
@@ -144,6 +132,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from tfrec.atomic import write_atomic
     from tfrec.evaluation import evaluate
     from tfrec.model.config import ModelConfig
     from tfrec.plots import plot_comparison
@@ -179,12 +168,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             "models": names, "ks": ks, "relevance_threshold": args.relevance_threshold,
             "seed": args.seed, **result.to_dict(),
         }
-        _write_atomic(out / "results.json", json.dumps(payload, indent=2))
+        write_atomic(out / "results.json", json.dumps(payload, indent=2))
         markdown = (f"# tfrec compare: {dataset.name}\n\nSplit `{args.split}` "
                     f"({', '.join(s.name for s in splits)}); mean ± std over folds.\n\n"
                     + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k)) for k in ks)
                     + "\n")
-        _write_atomic(out / "report.md", markdown)
+        write_atomic(out / "report.md", markdown)
         tmp = out / ".metrics.png.tmp.png"
         plot_comparison(summary, [("rmse", 0), ("ndcg", ks[0]), ("recall", ks[0]), ("coverage", ks[0])], tmp)
         tmp.replace(out / "metrics.png")
@@ -242,12 +231,6 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         label = row.get(title, "") if title else ", ".join(f"{c}={row[c]}" for c in list(row)[2:6])
         print(f"{rank:3}. {str(row['item_id']):>8}  {row['score']:8.4f}  {label}")
     return 0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def build_parser() -> argparse.ArgumentParser:

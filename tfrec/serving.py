@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tfrec.atomic import atomic_directory
 from tfrec.errors import TfrecError
 
 logger = logging.getLogger(__name__)
@@ -92,8 +92,6 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         raise TfrecError(f"unknown index {index!r}; use one of {list(INDEXES)}")
     if int(k) != k or k < 1:
         raise TfrecError(f"k must be a positive integer, got {k!r}")
-    if out_dir.exists() and not overwrite:
-        raise TfrecError(f"{out_dir} exists; pass --overwrite or choose another --out")
     catalog_path = model_dir / "catalog.parquet"
     if not catalog_path.is_file():
         raise TfrecError(f"{model_dir}: not a tfrec training folder (catalog.parquet missing); "
@@ -125,9 +123,7 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     top_k.index(tf.constant(embeddings), tf.constant(item_ids))
     module, functions = _serving_module(model, top_k, dtypes, max_exclude)
     signatures = {name: function.get_concrete_function() for name, function in functions.items()}
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir, overwrite=overwrite) as staging:
         options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if index == "scann" else None)
         tf.saved_model.save(module, str(staging / SAVEDMODEL_DIR), signatures=signatures, options=options)
         for name in COPIED_FILES:
@@ -142,12 +138,6 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             "signatures": sorted(signatures), "has_rating": bool(model.has_rating_head),
             "versions": _versions(), "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     logger.info("exported %s (%s index, k=%d, %d items) to %s", model_dir, index, k, len(item_ids), out_dir)
     return out_dir
 
