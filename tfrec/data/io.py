@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 from pathlib import Path
@@ -14,6 +15,8 @@ import pandas as pd
 
 from tfrec.data.validate import require_columns
 from tfrec.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 
 
@@ -79,7 +82,15 @@ def read_delimited(
             line=line,
             fix=f"re-save the file as {encoding}, or read it with encoding={other!r}.",
         )
-    text = raw.decode(py_encoding)
+    if py_encoding.lower().replace("_", "-") in ("latin-1", "latin1", "iso-8859-1") and not raw.isascii():
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode(py_encoding)
+        else:  # Documented repair: valid UTF-8 with non-ASCII bytes is UTF-8, not Latin-1 text.
+            logger.warning("%s: declared %s but the file is valid UTF-8; read it as UTF-8", path, encoding)
+    else:
+        text = raw.decode(py_encoding)
     first_line = text.split("\n", 1)[0]
     if header:
         names = next(csv.reader([first_line], delimiter=sep)) if len(sep) == 1 else first_line.split(sep)
