@@ -187,3 +187,35 @@ def test_signature_with_missing_or_wrong_features_raises(exported):
     with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):  # wrong dtype
         signature(**{**full, "age": tf.constant(["thirty"])})
     assert signature(**full)["item_ids"].shape == (1, 20)
+
+
+@pytest.mark.slow
+def test_ten_thousand_hostile_requests_never_crash(exported):
+    """Unseen ids, empty/very long/unicode strings, out-of-range numbers, k of 0 or too large:
+    every answer is well-formed or tfrec's own error."""
+    served = ExportedModel(exported)
+    catalog = set(served.catalog["item_id"].tolist())
+    rng = np.random.default_rng(0)
+    strings = ["", "x" * 10_000, "\u00e9\u4e2d\U0001f600", "NaN", "-1", "1e400", " 3 ", "\x00", "None"]
+    numbers = ["nan", "inf", "-inf", "-1e30", "1e30", "0", "-5", "30", "abc", ""]
+    answered = errors = 0
+    for request in range(10_000):
+        user = rng.choice([rng.integers(-10**12, 10**12), rng.choice(strings), int(rng.integers(0, 200)), None])
+        overrides = {}
+        for name in ("age", "gender", "region"):
+            if rng.random() < 0.3:
+                overrides[name] = rng.choice(numbers)
+        k = int(rng.choice([0, 1, 5, 20, 21, 10**6]))
+        exclude = [str(v) for v in rng.choice(["-1", "0", "1", "2", "1e400", "-1e30", "12.0"],
+                                              size=int(rng.integers(0, 7)))] or None
+        try:
+            ids, scores = served.recommend(served.user_features(user, overrides), k=k, exclude=exclude)
+        except TfrecError:
+            errors += 1
+            continue
+        answered += 1
+        assert ids.shape == scores.shape == (1, k)
+        assert set(ids[0].tolist()) <= catalog and np.isfinite(scores).all()
+        if exclude:
+            assert not set(ids[0].tolist()) & {int(float(v)) for v in exclude if abs(float(v)) < 1e18}
+    assert answered + errors == 10_000 and answered > 3_000 and errors > 1_000

@@ -159,6 +159,16 @@ def _as_array(values: pd.Series, dtype: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float32)
 
 
+def _number(value) -> float | None:
+    """``value`` as a float (missing -> NaN), or ``None`` when it is not a number."""
+    if value is None:
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _specs(names: dict[str, str]):
     import tensorflow as tf
 
@@ -241,6 +251,8 @@ class ExportedModel:
         self.catalog = pd.read_parquet(self.path / "catalog.parquet")
         users = self.path / "users.parquet"
         self.users = pd.read_parquet(users) if users.is_file() else None
+        self._user_rows = ({} if self.users is None else
+                           {str(v): i for i, v in enumerate(self.users[self.info["user_id"]])})
 
     @property
     def query_features(self) -> dict[str, str]:
@@ -264,29 +276,29 @@ class ExportedModel:
         user_column = self.info["user_id"]
         if user_id is not None:
             row[user_column] = user_id
-            if self.users is not None:
-                match = self.users[self.users[user_column].astype(str) == str(user_id)]
-                if len(match):
-                    row.update({c: match.iloc[0][c] for c in self.query_features if c in match.columns})
+            position = self._user_rows.get(str(user_id))
+            if position is not None:
+                stored = self.users.iloc[position]
+                row.update({c: stored[c] for c in self.query_features if c in stored.index})
         row.update(overrides)
         out = {}
         for name, dtype in self.query_features.items():
             value = row.get(name)
-            if name == user_column and dtype == "int64" and value is not None:
-                try:
-                    value = int(float(value))
-                except (TypeError, ValueError):  # cannot be a known id: serve it as unknown
-                    logger.info("user id %r is not an integer: served as an unknown user", value)
-                    value = -1
-            try:
-                if dtype == "string":
-                    out[name] = np.array(["" if value is None else str(value)], dtype=object)
-                elif dtype == "int64":
-                    out[name] = np.array([-1 if value is None else int(float(value))], dtype=np.int64)
-                else:
-                    out[name] = np.array([np.nan if value is None else float(value)], dtype=np.float32)
-            except (TypeError, ValueError):
-                raise TfrecError(f"feature {name!r} must be a number, got {value!r}") from None
+            if dtype == "string":
+                out[name] = np.array(["" if value is None else str(value)], dtype=object)
+                continue
+            number = _number(value)
+            if number is None and name == user_column:  # cannot be a known id: serve as unknown
+                logger.info("user id %r is not a number: served as an unknown user", value)
+                number = -1.0
+            if number is None:
+                raise TfrecError(f"feature {name!r} must be a number, got {value!r}")
+            if dtype == "int64":
+                # Categories and ids outside int64 (or not finite) cannot be known: OOV (-1).
+                whole = np.isfinite(number) and abs(number) < 2**62
+                out[name] = np.array([int(number) if whole else -1], dtype=np.int64)
+            else:
+                out[name] = np.array([number], dtype=np.float32)  # NaN/inf -> training mean
         return out
 
     def recommend(self, features: dict[str, np.ndarray], k: int = 10,
@@ -310,11 +322,12 @@ class ExportedModel:
         if exclude:
             dtype = self.info["features"]["candidate"][self.info["item_id"]]
             if dtype == "int64":
-                try:
-                    padded = [int(float(v)) for v in exclude] + [-1] * (width - len(exclude))
-                except ValueError:
-                    raise TfrecError(f"item ids are integers here; cannot exclude {exclude!r}") from None
-                ids = np.array([padded], dtype=np.int64)
+                numbers = [_number(v) for v in exclude]
+                if any(n is None for n in numbers):
+                    raise TfrecError(f"item ids are integers here; cannot exclude {exclude!r}")
+                # Ids that no int64 catalog can hold are simply not in the catalog: padding.
+                kept = [int(n) for n in numbers if np.isfinite(n) and abs(n) < 2**62]
+                ids = np.array([kept + [-1] * (width - len(kept))], dtype=np.int64)
             else:
                 ids = np.array([[str(v) for v in exclude] + [""] * (width - len(exclude))], dtype=object)
             rows = len(next(iter(features.values())))
