@@ -134,3 +134,16 @@ def test_scripts_compare_is_the_cli(tmp_path):
     result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "compare.py"), "--help"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "--relevance-threshold" in result.stdout
+
+
+def test_two_compare_runs_give_identical_results(tmp_path):
+    """Same seed -> identical results.json (timings excluded: wall-clock time is not data)."""
+    config = tmp_path / "tt.toml"
+    config.write_text("[model]\nembedding_dim = 8\ntower_layers = [8]\nepochs = 2\nbatch_size = 512\n")
+    rows = []
+    for run in ("a", "b"):
+        assert main(["compare", "--models", "svd,item-knn,two-tower,random", "--config", str(config),
+                     "--out", str(tmp_path / run), "--quiet", "--seed", "7"]) == 0
+        payload = json.loads((tmp_path / run / "results.json").read_text())
+        rows.append([r for r in payload["rows"] if not r["metric"].endswith("seconds")])
+    assert rows[0] == rows[1] and len(rows[0]) > 40

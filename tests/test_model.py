@@ -221,3 +221,16 @@ def test_shipped_configs_parse():
     for path in paths:
         config = ModelConfig.from_toml(path)
         assert config.retrieval_weight > 0 and config.rating_weight > 0
+
+
+def test_nan_loss_stops_with_the_likely_cause(tmp_path):
+    import pandas as pd
+
+    from tfrec.errors import TfrecError
+
+    frame = pd.DataFrame({"user_id": np.arange(200) % 20, "item_id": np.arange(200) // 20,
+                          "rating": np.where(np.arange(200) % 2, 3e38, -3e38)})
+    dataset = build_dataset("huge", Schema(rating_scale=None), frame)
+    split = make_splits(dataset, "random", seed=0)[0]
+    with pytest.raises(TfrecError, match=r"NaN/inf.*column 'rating' has values up to 3e\+38"):
+        train_model(FAST.replace(epochs=2, retrieval_weight=0.0), split)

@@ -239,12 +239,24 @@ def train_model(
               if not k.startswith("factorized_top_k")}
     if any(not np.isfinite(v[-1]) for v in values.values() if v):
         raise TfrecError(
-            "training produced NaN/inf loss; lower learning_rate, or normalize/clean the "
-            "continuous features (check for huge values)")
+            f"training stopped: the loss became NaN/inf in epoch {len(values.get('loss', []))} "
+            f"(TerminateOnNaN). Likely cause: {_likely_nan_cause(dataset, train, config)}")
     model.index_candidates(catalog)
     epochs_run = len(values.get("loss", [])) or config.epochs
     return TrainResult(model, values, seconds, epochs_run * len(train) / max(seconds, 1e-9),
                        epoch_seconds=epoch_log.seconds)
+
+
+def _likely_nan_cause(dataset: Dataset, train: pd.DataFrame, config: ModelConfig) -> str:
+    """Names the most likely cause of a diverged run: a huge-valued column, else the step size."""
+    columns = feature_columns(dataset, train)
+    magnitudes = {name: float(np.nanmax(np.abs(values))) for name, values in columns.items()
+                  if values.dtype.kind == "f" and len(values)}
+    name, largest = max(magnitudes.items(), key=lambda kv: kv[1], default=("", 0.0))
+    if largest > 1e6:
+        return (f"column {name!r} has values up to {largest:.3g}; rescale it (or declare it "
+                "continuous with log=true) before training")
+    return f"learning_rate={config.learning_rate:g} is too high for {config.optimizer}; lower it"
 
 
 def evaluate_model(model: TwoTowerModel, dataset: Dataset, frame: pd.DataFrame,
