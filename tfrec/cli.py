@@ -105,6 +105,8 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import shutil
+
     from tfrec.atomic import atomic_directory
     from tfrec.model.config import ModelConfig
     from tfrec.model.train import evaluate_model, save_run, train_model
@@ -116,11 +118,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     dataset = _load(args)
     split = make_splits(dataset, args.split, seed=args.seed, folds=args.fold and [args.fold])[0]
     out = Path(args.out)
+    # The backup lives beside the output (not in the staging folder) so that a killed run can
+    # be resumed with --resume; without --resume a stale backup is discarded.
+    backup = out.parent / f".{out.name}.backup"
+    if backup.exists() and not args.resume:
+        shutil.rmtree(backup)
+    elif args.resume and not backup.exists():
+        print(f"tfrec: no backup at {backup}; training from the start", file=sys.stderr)
     with atomic_directory(out, overwrite=args.overwrite) as staging:
         result = train_model(config, split, checkpoint_dir=staging / "checkpoints",
-                             tensorboard_dir=args.tensorboard, verbose=1 if sys.stdout.isatty() else 2)
+                             tensorboard_dir=args.tensorboard, backup_dir=backup,
+                             verbose=1 if sys.stdout.isatty() else 2)
         test_metrics = evaluate_model(result.model, dataset, split.test)
         save_run(result, split, staging, test_metrics=test_metrics)
+    shutil.rmtree(backup, ignore_errors=True)  # the run is complete: nothing left to resume
     print(f"trained on {len(split.train):,} rows in {result.seconds:.1f}s "
           f"({result.examples_per_second:,.0f} examples/s); wrote {out}")
     for name, value in sorted(test_metrics.items()):
@@ -320,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     train.add_argument("--tensorboard", default=None, help="TensorBoard log folder")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    train.add_argument("--resume", action="store_true",
+                       help="continue a killed run from its last epoch backup (same --out)")
     train.set_defaults(func=_cmd_train)
     return parser
 

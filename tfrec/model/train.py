@@ -185,6 +185,7 @@ def train_model(
     *,
     checkpoint_dir: str | os.PathLike | None = None,
     tensorboard_dir: str | os.PathLike | None = None,
+    backup_dir: str | os.PathLike | None = None,
     verbose: int = 0,
 ) -> TrainResult:
     """Trains a two-tower model on ``split.train`` (validation: ``split.validation`` or a
@@ -195,6 +196,9 @@ def train_model(
         split: The shared split; its test rows are never touched here.
         checkpoint_dir: Write the best weights here each epoch (ModelCheckpoint).
         tensorboard_dir: TensorBoard log folder.
+        backup_dir: Keras ``BackupAndRestore`` folder: the model, optimizer state and epoch
+            counter are saved there after every epoch, and a run started with a backup present
+            resumes from it (the backup is deleted when training completes).
         verbose: Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
 
     Returns:
@@ -230,6 +234,8 @@ def train_model(
             save_best_only=validation_data is not None))
     if tensorboard_dir is not None:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
+    if backup_dir is not None:
+        callbacks.append(tf.keras.callbacks.BackupAndRestore(str(backup_dir)))
     start = time.perf_counter()
     history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
                         callbacks=callbacks, verbose=verbose)
