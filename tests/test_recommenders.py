@@ -139,3 +139,24 @@ def test_knn_on_ml100k_match_predict(ml100k):
         model = make_model(name).fit(split.train, ml100k)
         expected = np.array([model.algo.predict(u, i).est for u, i in zip(users, items)])
         np.testing.assert_allclose(model.score(users, items), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n in SURPRISE_MODELS if n != "normal"])
+def test_saved_surprise_models_load_without_pickle_and_score_the_same(name, fitted, split, tmp_path):
+    model = fitted[name]
+    model.save(tmp_path / name)
+    with np.load(tmp_path / name / "arrays.npz", allow_pickle=False) as stored:
+        assert stored.files  # plain arrays: loadable with pickling disabled
+    loaded = SurpriseRecommender.load(tmp_path / name)
+    users = np.r_[split.test.user_id.to_numpy()[:50], [10**6]]
+    items = np.r_[split.test.item_id.to_numpy()[:50], [10**6]]
+    np.testing.assert_allclose(loaded.score(users, items), model.score(users, items), atol=1e-12)
+    first, _ = model.recommend(users[:5], k=7)
+    again, _ = loaded.recommend(users[:5], k=7)
+    np.testing.assert_array_equal(first, again)
+
+
+def test_loading_a_damaged_surprise_model_is_a_clear_error(tmp_path):
+    (tmp_path / "model.json").write_text("{")
+    with pytest.raises(TfrecError, match="not a saved Surprise model"):
+        SurpriseRecommender.load(tmp_path)

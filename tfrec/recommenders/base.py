@@ -41,6 +41,7 @@ class Recommender:
         self._seen_indptr = np.zeros(1, dtype=np.int64)
         self._seen_items = np.array([], dtype=np.int64)
         self.global_mean = 0.0
+        self._fitted = False
 
     # ------------------------------------------------------------------ to implement
     def _fit(self, train: pd.DataFrame) -> None:
@@ -82,10 +83,11 @@ class Recommender:
         if schema.rating is not None:
             self.global_mean = float(train[schema.rating].mean())
         self._fit(train)
+        self._fitted = True
         return self
 
     def _check_fitted(self) -> None:
-        if self.dataset is None:
+        if not self._fitted:
             raise TfrecError(f"{self.name}: call fit() before scoring or recommending")
 
     def score_matrix(self, user_ids: np.ndarray) -> np.ndarray:

@@ -12,14 +12,17 @@ and is checked by distribution instead.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tfrec.convert import to_surprise_trainset
-from tfrec.errors import ConfigError
+from tfrec.errors import ConfigError, TfrecError
 from tfrec.recommenders.base import Recommender
 
 logger = logging.getLogger(__name__)
@@ -28,6 +31,15 @@ ALGORITHMS = ("SVD", "SVDpp", "NMF", "BaselineOnly", "KNNBasic", "KNNWithMeans",
               "SlopeOne", "CoClustering", "NormalPredictor")
 _SEEDED = ("SVD", "SVDpp", "NMF", "CoClustering")
 _KNN = ("KNNBasic", "KNNWithMeans", "KNNBaseline")
+# Fitted attributes that scoring reads (whichever the algorithm has), saved by `save`.
+_STATE_ARRAYS = ("pu", "qi", "bu", "bi", "yj", "sim", "means", "bx", "by", "user_mean", "dev", "freq",
+                 "cltr_u", "cltr_i", "avg_cocltr", "avg_cltr_u", "item_mean", "avg_cltr_i")
+_STATE_SCALARS = ("biased", "k", "min_k", "sigma", "n_x", "n_y")
+
+
+def _plain_scalar(value):
+    """NumPy scalars -> Python numbers for JSON."""
+    return value.item() if hasattr(value, "item") else value
 
 
 class SurpriseRecommender(Recommender):
@@ -65,12 +77,16 @@ class SurpriseRecommender(Recommender):
         self.trainset = trainset
         self._user_inner = pd.Index([trainset.to_raw_uid(u) for u in range(trainset.n_users)])
         self._item_inner = pd.Index([trainset.to_raw_iid(i) for i in range(trainset.n_items)])
-        self._catalog_inner = self._item_inner.get_indexer(self.catalog)
-        self._lower, self._upper = trainset.rating_scale
         if self.algorithm in _KNN:
             self._neighbours = _csr(self.algo.yr, self.algo.n_y)
         if self.algorithm in ("SlopeOne", "SVDpp"):
             self._rated = _rated_matrix(trainset)
+        self._derive()
+
+    def _derive(self) -> None:
+        """State computed from the fitted arrays (shared by fit and load)."""
+        self._catalog_inner = self._item_inner.get_indexer(self.catalog)
+        self._lower, self._upper = self.trainset.rating_scale
         if self.algorithm == "SVDpp":
             counts = np.asarray(self._rated.sum(axis=1)).ravel()
             self._implicit = (self._rated @ self.algo.yj) / np.sqrt(np.maximum(counts, 1))[:, None]
@@ -79,6 +95,78 @@ class SurpriseRecommender(Recommender):
             self._slope_known = known.astype(np.float64)
             self._slope_dev = np.where(known, self.algo.dev, 0.0)
         self._rng = np.random.default_rng(self.seed)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Saves the fitted model as NumPy arrays (``arrays.npz``) and JSON (``model.json``):
+        formats that cannot run code when loaded (no pickle)."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {name: np.asarray(getattr(self.algo, name), dtype=np.float64 if name not in
+                                   ("cltr_u", "cltr_i") else np.int64)
+                  for name in _STATE_ARRAYS if getattr(self.algo, name, None) is not None}
+        if self.algorithm in _KNN:
+            arrays.update(zip(("neighbour_indptr", "neighbour_ids", "neighbour_ratings"), self._neighbours))
+        if hasattr(self, "_rated"):
+            arrays.update(rated_indptr=self._rated.indptr, rated_indices=self._rated.indices)
+        arrays.update(seen_indptr=self._seen_indptr, seen_items=self._seen_items)
+        meta = {
+            "format": "tfrec-surprise-1", "algorithm": self.algorithm, "name": self.name,
+            "seed": self.seed, "params": self.params,
+            "scalars": {n: _plain_scalar(getattr(self.algo, n)) for n in _STATE_SCALARS
+                        if hasattr(self.algo, n)},
+            "sim_options": getattr(self.algo, "sim_options", None),
+            "global_mean": float(self.trainset.global_mean), "rating_scale": list(self.trainset.rating_scale),
+            "user_inner": self._user_inner.tolist(), "item_inner": self._item_inner.tolist(),
+            "catalog": self.catalog.tolist(), "train_users": self._train_users.tolist(),
+            "train_items": self._train_items.tolist(), "train_global_mean": self.global_mean,
+            "predicts_ratings": self.predicts_ratings,
+        }
+        np.savez(directory / "arrays.npz", **arrays)
+        (directory / "model.json").write_text(json.dumps(meta, default=_plain_scalar))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> SurpriseRecommender:
+        """Loads a model saved by :meth:`save` (``np.load(allow_pickle=False)`` + JSON).
+
+        Raises:
+            TfrecError: Missing or malformed files.
+        """
+        from types import SimpleNamespace
+
+        from scipy.sparse import csr_matrix
+
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "model.json").read_text())
+            with np.load(directory / "arrays.npz", allow_pickle=False) as stored:
+                arrays = {name: stored[name] for name in stored.files}
+        except (OSError, ValueError, KeyError) as exc:
+            raise TfrecError(f"{directory}: not a saved Surprise model ({exc})") from None
+        if meta.get("format") != "tfrec-surprise-1":
+            raise TfrecError(f"{directory}: unknown model format {meta.get('format')!r}")
+        model = cls(meta["algorithm"], name=meta["name"], seed=meta["seed"], **meta["params"])
+        model.algo = SimpleNamespace(**{n: arrays[n] for n in _STATE_ARRAYS if n in arrays},
+                                     **meta["scalars"], sim_options=meta["sim_options"] or {})
+        model.trainset = SimpleNamespace(global_mean=meta["global_mean"],
+                                         rating_scale=tuple(meta["rating_scale"]))
+        model._user_inner, model._item_inner = pd.Index(meta["user_inner"]), pd.Index(meta["item_inner"])
+        model.catalog = np.asarray(meta["catalog"])
+        model._catalog_index = pd.Index(model.catalog)
+        model._train_users, model._train_items = pd.Index(meta["train_users"]), pd.Index(meta["train_items"])
+        model._seen_indptr, model._seen_items = arrays["seen_indptr"], arrays["seen_items"]
+        model.global_mean, model.predicts_ratings = meta["train_global_mean"], meta["predicts_ratings"]
+        if meta["algorithm"] in _KNN:
+            model._neighbours = (arrays["neighbour_indptr"], arrays["neighbour_ids"], arrays["neighbour_ratings"])
+        if "rated_indptr" in arrays:
+            shape = (len(meta["user_inner"]), len(meta["item_inner"]))
+            indices = arrays["rated_indices"]
+            model._rated = csr_matrix((np.ones(len(indices)), indices, arrays["rated_indptr"]), shape=shape)
+        model._fitted = True
+        model._derive()
+        return model
 
     # ------------------------------------------------------------------ scoring
     def score(self, user_ids, item_ids) -> np.ndarray:
