@@ -2,7 +2,6 @@ import hashlib
 import logging
 import zipfile
 
-import numpy as np
 import pytest
 
 from tfrec.data import load_dataset
