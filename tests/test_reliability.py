@@ -38,6 +38,8 @@ def test_interrupted_file_write_keeps_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_atomic(path, "new")
     assert path.read_text() == "old"
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"], "no temporary file left"
 
 
 def test_no_unsafe_deserialization_in_the_package():

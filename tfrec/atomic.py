@@ -34,12 +34,24 @@ def atomic_directory(target: str | os.PathLike, *, overwrite: bool = False) -> I
             shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
+    """Yields a temporary path beside ``path`` (same suffix, so writers pick the same format)
+    that replaces ``path`` only when the block succeeds."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
     """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if isinstance(data, bytes):
-        tmp.write_bytes(data)
-    else:
-        tmp.write_text(data)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data)

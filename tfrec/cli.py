@@ -78,6 +78,7 @@ def _cmd_data_describe(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_generate(args: argparse.Namespace) -> int:
+    from tfrec.atomic import atomic_file
     from tfrec.data.synthetic import generate
 
     users, items, ratings = generate(args.users, args.items, args.rows, signal=args.signal,
@@ -86,12 +87,11 @@ def _cmd_data_generate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in (("users", users), ("items", items), ("ratings", ratings)):
         path = out / f"{name}.{args.format}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        if args.format == "csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
+        with atomic_file(path) as tmp:
+            if args.format == "csv":
+                frame.to_csv(tmp, index=False)
+            else:
+                frame.to_parquet(tmp, index=False)
         print(f"wrote {path} ({len(frame):,} rows)")
     return 0
 
@@ -143,7 +143,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from tfrec.atomic import write_atomic
+    from tfrec.atomic import atomic_file, write_atomic
     from tfrec.evaluation import evaluate
     from tfrec.model.config import ModelConfig
     from tfrec.plots import plot_comparison
@@ -185,9 +185,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                     + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k)) for k in ks)
                     + "\n")
         write_atomic(out / "report.md", markdown)
-        tmp = out / ".metrics.png.tmp.png"
-        plot_comparison(summary, [("rmse", 0), ("ndcg", ks[0]), ("recall", ks[0]), ("coverage", ks[0])], tmp)
-        tmp.replace(out / "metrics.png")
+        with atomic_file(out / "metrics.png") as tmp:
+            plot_comparison(summary, [("rmse", 0), ("ndcg", ks[0]), ("recall", ks[0]), ("coverage", ks[0])], tmp)
         print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'metrics.png'}")
     return 0
 
