@@ -216,7 +216,8 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     from tfrec.serving import ExportedModel
 
     served = ExportedModel(args.model)
-    features = served.user_features(args.user, _parse_features(args.features))
+    overrides = _parse_features(args.features)
+    features = served.user_features(args.user, overrides)
     exclude = [v.strip() for v in args.exclude.split(",")] if args.exclude else None
     ids, scores = served.recommend(features, k=args.k, exclude=exclude)
     item_column = served.info["item_id"]
@@ -232,7 +233,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
                         if c != item_column})
         rows.append(row)
     if args.json:
-        print(json.dumps({"user": args.user, "features": _parse_features(args.features), "k": args.k,
+        print(json.dumps({"user": args.user, "features": overrides, "k": args.k,
                           "recommendations": rows}, indent=2, default=str))
         return 0
     title = next((c for c in ("title", "name") if c in catalog.columns), None)

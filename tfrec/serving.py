@@ -43,27 +43,6 @@ SAVEDMODEL_DIR = "savedmodel"
 COPIED_FILES = ("schema.json", "vocabularies.json", "config.json", "history.json")
 
 
-def _dtype_name(spec: dict[str, Any]) -> str:
-    if spec["kind"] in ("continuous", "bucketized"):
-        return "float32"
-    if spec["kind"] == "categorical" and spec["dtype"] == "int":
-        return "int64"
-    return "string"
-
-
-def feature_dtypes(model) -> dict[str, dict[str, str]]:
-    """Input names and dtypes of the query and candidate sides of ``model``."""
-    sides = {}
-    for side, specs, id_column, id_dtype in (
-        ("query", model.query_specs, model.user_id, model.user_id_dtype),
-        ("candidate", model.candidate_specs, model.item_id, model.item_id_dtype),
-    ):
-        names = {s["name"]: _dtype_name(s) for s in specs}
-        names.setdefault(id_column, "int64" if id_dtype == "int" else "string")
-        sides[side] = names
-    return sides
-
-
 def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                  index: str = "brute-force", k: int = 100, max_exclude: int = 100,
                  overwrite: bool = False) -> Path:
@@ -86,6 +65,7 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     import tensorflow_recommenders as tfrs
 
     from tfrec.model.train import load_model
+    from tfrec.model.two_tower import batched_apply
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if index not in INDEXES:
@@ -98,12 +78,10 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                          "run `tfrec train --out DIR` and export DIR")
     model = load_model(model_dir / "model")
     catalog = pd.read_parquet(catalog_path)
-    dtypes = feature_dtypes(model)
+    dtypes = model.input_dtypes()
     item_columns = {name: _as_array(catalog[name], dtype) for name, dtype in dtypes["candidate"].items()}
     item_ids = item_columns[model.item_id]
-    embeddings = np.concatenate([
-        model.candidate_embedding({n: v[s:s + 8192] for n, v in item_columns.items()}).numpy()
-        for s in range(0, len(item_ids), 8192)])
+    embeddings = batched_apply(model.candidate_embedding, item_columns)
     k = int(min(k, len(item_ids)))
     # TFRS retrieves k + (exclusion width) items: the width is fixed and fits the catalog.
     max_exclude = int(max(0, min(max_exclude, len(item_ids) - k)))

@@ -197,6 +197,15 @@ class FeatureEncoder(tf.keras.layers.Layer):
         return {**super().get_config(), "specs": plain(self.specs), "l2": self.l2}
 
 
+def spec_dtype(spec: dict[str, Any]) -> str:
+    """The input dtype a spec's feature is fed as: ``float32``, ``int64`` or ``string``."""
+    if spec["kind"] in ("continuous", "bucketized"):
+        return "float32"
+    if spec["kind"] == "categorical" and spec["dtype"] == "int":
+        return "int64"
+    return "string"
+
+
 def plain(value: Any) -> Any:
     """Copies Keras-tracked containers (ListWrapper, _DictWrapper) into plain lists/dicts."""
     if isinstance(value, dict) or hasattr(value, "items"):

@@ -83,14 +83,13 @@ def build_model(config: ModelConfig, dataset: Dataset, train: pd.DataFrame) -> T
     if schema.user_id_dtype == "string":
         user_vocabulary = [str(v) for v in user_vocabulary]
     probabilities = (item_counts.to_numpy() / item_counts.sum()).tolist()
-    rating_column = schema.rating if schema.rating is not None else None
-    global_mean = float(train[schema.rating].mean()) if rating_column else 0.0
+    global_mean = float(train[schema.rating].mean()) if schema.rating is not None else 0.0
     model = TwoTowerModel(
         config=config.to_dict(), query_specs=query_specs, candidate_specs=candidate_specs,
         user_id=schema.user_id, item_id=schema.item_id, user_id_dtype=schema.user_id_dtype,
         item_id_dtype=schema.item_id_dtype, user_vocabulary=user_vocabulary,
         item_vocabulary=item_vocabulary, item_probabilities=probabilities,
-        rating=rating_column, weight=schema.weight, global_mean=global_mean)
+        rating=schema.rating, weight=schema.weight, global_mean=global_mean)
     sample = {k: v[:2] for k, v in columns.items()}
     check_tower_outputs(model.query_tower, model.candidate_tower, sample)
     model(sample)  # creates every variable
@@ -339,14 +338,6 @@ def load_model(directory: str | os.PathLike) -> TwoTowerModel:
 
 def _dummy_batch(model: TwoTowerModel) -> dict[str, tf.Tensor]:
     """One example with every input the model reads (values need not be known)."""
-    batch: dict[str, tf.Tensor] = {}
-    for spec in model.query_specs + model.candidate_specs:
-        if spec["kind"] in ("continuous", "bucketized"):
-            batch[spec["name"]] = tf.constant([0.0])
-        elif spec["kind"] == "categorical" and spec["dtype"] == "int":
-            batch[spec["name"]] = tf.constant([0], tf.int64)
-        else:
-            batch[spec["name"]] = tf.constant([""])
-    for column, dtype in ((model.user_id, model.user_id_dtype), (model.item_id, model.item_id_dtype)):
-        batch.setdefault(column, tf.constant([0], tf.int64) if dtype == "int" else tf.constant([""]))
-    return batch
+    zeros = {"float32": tf.constant([0.0]), "int64": tf.constant([0], tf.int64), "string": tf.constant([""])}
+    dtypes = model.input_dtypes()
+    return {name: zeros[dtype] for side in ("query", "candidate") for name, dtype in dtypes[side].items()}

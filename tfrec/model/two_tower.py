@@ -22,7 +22,19 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from tfrec.model.features import FeatureEncoder, _as_dtype, _lookup, plain
+from tfrec.model.features import FeatureEncoder, _as_dtype, _lookup, plain, spec_dtype
+
+
+def batched_apply(function, columns: dict[str, np.ndarray], batch_size: int = 8192) -> np.ndarray:
+    """Applies ``function`` to ``{column: array[n]}`` in row batches.
+
+    Returns:
+        The batch outputs concatenated along the first axis, ``[n, ...]`` (NumPy).
+    """
+    n = len(next(iter(columns.values())))
+    parts = [np.asarray(function({k: v[start:start + batch_size] for k, v in columns.items()}))
+             for start in range(0, n, batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0,))
 
 
 class Tower(tf.keras.layers.Layer):
@@ -200,19 +212,29 @@ class TwoTowerModel(tfrs.Model):
 
         Args:
             item_features: ``{feature: array[n_items]}`` for the whole catalog, including the
-                item id column.
+                item id column. The embeddings indexed, ``[n_items, dim]``, are kept in
+                :attr:`indexed_item_embeddings` (row order of ``item_features``).
         """
-        embeddings = []
-        n = len(item_features[self.item_id])
-        for start in range(0, n, batch_size):
-            batch = {k: v[start:start + batch_size] for k, v in item_features.items()}
-            embeddings.append(self.candidate_embedding(batch))
+        self.indexed_item_embeddings = batched_apply(self.candidate_embedding, item_features, batch_size)
         ids = tf.constant(item_features[self.item_id])
         if self.item_id_dtype == "string":
             ids = tf.strings.as_string(ids) if ids.dtype != tf.string else ids
-        self.topk_index.index(tf.concat(embeddings, axis=0), ids)
+        self.topk_index.index(tf.constant(self.indexed_item_embeddings), ids)
         self._index_ready = True
         self.reset_compile_cache()
+
+    def input_dtypes(self) -> dict[str, dict[str, str]]:
+        """Input names and dtypes (``float32``/``int64``/``string``) of the query side (user id,
+        user and context features) and the candidate side (item id, item features)."""
+        sides = {}
+        for side, specs, id_column, id_dtype in (
+            ("query", self.query_specs, self.user_id, self.user_id_dtype),
+            ("candidate", self.candidate_specs, self.item_id, self.item_id_dtype),
+        ):
+            names = {spec["name"]: spec_dtype(spec) for spec in specs}
+            names.setdefault(id_column, "int64" if id_dtype == "int" else "string")
+            sides[side] = names
+        return sides
 
     def reset_compile_cache(self) -> None:
         """Forgets traced train/test functions (they captured whether the index was ready)."""

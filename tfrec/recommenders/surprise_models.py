@@ -287,18 +287,11 @@ class SurpriseRecommender(Recommender):
 
         def work(chunk: np.ndarray) -> None:
             for position in chunk:
-                if user_based:
-                    base = est[rows_at, anchors_at[position]]
-                else:
-                    base = est[anchors_at[position], rows_at]
+                cells = (rows_at, anchors_at[position]) if user_based else (anchors_at[position], rows_at)
                 if everything:  # the same estimates, computed for every x in inner order
-                    values = self._knn_anchor(anchor_ids[position], None, None)[row_ids]
+                    est[cells] = self._knn_anchor(anchor_ids[position], None, None)[row_ids]
                 else:
-                    values = self._knn_anchor(anchor_ids[position], row_ids, base)
-                if user_based:
-                    est[rows_at, anchors_at[position]] = values
-                else:
-                    est[anchors_at[position], rows_at] = values
+                    est[cells] = self._knn_anchor(anchor_ids[position], row_ids, est[cells])
 
         from concurrent.futures import ThreadPoolExecutor
 

@@ -8,7 +8,8 @@ import pandas as pd
 from tfrec.convert import side_columns
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.config import ModelConfig
-from tfrec.model.train import catalog_columns, train_model
+from tfrec.model.train import train_model
+from tfrec.model.two_tower import batched_apply
 from tfrec.recommenders.base import Recommender
 from tfrec.splits import Split
 
@@ -48,14 +49,8 @@ class TwoTowerRecommender(Recommender):
         split = Split("fit", self.dataset, train.reset_index(drop=True), train.iloc[:0])
         self.result = train_model(self.config, split)
         self.model = self.result.model
-        self._item_embeddings = self._batched(self.model.candidate_embedding, catalog_columns(self.dataset))
-
-    @staticmethod
-    def _batched(function, columns: dict[str, np.ndarray], batch_size: int = 8192) -> np.ndarray:
-        n = len(next(iter(columns.values())))
-        parts = [function({k: v[s:s + batch_size] for k, v in columns.items()}).numpy()
-                 for s in range(0, n, batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0,))
+        # train_model indexed the whole catalog (dataset.item_ids order = self.catalog order).
+        self._item_embeddings = self.model.indexed_item_embeddings
 
     def score(self, user_ids, item_ids) -> np.ndarray:
         self._check_fitted()
@@ -63,13 +58,13 @@ class TwoTowerRecommender(Recommender):
             raise TfrecError(f"{self.name} has no rating head (rating_weight = 0 or no ratings)")
         columns = {**side_columns(self.dataset, "user", np.asarray(user_ids), missing="default"),
                    **side_columns(self.dataset, "item", np.asarray(item_ids), missing="default")}
-        return self._batched(self.model.predict_rating, columns).astype(np.float64)
+        return batched_apply(self.model.predict_rating, columns).astype(np.float64)
 
     def score_matrix(self, user_ids) -> np.ndarray:
         self._check_fitted()
         user_ids = np.asarray(user_ids)
         if self.rank_by == "rating":
             return super().score_matrix(user_ids)
-        queries = self._batched(self.model.query_embedding,
-                                side_columns(self.dataset, "user", user_ids, missing="default"))
+        queries = batched_apply(self.model.query_embedding,
+                               side_columns(self.dataset, "user", user_ids, missing="default"))
         return (queries @ self._item_embeddings.T).astype(np.float64)
