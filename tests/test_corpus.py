@@ -32,6 +32,7 @@ ERRORS = {
     "repeated_column.csv": "header repeats column(s) ['item_id']",
     "empty.csv": "file is empty",
     "header_only.csv": "no interaction rows",
+    "unterminated_quote.csv": "malformed content",
 }
 
 

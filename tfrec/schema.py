@@ -104,6 +104,13 @@ class BucketizedFeature(Feature):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not isinstance(self.boundaries, (list, tuple)) or any(
+            isinstance(b, bool) or not isinstance(b, (int, float)) for b in self.boundaries
+        ):
+            raise SchemaError(
+                f"bucketized feature {self.name!r}: boundaries must be a list of numbers, "
+                f"got {self.boundaries!r}"
+            )
         bounds = tuple(float(b) for b in self.boundaries)
         object.__setattr__(self, "boundaries", bounds)
         if not bounds:
@@ -193,7 +200,7 @@ def feature_from_dict(data: dict[str, Any]) -> Feature:
             f"feature {data.get('name')!r} of type {kind!r}: unknown field(s) {unknown}; "
             f"allowed: {sorted(known)}"
         )
-    if "boundaries" in data:
+    if isinstance(data.get("boundaries"), list):
         data["boundaries"] = tuple(data["boundaries"])
     try:
         return cls(**data)

@@ -111,18 +111,25 @@ def read_delimited(
     else:
         names_in_file = list(columns)
     _check_field_count(text, sep, len(names_in_file), header, path)
-    frame = pd.read_csv(
-        io.StringIO(text),
-        sep=sep if len(sep) == 1 else re.escape(sep),
-        header=0 if header else None,
-        names=names_in_file,
-        engine="c" if len(sep) == 1 else "python",
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False,
-        quoting=csv.QUOTE_MINIMAL if header else csv.QUOTE_NONE,
-        index_col=False,
-    )
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sep if len(sep) == 1 else re.escape(sep),
+            header=0 if header else None,
+            names=names_in_file,
+            engine="c" if len(sep) == 1 else "python",
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            quoting=csv.QUOTE_MINIMAL if header else csv.QUOTE_NONE,
+            index_col=False,
+        )
+    except pd.errors.ParserError as exc:  # e.g. a quoted field that never closes
+        raise DataError(
+            f"malformed content ({str(exc).strip()})",
+            path=path,
+            fix="close every quoted field and check the separator and the file format.",
+        ) from None
     frame = frame[list(columns)]
     return convert_columns(frame, columns, path=path, line_offset=1 + int(header))
 
