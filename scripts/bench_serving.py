@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-import tfrec  # noqa: F401
 import tensorflow as tf
 
+import tfrec  # noqa: F401
 from tfrec.data import load_dataset, load_synthetic
 from tfrec.evaluation import evaluate
 from tfrec.model.config import ModelConfig
@@ -84,7 +83,7 @@ def catalog_run(n_items: int, work: Path, queries: int) -> dict:
     dataset = load_synthetic(n_users=20_000, n_items=n_items, n_ratings=200_000, seed=1)
     (split,) = make_splits(dataset, "random", seed=1)
     trained = train_model(CONFIG, split)
-    run_dir = save_run(trained, split, work / f"run-{n_items}")
+    run_dir = save_run(trained, split.dataset, work / f"run-{n_items}", split_summary=split.summary())
     served = {}
     users = dataset.users.iloc[:500]
     features = {"user_id": users.user_id.to_numpy(), "age": users.age.to_numpy(np.float32),

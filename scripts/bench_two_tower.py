@@ -18,11 +18,10 @@ import platform
 import time
 
 import numpy as np
-
-import tfrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+import tfrec  # noqa: F401  (Keras 2 for TFRS)
 from tfrec.data import load_dataset
 from tfrec.model.config import ModelConfig
 from tfrec.model.train import evaluate_model, seed_everything, train_model

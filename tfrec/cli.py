@@ -78,21 +78,17 @@ def _cmd_data_describe(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_generate(args: argparse.Namespace) -> int:
-    from tfrec.atomic import atomic_file
+    from tfrec.data.stream import write_shards
     from tfrec.data.synthetic import generate
 
     users, items, ratings = generate(args.users, args.items, args.rows, signal=args.signal,
                                      seed=args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, frame in (("users", users), ("items", items), ("ratings", ratings)):
-        path = out / f"{name}.{args.format}"
-        with atomic_file(path) as tmp:
-            if args.format == "csv":
-                frame.to_csv(tmp, index=False)
-            else:
-                frame.to_parquet(tmp, index=False)
-        print(f"wrote {path} ({len(frame):,} rows)")
+    table_format = "parquet" if args.format == "tfrecord" else args.format
+    for name, frame, shards, fmt in (("users", users, 1, table_format), ("items", items, 1, table_format),
+                                     ("ratings", ratings, args.shards, args.format)):
+        paths = write_shards(frame, args.out, name=name, shards=shards, format=fmt)
+        where = paths[0] if len(paths) == 1 else f"{len(paths)} shards {paths[0].parent}/{name}-*"
+        print(f"wrote {where} ({len(frame):,} rows)")
     return 0
 
 
@@ -106,34 +102,82 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import shutil
+    import tempfile
 
+    from tfrec.distribute import is_chief, make_strategy
+
+    # The strategy comes first: TensorFlow must not have initialized its devices yet.
+    strategy = make_strategy(args.strategy, logical_cpus=args.logical_cpus)
     from tfrec.atomic import atomic_directory
     from tfrec.model.config import ModelConfig
-    from tfrec.model.train import evaluate_model, save_run, train_model
+    from tfrec.model.train import (
+        evaluate_files,
+        evaluate_model,
+        save_run,
+        train_files,
+        train_model,
+    )
     from tfrec.splits import make_splits
 
     config = ModelConfig.from_toml(args.config) if args.config else ModelConfig()
     if args.epochs is not None:
         config = config.replace(epochs=args.epochs)
-    dataset = _load(args)
-    split = make_splits(dataset, args.split, seed=args.seed, folds=args.fold and [args.fold])[0]
+    if args.batch_size is not None:
+        config = config.replace(batch_size=args.batch_size)
+    chief = is_chief(strategy)
     out = Path(args.out)
     # The backup lives beside the output (not in the staging folder) so that a killed run can
     # be resumed with --resume; without --resume a stale backup is discarded.
     backup = out.parent / f".{out.name}.backup"
-    if backup.exists() and not args.resume:
+    if backup.exists() and not args.resume and chief:
         shutil.rmtree(backup)
     elif args.resume and not backup.exists():
         print(f"tfrec: no backup at {backup}; training from the start", file=sys.stderr)
+    verbose = 1 if sys.stdout.isatty() else 2
+    if args.train_files:
+        from tfrec.data.stream import FileSource
+        from tfrec.data.tabular import load_feature_tables, load_schema
+
+        if not args.schema:
+            raise TfrecError("--train-files needs --schema: a .json/.toml schema file or a built-in "
+                             "name such as synthetic")
+        schema = load_schema(args.schema)
+        dataset = load_feature_tables(schema, users=args.users, items=args.items, name=args.train_files)
+        context = schema.context_features if config.context_features is None else tuple(
+            f for f in schema.context_features if f.name in config.context_features)
+        source = FileSource.from_pattern(args.train_files, schema, context)
+        eval_source = FileSource.from_pattern(args.eval_files, schema, context) if args.eval_files else None
+
+        def train(checkpoints):
+            result, scan = train_files(config, source, dataset, strategy=strategy, invalid=args.invalid,
+                                       shuffle_buffer=args.shuffle_buffer, checkpoint_dir=checkpoints,
+                                       tensorboard_dir=args.tensorboard, backup_dir=backup,
+                                       verbose=verbose)
+            metrics = evaluate_files(result.model, dataset, eval_source) if eval_source else {}
+            summary = {"files": list(source.files), "rows": scan.rows,
+                       "dropped": scan.report.to_dict()}
+            return result, metrics, summary, scan.rows
+    else:
+        dataset = _load(args)
+        split = make_splits(dataset, args.split, seed=args.seed, folds=args.fold and [args.fold])[0]
+
+        def train(checkpoints):
+            result = train_model(config, split, strategy=strategy, checkpoint_dir=checkpoints,
+                                 tensorboard_dir=args.tensorboard, backup_dir=backup, verbose=verbose)
+            return result, evaluate_model(result.model, dataset, split.test), split.summary(), len(split.train)
+
+    if not chief:  # other workers train in step with the chief; only the chief writes --out
+        with tempfile.TemporaryDirectory() as scratch:
+            train(Path(scratch) / "checkpoints")
+        print(f"worker done (the chief writes {out})")
+        return 0
     with atomic_directory(out, overwrite=args.overwrite) as staging:
-        result = train_model(config, split, checkpoint_dir=staging / "checkpoints",
-                             tensorboard_dir=args.tensorboard, backup_dir=backup,
-                             verbose=1 if sys.stdout.isatty() else 2)
-        test_metrics = evaluate_model(result.model, dataset, split.test)
-        save_run(result, split, staging, test_metrics=test_metrics)
+        result, test_metrics, summary, rows = train(staging / "checkpoints")
+        save_run(result, dataset, staging, split_summary=summary, test_metrics=test_metrics)
     shutil.rmtree(backup, ignore_errors=True)  # the run is complete: nothing left to resume
-    print(f"trained on {len(split.train):,} rows in {result.seconds:.1f}s "
-          f"({result.examples_per_second:,.0f} examples/s); wrote {out}")
+    print(f"trained on {rows:,} rows in {result.seconds:.1f}s "
+          f"({result.examples_per_second:,.0f} examples/s, {strategy.num_replicas_in_sync} "
+          f"replica(s)); wrote {out}")
     for name, value in sorted(test_metrics.items()):
         if "regularization" not in name:
             print(f"  test {name:45} {value:.4f}")
@@ -270,7 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--items", type=int, default=500, help="items (default 500)")
     gen.add_argument("--signal", type=float, default=1.0, help="0 = the seed's pure noise")
     gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--format", choices=("csv", "parquet"), default="parquet")
+    gen.add_argument("--format", choices=("csv", "parquet", "tfrecord"), default="parquet",
+                     help="ratings file format (feature tables are Parquet for tfrecord)")
+    gen.add_argument("--shards", type=int, default=1,
+                     help="split the ratings into this many files ratings-0000i-of-0000N.*")
     gen.set_defaults(func=_cmd_data_generate)
 
     down = data_commands.add_parser("download", help="fetch a MovieLens variant (explicit opt-in)")
@@ -333,6 +380,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     train.add_argument("--resume", action="store_true",
                        help="continue a killed run from its last epoch backup (same --out)")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="override the config's global batch size (split across replicas)")
+    stream = train.add_argument_group(
+        "streaming input", "train from sharded interaction files without loading them whole "
+                           "(--schema names the columns; --users/--items are the feature tables)")
+    stream.add_argument("--train-files", default=None,
+                        help="glob(s), files or folder of .parquet/.csv/.tfrecord shards")
+    stream.add_argument("--eval-files", default=None, help="held-out files evaluated after training")
+    stream.add_argument("--shuffle-buffer", type=int, default=100_000,
+                        help="rows in the shuffle buffer (default 100,000)")
+    dist = train.add_argument_group("distribution", "tf.distribute strategies")
+    dist.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                      help="default: one device; mirrored: all local GPUs (or --logical-cpus); "
+                           "multiworker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG")
+    dist.add_argument("--logical-cpus", type=int, default=None,
+                      help="split the CPU into this many logical devices (mirrored without GPUs)")
     train.set_defaults(func=_cmd_train)
     return parser
 

@@ -9,7 +9,7 @@ from tfrec.data.dataset import Dataset
 from tfrec.errors import DataError
 
 
-def _column_array(values: pd.Series) -> np.ndarray:
+def column_array(values: pd.Series) -> np.ndarray:
     """Converts a column to the numpy array tf.data expects (object arrays for strings)."""
     if values.dtype.kind in "iu":
         return values.to_numpy(dtype=np.int64)
@@ -33,14 +33,17 @@ def feature_columns(dataset: Dataset, frame: pd.DataFrame) -> dict[str, np.ndarr
         DataError: An id in ``frame`` has no row in a feature table.
     """
     schema = dataset.schema
-    columns: dict[str, np.ndarray] = {}
-    for name in schema.interaction_columns():
-        if name in frame.columns:
-            columns[name] = _column_array(frame[name])
+    columns = interaction_arrays(schema, frame)
     for side in ("user", "item"):
         id_column = schema.user_id if side == "user" else schema.item_id
         columns.update(side_columns(dataset, side, frame[id_column].to_numpy()))
     return columns
+
+
+def interaction_arrays(schema, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The schema's interaction columns present in ``frame`` as arrays ``{column: array[n]}``."""
+    return {name: column_array(frame[name]) for name in schema.interaction_columns()
+            if name in frame.columns}
 
 
 def side_columns(dataset: Dataset, side: str, ids: np.ndarray,
@@ -65,7 +68,7 @@ def side_columns(dataset: Dataset, side: str, ids: np.ndarray,
     id_column = schema.user_id if side == "user" else schema.item_id
     table = dataset.users if side == "user" else dataset.items
     features = schema.user_features if side == "user" else schema.item_features
-    columns = {id_column: _column_array(pd.Series(ids))}
+    columns = {id_column: column_array(pd.Series(ids))}
     if not features or table is None:
         return columns
     positions = pd.Index(table[id_column]).get_indexer(ids)
@@ -74,7 +77,7 @@ def side_columns(dataset: Dataset, side: str, ids: np.ndarray,
         raise DataError(f"{side} id has no feature row", column=id_column,
                         value=np.asarray(ids)[absent][0], fix=f"add it to the {side} feature table.")
     for feature in features:
-        values = _column_array(table[feature.name].iloc[np.where(absent, 0, positions)])
+        values = column_array(table[feature.name].iloc[np.where(absent, 0, positions)])
         if absent.any():
             default = {"O": "", "i": -1, "f": np.nan}[values.dtype.kind]
             values = values.copy()
@@ -92,6 +95,7 @@ def to_tf_dataset(
     seed: int = 42,
     cache: bool = True,
     drop_remainder: bool = False,
+    repeat: bool = False,
 ):
     """Builds a batched ``tf.data.Dataset`` of feature dicts from interaction rows.
 
@@ -103,6 +107,7 @@ def to_tf_dataset(
         seed: Shuffle seed.
         cache: Cache the batches in memory when not shuffling (a fixed order).
         drop_remainder: Drop a final short batch.
+        repeat: Repeat forever (pair with ``steps_per_epoch``; used under a strategy).
 
     Returns:
         A dataset of dicts ``{column: Tensor[batch]}``, prefetched.
@@ -116,12 +121,16 @@ def to_tf_dataset(
     indices = tf.data.Dataset.range(n)
     if shuffle:
         indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        indices = indices.repeat()
     batches = indices.batch(batch_size, drop_remainder=drop_remainder)
     data = batches.map(lambda idx: {k: tf.gather(v, idx) for k, v in columns.items()},
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if cache and not shuffle:
+    if cache and not shuffle and not repeat:
         data = data.cache()
-    return data.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()  # under MultiWorkerMirroredStrategy: each worker takes its batches
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return data.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def rating_scale(dataset: Dataset) -> tuple[float, float]:

@@ -9,9 +9,20 @@ import pandas as pd
 
 from tfrec.data.dataset import Dataset, build_dataset
 from tfrec.data.io import read_delimited, read_parquet
-from tfrec.data.validate import DuplicatePolicy, InvalidPolicy
+from tfrec.data.validate import (
+    CleaningReport,
+    DuplicatePolicy,
+    InvalidPolicy,
+    clean_features,
+)
 from tfrec.errors import DataError, SchemaError
-from tfrec.schema import CategoricalFeature, Feature, Schema
+from tfrec.schema import (
+    BUILTIN_SCHEMAS,
+    CategoricalFeature,
+    Feature,
+    Schema,
+    builtin_schema,
+)
 
 try:
     import tomllib
@@ -23,14 +34,17 @@ DEFAULT_SCHEMA = Schema(user_id="user_id", item_id="item_id", rating="rating",
 
 
 def load_schema(path: str | os.PathLike) -> Schema:
-    """Reads a schema from a ``.json`` or ``.toml`` file (parsed safely, never executed).
+    """Reads a schema from a ``.json`` or ``.toml`` file (parsed safely, never executed), or
+    returns the built-in schema of that name (``synthetic``, ``ml-100k``, ...).
 
     Raises:
         SchemaError: Missing file, unknown extension or invalid content.
     """
     path = Path(path)
+    if not path.is_file() and str(path) in BUILTIN_SCHEMAS:
+        return builtin_schema(str(path))
     if not path.is_file():
-        raise SchemaError(f"{path}: schema file not found")
+        raise SchemaError(f"{path}: schema file not found (built-in schemas: {list(BUILTIN_SCHEMAS)})")
     text = path.read_text("utf-8")
     if path.suffix.lower() == ".json":
         try:
@@ -113,6 +127,46 @@ def load_tables(
     return build_dataset(Path(interactions).name, schema, frame, users=tables.get("user"),
                          items=tables.get("item"), source=str(interactions),
                          line_offset=line_offset, duplicates=duplicates, invalid=invalid)
+
+
+def load_feature_tables(
+    schema: Schema,
+    *,
+    users: str | os.PathLike | None = None,
+    items: str | os.PathLike | None = None,
+    name: str = "files",
+    sep: str = ",",
+    encoding: str = "utf-8",
+) -> Dataset:
+    """Loads and checks only the user and item feature tables (for streamed interactions).
+
+    The returned :class:`Dataset` has no interaction rows; the interactions stay in their
+    files and are read by :mod:`tfrec.data.stream`, which checks that every id in them has a
+    feature row.
+
+    Raises:
+        DataError: A table is missing, unreadable or invalid (file, column and value named),
+            or the schema has features of a side whose table was not given.
+    """
+    tables: dict[str, pd.DataFrame | None] = {}
+    report = CleaningReport()
+    for side, path, id_column, id_dtype in (("user", users, schema.user_id, schema.user_id_dtype),
+                                            ("item", items, schema.item_id, schema.item_id_dtype)):
+        features = getattr(schema, f"{side}_features")
+        if path is None:
+            if features:
+                raise DataError(f"the schema has {side} features {[f.name for f in features]} "
+                                f"but no {side} table was given",
+                                fix=f"pass --{side}s TABLE (CSV or Parquet keyed by {id_column!r}).")
+            tables[side] = None
+            continue
+        types = {id_column: "string", **_column_types(features)}
+        table, _ = read_table(path, types, sep=sep, encoding=encoding)
+        tables[side] = clean_features(table, id_column=id_column, id_dtype=id_dtype, features=features,
+                                      known_ids=None, source=str(path),
+                                      report=report)
+    interactions = pd.DataFrame({c: [] for c in schema.interaction_columns()})
+    return Dataset(name, schema, interactions, users=tables["user"], items=tables["item"], report=report)
 
 
 def check_no_pickle(path: Path) -> None:

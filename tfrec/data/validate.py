@@ -220,7 +220,7 @@ def clean_features(
     id_column: str,
     id_dtype: str,
     features: tuple[Feature, ...],
-    known_ids: np.ndarray,
+    known_ids: np.ndarray | None,
     source: str,
     report: CleaningReport,
 ) -> pd.DataFrame:
@@ -231,7 +231,8 @@ def clean_features(
         id_column: The id column.
         id_dtype: ``"int"`` or ``"string"``.
         features: The side's features from the schema.
-        known_ids: Ids that occur in the interactions.
+        known_ids: Ids that occur in the interactions (``None``: not known yet -- streamed
+            interactions are checked against the table while they are read).
         source: File or data-set name for messages.
         report: Where counts of dropped rows go.
 
@@ -274,6 +275,8 @@ def clean_features(
             table[feature.name] = _typed_ids(values, "int", feature.name, source)
         else:
             table[feature.name] = values.fillna("").astype(str)
+    if known_ids is None:
+        return table
     missing_rows = ~np.isin(known_ids, table[id_column].to_numpy())
     if missing_rows.any():
         example = known_ids[np.flatnonzero(missing_rows)[0]]

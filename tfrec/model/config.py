@@ -45,6 +45,9 @@ class ModelConfig:
         num_hard_negatives: Keep only this many hardest in-batch negatives.
         remove_accidental_hits: Mask in-batch negatives that are the positive item.
         logq_correction: Correct in-batch logits by the item's training frequency.
+        cross_replica_negatives: Under a multi-replica strategy, gather the in-batch
+            candidates of all replicas so each softmax sees the whole global batch (off: each
+            replica's softmax sees only its local batch, a different and weaker objective).
         rating_layers: Hidden widths of the rating head over the two tower outputs.
         use_cross: Put a DCN ``Cross`` layer in front of the rating head.
         use_bias: Add global, user and item bias terms to the predicted rating.
@@ -80,6 +83,7 @@ class ModelConfig:
     num_hard_negatives: int | None = None
     remove_accidental_hits: bool = False
     logq_correction: bool = True
+    cross_replica_negatives: bool = True
     rating_layers: tuple[int, ...] = (64,)
     use_cross: bool = False
     use_bias: bool = True

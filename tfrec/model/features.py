@@ -27,63 +27,188 @@ from tfrec.schema import (
     TextFeature,
 )
 
-
-def _vocabulary(values: np.ndarray, max_size: int | None) -> list:
-    """Distinct values by descending frequency (ties by value): deterministic order."""
-    counts = pd.Series(values).value_counts(sort=False)
-    frame = pd.DataFrame({"value": counts.index, "count": counts.to_numpy()})
-    frame = frame.sort_values(["count", "value"], ascending=[False, True], kind="stable")
-    vocab = frame["value"].tolist()[:max_size] if max_size else frame["value"].tolist()
-    return [v if isinstance(v, str) else int(v) for v in vocab]
+# TextVectorization's default standardization ("lower_and_strip_punctuation").
+_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 
 
-def id_spec(name: str, values: np.ndarray, dtype: str, embedding_dim: int,
-            hash_bins_above: int | None) -> dict[str, Any]:
-    """Spec of a user or item id embedding, hashed when the vocabulary is huge."""
-    feature = CategoricalFeature(name, embedding_dim, dtype)
-    if hash_bins_above is not None and len(np.unique(values)) > hash_bins_above:
-        feature = CategoricalFeature(name, embedding_dim, dtype, num_hash_bins=hash_bins_above)
-    return fit_spec(feature, values, embedding_dim)
+def _tokens(feature: Feature, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Splits texts ``[n]`` into tokens as the encoder does.
+
+    Returns:
+        ``(tokens [n_tokens], tokens_per_text [n])``: TextVectorization's standardization and
+        whitespace split for text features, the separator for multi-categorical ones.
+    """
+    values = tf.constant(texts.astype(str))
+    if isinstance(feature, TextFeature):
+        values = tf.strings.regex_replace(tf.strings.lower(values), _PUNCTUATION, "")
+        ragged = tf.strings.split(values)
+    else:
+        ragged = tf.strings.split(values, sep=feature.separator)
+    tokens = np.asarray([t.decode("utf-8") for t in ragged.flat_values.numpy()], dtype=object)
+    keep = tokens != ""
+    rows = np.repeat(np.arange(len(texts)), ragged.row_lengths().numpy())
+    return tokens[keep], np.bincount(rows[keep], minlength=len(texts))
 
 
-def fit_spec(feature: Feature, values: np.ndarray, default_dim: int) -> dict[str, Any]:
+class FeatureStats:
+    """Accumulates what one feature's spec needs, over one or many chunks of values.
+
+    Weights let a feature-table column stand for the interactions that join onto it: the
+    values of a user (item) table weighted by each user's (item's) interaction count give the
+    same vocabulary and statistics as the joined interaction column, without the join.
+
+    Args:
+        feature: The schema feature.
+    """
+
+    def __init__(self, feature: Feature) -> None:
+        self.feature = feature
+        self.counts = pd.Series(dtype="float64")  # value/token -> summed weight
+        self.moments = np.zeros(3)  # [weight, weighted sum, weighted sum of squares]
+
+    def add(self, values: np.ndarray, weights: np.ndarray | None = None) -> FeatureStats:
+        """Adds a chunk of values ``[n]`` with optional non-negative weights ``[n]``."""
+        feature = self.feature
+        values = np.asarray(values)
+        weights = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if isinstance(feature, ContinuousFeature):
+            x = values.astype(np.float64)
+            x = np.log1p(np.maximum(x, 0)) if feature.log else x
+            ok = np.isfinite(x) & (weights > 0)
+            x, w = x[ok], weights[ok]
+            self.moments += [w.sum(), (w * x).sum(), (w * x * x).sum()]
+            return self
+        if isinstance(feature, BucketizedFeature) or getattr(feature, "num_hash_bins", None):
+            return self
+        if isinstance(feature, CategoricalFeature):
+            tokens = values.astype(str) if feature.dtype == "string" else values
+            token_weights = weights
+        else:  # text and multi_categorical: weighted counts of the tokens of each value
+            tokens, lengths = _tokens(feature, values)
+            token_weights = np.repeat(weights, lengths)
+        chunk = pd.Series(token_weights).groupby(pd.Series(tokens).to_numpy(), sort=False).sum()
+        self.counts = chunk if self.counts.empty else self.counts.add(chunk, fill_value=0)
+        return self
+
+    def vocabulary(self, max_size: int | None = None) -> list:
+        """Values seen with positive weight, by descending weight (ties by value)."""
+        counts = self.counts[self.counts > 0]
+        frame = pd.DataFrame({"value": counts.index, "count": counts.to_numpy()})
+        frame = frame.sort_values(["count", "value"], ascending=[False, True], kind="stable")
+        vocab = frame["value"].tolist()
+        vocab = vocab[:max_size] if max_size else vocab
+        return [v if isinstance(v, str) else int(v) for v in vocab]
+
+    def spec(self, default_dim: int) -> dict[str, Any]:
+        """The feature's preprocessing spec: kind, name, embedding_dim and vocabulary/statistics.
+
+        Returns:
+            A JSON-ready dict that :class:`FeatureEncoder` turns into layers.
+        """
+        feature = self.feature
+        spec: dict[str, Any] = {"kind": feature.kind, "name": feature.name,
+                                "embedding_dim": feature.embedding_dim or default_dim}
+        if isinstance(feature, CategoricalFeature):
+            spec["dtype"] = feature.dtype
+            if feature.num_hash_bins:
+                spec["num_hash_bins"] = feature.num_hash_bins
+            else:
+                spec["vocabulary"] = self.vocabulary(feature.max_vocab)
+        elif isinstance(feature, ContinuousFeature):
+            weight, total, squares = self.moments
+            mean = total / weight if weight > 0 else 0.0
+            variance = squares / weight - mean * mean if weight > 0 else 1.0
+            spec.update(log=feature.log, mean=float(mean), variance=float(max(variance, 1e-12)),
+                        embedding_dim=1)
+        elif isinstance(feature, BucketizedFeature):
+            spec["boundaries"] = list(feature.boundaries)
+        elif isinstance(feature, TextFeature):
+            # TextVectorization's max_tokens counts the padding and OOV tokens too.
+            limit = feature.max_tokens - 2 if feature.max_tokens else None
+            spec["vocabulary"] = self.vocabulary(limit)
+        elif isinstance(feature, MultiCategoricalFeature):
+            spec.update(separator=feature.separator, vocabulary=self.vocabulary())
+        else:  # pragma: no cover - the schema rejects other kinds
+            raise TypeError(f"unsupported feature {feature!r}")
+        return spec
+
+
+def fit_spec(feature: Feature, values: np.ndarray, default_dim: int,
+             weights: np.ndarray | None = None) -> dict[str, Any]:
     """Computes one feature's preprocessing spec from its training values.
 
     Args:
         feature: The schema feature.
         values: The feature's training column, shape ``[n]``.
         default_dim: Embedding width when the feature does not set one.
+        weights: Optional ``[n]`` weight of each value (e.g. interaction counts per table row).
 
     Returns:
         A JSON-ready dict: kind, name, embedding_dim and vocabulary/statistics.
     """
-    spec: dict[str, Any] = {"kind": feature.kind, "name": feature.name,
-                            "embedding_dim": feature.embedding_dim or default_dim}
-    if isinstance(feature, CategoricalFeature):
-        spec["dtype"] = feature.dtype
-        if feature.num_hash_bins:
-            spec["num_hash_bins"] = feature.num_hash_bins
-        else:
-            if feature.dtype == "string":
-                values = np.asarray(values).astype(str)
-            spec["vocabulary"] = _vocabulary(values, feature.max_vocab)
-    elif isinstance(feature, ContinuousFeature):
-        x = np.asarray(values, dtype=np.float64)
-        x = np.log1p(np.maximum(x, 0)) if feature.log else x
-        spec.update(log=feature.log, mean=float(np.nanmean(x)), variance=float(max(np.nanvar(x), 1e-12)))
-        spec["embedding_dim"] = 1
-    elif isinstance(feature, BucketizedFeature):
-        spec["boundaries"] = list(feature.boundaries)
-    elif isinstance(feature, TextFeature):
-        layer = tf.keras.layers.TextVectorization(max_tokens=feature.max_tokens)
-        layer.adapt(np.asarray(values).astype(str), batch_size=4096)
-        spec["vocabulary"] = [t for t in layer.get_vocabulary() if t not in ("", "[UNK]")]
-    elif isinstance(feature, MultiCategoricalFeature):
-        tokens = pd.Series(np.asarray(values).astype(str)).str.split(feature.separator, regex=False).explode()
-        spec.update(separator=feature.separator, vocabulary=_vocabulary(tokens[tokens != ""].to_numpy(), None))
-    else:  # pragma: no cover - the schema rejects other kinds
-        raise TypeError(f"unsupported feature {feature!r}")
-    return spec
+    return FeatureStats(feature).add(values, weights).spec(default_dim)
+
+
+def id_spec(name: str, counts: pd.Series, dtype: str, embedding_dim: int,
+            hash_bins_above: int | None) -> dict[str, Any]:
+    """Spec of a user or item id embedding from training counts per id, hashed when the
+    vocabulary has more than ``hash_bins_above`` ids.
+
+    Args:
+        name: The id column.
+        counts: Interactions per id (index: raw ids).
+        dtype: ``"int"`` or ``"string"``.
+        embedding_dim: Id embedding width.
+        hash_bins_above: Hash into this many bins above this many distinct ids (``None``: never).
+    """
+    feature = CategoricalFeature(name, embedding_dim, dtype)
+    if hash_bins_above is not None and len(counts) > hash_bins_above:
+        feature = CategoricalFeature(name, embedding_dim, dtype, num_hash_bins=hash_bins_above)
+    return fit_spec(feature, counts.index.to_numpy(), embedding_dim, counts.to_numpy())
+
+
+class TrainingStats:
+    """Counts and statistics of the training interactions that building a model needs.
+
+    Filled chunk by chunk (:meth:`add`), so an in-memory frame (one chunk) and a stream of
+    files (many chunks) go through the same code.
+
+    Args:
+        schema: The data schema.
+        context_features: The context features the model reads.
+
+    Attributes:
+        users: Interactions per user id (:class:`FeatureStats` of the id).
+        items: Interactions per item id.
+        context: Statistics of each context feature.
+        rows: Interactions added.
+        rating_sum: Sum of the ratings added (0 without a rating column).
+    """
+
+    def __init__(self, schema, context_features: tuple[Feature, ...] = ()) -> None:
+        self.schema = schema
+        self.users = FeatureStats(CategoricalFeature(schema.user_id, dtype=schema.user_id_dtype))
+        self.items = FeatureStats(CategoricalFeature(schema.item_id, dtype=schema.item_id_dtype))
+        self.context = {f.name: FeatureStats(f) for f in context_features}
+        self.rows = 0
+        self.rating_sum = 0.0
+
+    def add(self, columns: dict[str, np.ndarray]) -> TrainingStats:
+        """Adds a chunk of interaction columns ``{name: array[n]}``."""
+        schema = self.schema
+        self.users.add(columns[schema.user_id])
+        self.items.add(columns[schema.item_id])
+        for name, stats in self.context.items():
+            stats.add(columns[name])
+        self.rows += len(columns[schema.user_id])
+        if schema.rating is not None:
+            self.rating_sum += float(np.sum(columns[schema.rating], dtype=np.float64))
+        return self
+
+    @property
+    def mean_rating(self) -> float:
+        """Mean training rating (0 without ratings)."""
+        return self.rating_sum / self.rows if self.rows and self.schema.rating else 0.0
 
 
 class FeatureEncoder(tf.keras.layers.Layer):

@@ -14,11 +14,27 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfrec.convert import feature_columns, side_columns, to_tf_dataset
+from tfrec.convert import (
+    column_array,
+    feature_columns,
+    interaction_arrays,
+    side_columns,
+    to_tf_dataset,
+)
 from tfrec.data.dataset import Dataset
+from tfrec.data.stream import (
+    FeatureJoin,
+    FileSource,
+    ScanResult,
+    check_feature_rows,
+    scan_files,
+    stream_dataset,
+)
+from tfrec.data.validate import InvalidPolicy
+from tfrec.distribute import check_batch_size
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.config import ModelConfig
-from tfrec.model.features import fit_spec, id_spec
+from tfrec.model.features import TrainingStats, fit_spec, id_spec
 from tfrec.model.two_tower import Tower, TwoTowerModel
 from tfrec.splits import Split
 
@@ -58,39 +74,62 @@ def build_model(config: ModelConfig, dataset: Dataset, train: pd.DataFrame) -> T
         ConfigError: Unknown features named in the config, or no feature in a tower.
     """
     schema = dataset.schema
-    columns = feature_columns(dataset, train)
-    user_side = _select(schema.user_features, config.user_features, "user") + _select(
-        schema.context_features, config.context_features, "context")
+    context = _select(schema.context_features, config.context_features, "context")
+    stats = TrainingStats(schema, context).add(interaction_arrays(schema, train))
+    sample = feature_columns(dataset, train.iloc[:2])
+    return model_from_stats(config, dataset, stats, sample)
+
+
+def model_from_stats(config: ModelConfig, dataset: Dataset, stats: TrainingStats,
+                     sample: dict[str, np.ndarray]) -> TwoTowerModel:
+    """Builds a model from training statistics (in-memory or streamed, the same code).
+
+    User and item feature statistics come from the feature tables, each row weighted by its
+    id's training interactions -- the same numbers as the joined interaction columns.
+
+    Args:
+        config: Model and training options.
+        dataset: Schema and feature tables (its interactions are not read).
+        stats: Counts per id, rating mean and context statistics of the training rows.
+        sample: A few joined training rows ``{column: array[n]}`` (variables are created on them).
+
+    Raises:
+        ConfigError: Unknown features named in the config, or no feature in a tower.
+    """
+    schema = dataset.schema
+    user_side = _select(schema.user_features, config.user_features, "user")
+    context = _select(schema.context_features, config.context_features, "context")
     item_side = _select(schema.item_features, config.item_features, "item")
     dim = config.feature_embedding_dim
-    query_specs = [fit_spec(f, columns[f.name], dim) for f in user_side]
-    candidate_specs = [fit_spec(f, columns[f.name], dim) for f in item_side]
+
+    def side_specs(features, table, id_column, counts):
+        if not features:
+            return []
+        weights = counts.reindex(table[id_column].to_numpy()).fillna(0.0).to_numpy()
+        return [fit_spec(f, column_array(table[f.name]), dim, weights) for f in features]
+
+    query_specs = side_specs(user_side, dataset.users, schema.user_id, stats.users.counts)
+    query_specs += [stats.context[f.name].spec(dim) for f in context]
+    candidate_specs = side_specs(item_side, dataset.items, schema.item_id, stats.items.counts)
     if config.use_user_id:
-        query_specs.insert(0, id_spec(schema.user_id, columns[schema.user_id], schema.user_id_dtype,
+        query_specs.insert(0, id_spec(schema.user_id, stats.users.counts, schema.user_id_dtype,
                                       config.id_embedding_dim, config.hash_bins_above))
     if config.use_item_id:
-        candidate_specs.insert(0, id_spec(schema.item_id, columns[schema.item_id], schema.item_id_dtype,
+        candidate_specs.insert(0, id_spec(schema.item_id, stats.items.counts, schema.item_id_dtype,
                                           config.id_embedding_dim, config.hash_bins_above))
     for side, specs in (("query", query_specs), ("candidate", candidate_specs)):
         if not specs:
             raise ConfigError(f"the {side} tower has no input: enable the id or add features")
-    item_counts = pd.Series(columns[schema.item_id]).value_counts()
-    item_counts = item_counts.sort_values(ascending=False, kind="stable")
-    item_vocabulary = [v if isinstance(v, str) else int(v) for v in item_counts.index]
-    if schema.item_id_dtype == "string":
-        item_vocabulary = [str(v) for v in item_vocabulary]
-    user_vocabulary = sorted(pd.unique(columns[schema.user_id]).tolist(), key=str)
-    if schema.user_id_dtype == "string":
-        user_vocabulary = [str(v) for v in user_vocabulary]
-    probabilities = (item_counts.to_numpy() / item_counts.sum()).tolist()
-    global_mean = float(train[schema.rating].mean()) if schema.rating is not None else 0.0
+    item_vocabulary = stats.items.vocabulary()
+    item_counts = stats.items.counts.reindex(item_vocabulary).to_numpy()
+    user_vocabulary = sorted(stats.users.vocabulary(), key=str)
     model = TwoTowerModel(
         config=config.to_dict(), query_specs=query_specs, candidate_specs=candidate_specs,
         user_id=schema.user_id, item_id=schema.item_id, user_id_dtype=schema.user_id_dtype,
         item_id_dtype=schema.item_id_dtype, user_vocabulary=user_vocabulary,
-        item_vocabulary=item_vocabulary, item_probabilities=probabilities,
-        rating=schema.rating, weight=schema.weight, global_mean=global_mean)
-    sample = {k: v[:2] for k, v in columns.items()}
+        item_vocabulary=item_vocabulary, item_probabilities=(item_counts / item_counts.sum()).tolist(),
+        rating=schema.rating, weight=schema.weight, global_mean=stats.mean_rating)
+    sample = {k: v[:2] for k, v in sample.items()}
     check_tower_outputs(model.query_tower, model.candidate_tower, sample)
     model(sample)  # creates every variable
     return model
@@ -182,6 +221,7 @@ def train_model(
     config: ModelConfig,
     split: Split,
     *,
+    strategy: tf.distribute.Strategy | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     tensorboard_dir: str | os.PathLike | None = None,
     backup_dir: str | os.PathLike | None = None,
@@ -193,6 +233,8 @@ def train_model(
     Args:
         config: Model and training options.
         split: The shared split; its test rows are never touched here.
+        strategy: A ``tf.distribute`` strategy (:func:`tfrec.distribute.make_strategy`);
+            ``None`` trains on the default device. ``config.batch_size`` is the global batch.
         checkpoint_dir: Write the best weights here each epoch (ModelCheckpoint).
         tensorboard_dir: TensorBoard log folder.
         backup_dir: Keras ``BackupAndRestore`` folder: the model, optimizer state and epoch
@@ -204,6 +246,8 @@ def train_model(
         The trained model (with its top-k index built) and its history.
     """
     seed_everything(config.seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    check_batch_size(config.batch_size, strategy)
     dataset = split.dataset
     train, validation = split.train, split.validation
     if validation is None and config.validation_ratio > 0:
@@ -211,22 +255,129 @@ def train_model(
         cut = int(round(len(train) * config.validation_ratio))
         validation = train.iloc[order[:cut]].reset_index(drop=True)
         train = train.iloc[order[cut:]].reset_index(drop=True)
-    model = build_model(config, dataset, train)
-    model.compile(optimizer=_optimizer(config), jit_compile=config.jit_compile)
-    train_data = to_tf_dataset(dataset, train, batch_size=config.batch_size, seed=config.seed)
-    epoch_log = _EpochLog()
-    callbacks: list[tf.keras.callbacks.Callback] = [tf.keras.callbacks.TerminateOnNaN(), epoch_log]
+    with strategy.scope():
+        model = build_model(config, dataset, train)
+    steps = None
+    if _distributed(strategy):
+        # Every replica (and worker) runs the same number of equal-sized steps.
+        steps = _steps_per_epoch(len(train), config.batch_size)
+    train_data = to_tf_dataset(dataset, train, batch_size=config.batch_size, seed=config.seed,
+                               drop_remainder=steps is not None, repeat=steps is not None)
     validation_data = None
-    catalog = catalog_columns(dataset)
     if validation is not None and len(validation):
         validation_data = to_tf_dataset(dataset, validation, batch_size=config.batch_size, shuffle=False)
-        callbacks.append(_RefreshIndex(catalog))
+    return _fit(model, config, strategy, dataset, train_data, train_rows=len(train),
+                steps_per_epoch=steps, validation_data=validation_data,
+                checkpoint_dir=checkpoint_dir, tensorboard_dir=tensorboard_dir,
+                backup_dir=backup_dir, verbose=verbose,
+                nan_cause=lambda: _likely_nan_cause(dataset, train, config))
+
+
+def train_files(
+    config: ModelConfig,
+    source: FileSource,
+    dataset: Dataset,
+    *,
+    strategy: tf.distribute.Strategy | None = None,
+    invalid: InvalidPolicy = "error",
+    shuffle_buffer: int = 100_000,
+    checkpoint_dir: str | os.PathLike | None = None,
+    tensorboard_dir: str | os.PathLike | None = None,
+    backup_dir: str | os.PathLike | None = None,
+    verbose: int = 0,
+) -> tuple[TrainResult, ScanResult]:
+    """Trains on interaction files streamed through ``tf.data`` (never loaded whole).
+
+    One streaming pass validates the rows and computes vocabularies and statistics; training
+    then reads the files again each epoch (sharded per worker under a strategy) and joins
+    ``dataset``'s user/item feature tables inside the pipeline.
+
+    Args:
+        config: Model and training options (``batch_size`` is the global batch).
+        source: The training interaction files (:class:`~tfrec.data.stream.FileSource`).
+        dataset: Schema and feature tables (:func:`~tfrec.data.stream.load_feature_tables`);
+            without an item table the catalog is every item id in the files.
+        strategy: A ``tf.distribute`` strategy, or ``None`` for the default device.
+        invalid: ``error`` or ``drop`` (counted, logged and reported) for invalid rows.
+        shuffle_buffer: Rows in the shuffle buffer.
+        checkpoint_dir: Weights after each epoch.
+        tensorboard_dir: TensorBoard log folder.
+        backup_dir: ``BackupAndRestore`` folder (resume a killed run).
+        verbose: Keras progress output.
+
+    Returns:
+        The trained model (top-k index built over the catalog) and the scan's counts.
+
+    Raises:
+        DataError: Unreadable or invalid rows, or ids without a feature row.
+    """
+    seed_everything(config.seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    check_batch_size(config.batch_size, strategy)
+    schema = dataset.schema
+    stats = TrainingStats(schema, _select(schema.context_features, config.context_features, "context"))
+    scan = scan_files(source, schema, stats, invalid=invalid)
+    check_feature_rows(stats, {"user": dataset.users, "item": dataset.items}, schema, source)
+    if dataset.items is None:
+        dataset.items = pd.DataFrame({schema.item_id: stats.items.vocabulary()})
+    sample = {k: np.asarray(v) for k, v in FeatureJoin.from_dataset(dataset)(
+        {k: tf.constant(v) for k, v in scan.sample.items()}).items()}
+    with strategy.scope():
+        model = model_from_stats(config, dataset, stats, sample)
+    steps = _steps_per_epoch(scan.rows, config.batch_size)
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return stream_dataset(source, schema, FeatureJoin.from_dataset(dataset),
+                              batch_size=context.get_per_replica_batch_size(config.batch_size),
+                              seed=config.seed, shuffle_buffer=shuffle_buffer, repeat=True,
+                              drop_remainder=True, input_context=context)
+
+    if _distributed(strategy):
+        train_data = strategy.distribute_datasets_from_function(dataset_fn)
+    else:
+        train_data = dataset_fn(tf.distribute.InputContext())
+    result = _fit(model, config, strategy, dataset, train_data, train_rows=scan.rows,
+                  steps_per_epoch=steps, validation_data=None, checkpoint_dir=checkpoint_dir,
+                  tensorboard_dir=tensorboard_dir, backup_dir=backup_dir, verbose=verbose,
+                  nan_cause=lambda: f"learning_rate={config.learning_rate:g} may be too high; "
+                                    "check the files for huge values")
+    return result, scan
+
+
+def _distributed(strategy: tf.distribute.Strategy) -> bool:
+    return strategy is not tf.distribute.get_strategy()
+
+
+def _steps_per_epoch(rows: int, batch_size: int) -> int:
+    steps = rows // batch_size
+    if steps == 0:
+        raise ConfigError(f"{rows} training rows make no full batch of {batch_size}; "
+                          "lower batch_size")
+    return steps
+
+
+def _fit(model: TwoTowerModel, config: ModelConfig, strategy: tf.distribute.Strategy,
+         dataset: Dataset, train_data, *, train_rows: int, steps_per_epoch: int | None,
+         validation_data, checkpoint_dir, tensorboard_dir, backup_dir, verbose: int,
+         nan_cause) -> TrainResult:
+    """Compiles and fits ``model`` (built under ``strategy``), then returns a plain
+    (single-device) copy with its top-k index built over ``dataset``'s catalog."""
+    with strategy.scope():
+        model.compile(optimizer=_optimizer(config), jit_compile=config.jit_compile)
+    epoch_log = _EpochLog()
+    callbacks: list[tf.keras.callbacks.Callback] = [tf.keras.callbacks.TerminateOnNaN(), epoch_log]
+    catalog = catalog_columns(dataset)
+    if validation_data is not None:
+        if not _distributed(strategy):  # the index is a single-device layer
+            callbacks.append(_RefreshIndex(catalog))
         if config.early_stopping_patience is not None:
             callbacks.append(tf.keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=config.early_stopping_patience,
                 restore_best_weights=True))
     if checkpoint_dir is not None:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        # Under MultiWorkerMirroredStrategy Keras writes from the chief only (other workers
+        # write to temporary folders it deletes).
         callbacks.append(tf.keras.callbacks.ModelCheckpoint(
             str(Path(checkpoint_dir) / "ckpt-{epoch:03d}"), save_weights_only=True,
             monitor="val_loss" if validation_data is not None else "loss",
@@ -237,7 +388,7 @@ def train_model(
         callbacks.append(tf.keras.callbacks.BackupAndRestore(str(backup_dir)))
     start = time.perf_counter()
     history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-                        callbacks=callbacks, verbose=verbose)
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     # Factorized top-k metrics are computed only in evaluation: drop their training zeros.
     values = {k: [float(x) for x in v] for k, v in history.history.items()
@@ -245,11 +396,22 @@ def train_model(
     if any(not np.isfinite(v[-1]) for v in values.values() if v):
         raise TfrecError(
             f"training stopped: the loss became NaN/inf in epoch {len(values.get('loss', []))} "
-            f"(TerminateOnNaN). Likely cause: {_likely_nan_cause(dataset, train, config)}")
+            f"(TerminateOnNaN). Likely cause: {nan_cause()}")
+    if _distributed(strategy):
+        model = _single_device_copy(model)
     model.index_candidates(catalog)
     epochs_run = len(values.get("loss", [])) or config.epochs
-    return TrainResult(model, values, seconds, epochs_run * len(train) / max(seconds, 1e-9),
+    rows_per_epoch = steps_per_epoch * config.batch_size if steps_per_epoch else train_rows
+    return TrainResult(model, values, seconds, epochs_run * rows_per_epoch / max(seconds, 1e-9),
                        epoch_seconds=epoch_log.seconds)
+
+
+def _single_device_copy(model: TwoTowerModel) -> TwoTowerModel:
+    """The same model and weights outside any strategy (for indexing, evaluation, saving)."""
+    copy = TwoTowerModel.from_config(model.get_config())
+    copy(_dummy_batch(copy))
+    copy.set_weights([np.asarray(w) for w in model.get_weights()])
+    return copy
 
 
 def _likely_nan_cause(dataset: Dataset, train: pd.DataFrame, config: ModelConfig) -> str:
@@ -267,16 +429,36 @@ def _likely_nan_cause(dataset: Dataset, train: pd.DataFrame, config: ModelConfig
 def evaluate_model(model: TwoTowerModel, dataset: Dataset, frame: pd.DataFrame,
                    batch_size: int = 8192) -> dict[str, float]:
     """Keras evaluation on ``frame``: factorized top-k accuracy (whole catalog) and RMSE."""
+    return _evaluate(model, dataset, to_tf_dataset(dataset, frame, batch_size=batch_size, shuffle=False))
+
+
+def evaluate_files(model: TwoTowerModel, dataset: Dataset, source: FileSource,
+                   batch_size: int = 8192) -> dict[str, float]:
+    """Keras evaluation on streamed interaction files (invalid rows are left out, as in
+    training): factorized top-k accuracy over the whole catalog and RMSE."""
+    data = stream_dataset(source, dataset.schema, FeatureJoin.from_dataset(dataset),
+                          batch_size=batch_size, shuffle=False)
+    return _evaluate(model, dataset, data)
+
+
+def _evaluate(model: TwoTowerModel, dataset: Dataset, data: tf.data.Dataset) -> dict[str, float]:
     if model.optimizer is None:  # a freshly built or loaded model: compile for evaluation
         model.compile()
     model.index_candidates(catalog_columns(dataset))
-    data = to_tf_dataset(dataset, frame, batch_size=batch_size, shuffle=False)
     return {k: float(v) for k, v in model.evaluate(data, return_dict=True, verbose=0).items()}
 
 
-def save_run(result: TrainResult, split: Split, directory: str | os.PathLike,
+def save_run(result: TrainResult, dataset: Dataset, directory: str | os.PathLike, *,
+             split_summary: dict[str, Any] | None = None,
              test_metrics: dict[str, float] | None = None) -> Path:
     """Writes a training run: everything ``tfrec export`` and ``tfrec recommend`` need.
+
+    Args:
+        result: The trained model and its history.
+        dataset: Schema and feature tables of the run.
+        directory: Output folder.
+        split_summary: What the model was trained on (``Split.summary()`` or file counts).
+        test_metrics: Held-out metrics to record.
 
     ``directory`` receives ``model/`` (config JSON + weights), ``config.json``, ``schema.json``,
     ``vocabularies.json``, ``history.json`` (+ test metrics), ``history.png``, the whole item
@@ -285,14 +467,14 @@ def save_run(result: TrainResult, split: Split, directory: str | os.PathLike,
     from tfrec.plots import plot_history
 
     directory = Path(directory)
-    dataset, model = split.dataset, result.model
+    model = result.model
     save_model(model, directory / "model")
     (directory / "config.json").write_text(json.dumps(model.get_config()["config"], indent=2))
     (directory / "schema.json").write_text(dataset.schema.to_json())
     vocabularies = {s["name"]: s["vocabulary"] for s in model.query_specs + model.candidate_specs
                     if "vocabulary" in s}
     (directory / "vocabularies.json").write_text(json.dumps(vocabularies))
-    summary = {"data": dataset.name, "split": split.summary(), "seconds": result.seconds,
+    summary = {"data": dataset.name, "split": split_summary or {}, "seconds": result.seconds,
                "examples_per_second": result.examples_per_second, "history": result.history,
                "test": test_metrics or {}}
     (directory / "history.json").write_text(json.dumps(summary, indent=2))

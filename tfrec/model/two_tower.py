@@ -25,6 +25,29 @@ import tensorflow_recommenders as tfrs
 from tfrec.model.features import FeatureEncoder, _as_dtype, _lookup, plain, spec_dtype
 
 
+def gather_across_replicas(context: tf.distribute.ReplicaContext, candidates: tf.Tensor,
+                           positions: tf.Tensor, sampling: tf.Tensor | None):
+    """All-gathers in-batch candidates over replicas, this replica's rows first.
+
+    Args:
+        context: The replica context.
+        candidates: ``[local_batch, dim]`` candidate embeddings.
+        positions: ``[local_batch]`` item vocabulary positions (int64).
+        sampling: ``[local_batch]`` sampling probabilities, or ``None``.
+
+    Returns:
+        ``(candidates [global_batch, dim], positions [global_batch], sampling [global_batch] or
+        None)``, rotated so that this replica's rows come first: TFRS's retrieval task takes
+        row ``i`` of the candidates as the positive of query ``i`` and the rest as negatives.
+        Gradients flow back to the replica that produced each row.
+    """
+    values = [candidates, positions] + ([sampling] if sampling is not None else [])
+    gathered = [context.all_gather(v, axis=0) for v in values]
+    shift = -tf.cast(context.replica_id_in_sync_group, tf.int32) * tf.shape(candidates)[0]
+    rotated = [tf.roll(g, shift=shift, axis=0) for g in gathered]
+    return rotated[0], rotated[1], rotated[2] if sampling is not None else None
+
+
 def batched_apply(function, columns: dict[str, np.ndarray], batch_size: int = 8192) -> np.ndarray:
     """Applies ``function`` to ``{column: array[n]}`` in row batches.
 
@@ -164,8 +187,10 @@ class TwoTowerModel(tfrs.Model):
                                                            embeddings_initializer="zeros", name="user_bias")
                 self.item_bias = tf.keras.layers.Embedding(len(self.item_vocabulary) + 1, 1,
                                                            embeddings_initializer="zeros", name="item_bias")
+            # Per-example losses, averaged over the global batch in compute_loss: correct under
+            # a distribution strategy too (Keras losses with AUTO reduction are not).
             self.rating_task = tfrs.tasks.Ranking(
-                loss=tf.keras.losses.MeanSquaredError(),
+                loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.NONE),
                 metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")])
 
     # ------------------------------------------------------------------ inference primitives
@@ -242,6 +267,17 @@ class TwoTowerModel(tfrs.Model):
         self.predict_function = None
 
     def compute_loss(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """The weighted task losses of one (per-replica) batch.
+
+        Under a distribution strategy with several replicas, training gathers the candidate
+        embeddings (with their item indices and sampling probabilities) of every replica, so
+        each replica's in-batch softmax sees the negatives of the whole global batch -- the
+        same softmax as one device with the same global batch. The retrieval loss is a sum
+        over the local batch and the rating loss an average over the global batch, so summing
+        the replicas' gradients (what the optimizer does) gives the single-device gradient.
+        ``cross_replica_negatives = false`` keeps each replica's softmax local (TFRS's default
+        behaviour, which trains a different objective, see TFRS issue #561).
+        """
         c = self.config
         query = self.query_embedding(inputs, training)
         candidate = self.candidate_embedding(inputs, training)
@@ -249,22 +285,45 @@ class TwoTowerModel(tfrs.Model):
         loss = tf.constant(0.0)
         if c["retrieval_weight"] > 0:
             item_ids = _as_dtype(inputs[self.item_id], self.item_id_dtype)
+            item_positions = self.item_index(item_ids)
             sampling = None
             if c["logq_correction"]:
-                sampling = tf.exp(tf.gather(self._log_probabilities, self.item_index(item_ids)))
+                sampling = tf.exp(tf.gather(self._log_probabilities, item_positions))
+            candidates, candidate_ids = candidate, item_ids
+            context = tf.distribute.get_replica_context()
+            if (training and c.get("cross_replica_negatives", True) and context is not None
+                    and context.num_replicas_in_sync > 1):
+                # Ids are compared through their vocabulary positions (collectives carry no strings).
+                candidates, candidate_ids, sampling = gather_across_replicas(
+                    context, candidate, item_positions, sampling)
             retrieval = self.retrieval_task(
-                query, candidate, sample_weight=sample_weight,
+                query, candidates, sample_weight=sample_weight,
                 candidate_sampling_probability=sampling,
-                candidate_ids=item_ids,
+                candidate_ids=candidate_ids,
                 compute_metrics=(not training) and self._index_ready,
                 compute_batch_metrics=False)
             loss += c["retrieval_weight"] * retrieval
         if self.has_rating_head:
             prediction = self.rating_from_embeddings(query, candidate, inputs, training)
-            rating = self.rating_task(labels=tf.cast(inputs[self.rating], tf.float32),
-                                      predictions=prediction, sample_weight=sample_weight)
-            loss += c["rating_weight"] * rating
+            per_example = self.rating_task(
+                labels=tf.cast(inputs[self.rating], tf.float32)[:, None],
+                predictions=prediction[:, None], sample_weight=sample_weight)
+            loss += c["rating_weight"] * tf.nn.compute_average_loss(per_example)
         return loss
+
+    def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """TFRS's train step, with the regularization loss divided among the replicas (each
+        replica adds it, and the optimizer sums the replicas' gradients)."""
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            regularization = tf.nn.scale_regularization_loss(
+                tf.reduce_sum([tf.reduce_sum(x) for x in self.losses]))
+            total = loss + regularization
+        gradients = tape.gradient(total, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        metrics = {m.name: m.result() for m in self.metrics}
+        metrics.update(loss=loss, regularization_loss=regularization, total_loss=total)
+        return metrics
 
     def get_config(self) -> dict[str, Any]:
         return plain({
