@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from tfrec.cli import main
-from tfrec.convert import feature_columns, to_surprise_testset, to_surprise_trainset, to_tf_dataset
+from tfrec.convert import (
+    feature_columns,
+    to_surprise_testset,
+    to_surprise_trainset,
+    to_tf_dataset,
+)
 from tfrec.data import load_synthetic
 from tfrec.splits import make_splits
 

@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tfrec.data.tabular import load_schema, load_tables
 from tfrec.errors import TfrecError

@@ -10,6 +10,7 @@ from tfrec.data.tabular import load_tables
 from tfrec.errors import DataError
 from tfrec.schema import CategoricalFeature, ContinuousFeature, Schema
 
+
 # ---------------------------------------------------------------- real ml-100k (slow group)
 @pytest.mark.slow
 def test_ml100k_counts(ml100k):

@@ -80,13 +80,15 @@ def _cmd_data_describe(args: argparse.Namespace) -> int:
 def _cmd_data_generate(args: argparse.Namespace) -> int:
     from tfrec.data.stream import write_shards
     from tfrec.data.synthetic import generate
+    from tfrec.schema import builtin_schema
 
     users, items, ratings = generate(args.users, args.items, args.rows, signal=args.signal,
                                      seed=args.seed)
     table_format = "parquet" if args.format == "tfrecord" else args.format
     for name, frame, shards, fmt in (("users", users, 1, table_format), ("items", items, 1, table_format),
                                      ("ratings", ratings, args.shards, args.format)):
-        paths = write_shards(frame, args.out, name=name, shards=shards, format=fmt)
+        paths = write_shards(frame, args.out, name=name, shards=shards, format=fmt,
+                             schema=builtin_schema("synthetic"))
         where = paths[0] if len(paths) == 1 else f"{len(paths)} shards {paths[0].parent}/{name}-*"
         print(f"wrote {where} ({len(frame):,} rows)")
     return 0

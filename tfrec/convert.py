@@ -96,6 +96,7 @@ def to_tf_dataset(
     cache: bool = True,
     drop_remainder: bool = False,
     repeat: bool = False,
+    input_context=None,
 ):
     """Builds a batched ``tf.data.Dataset`` of feature dicts from interaction rows.
 
@@ -108,6 +109,8 @@ def to_tf_dataset(
         cache: Cache the batches in memory when not shuffling (a fixed order).
         drop_remainder: Drop a final short batch.
         repeat: Repeat forever (pair with ``steps_per_epoch``; used under a strategy).
+        input_context: A ``tf.distribute.InputContext``: with several input pipelines
+            (workers), each takes a disjoint share of every epoch's shuffled rows.
 
     Returns:
         A dataset of dicts ``{column: Tensor[batch]}``, prefetched.
@@ -121,6 +124,9 @@ def to_tf_dataset(
     indices = tf.data.Dataset.range(n)
     if shuffle:
         indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        # Same seed on every worker: the same permutation, split into disjoint shares.
+        indices = indices.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if repeat:
         indices = indices.repeat()
     batches = indices.batch(batch_size, drop_remainder=drop_remainder)
@@ -128,8 +134,8 @@ def to_tf_dataset(
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache and not shuffle and not repeat:
         data = data.cache()
-    options = tf.data.Options()  # under MultiWorkerMirroredStrategy: each worker takes its batches
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options = tf.data.Options()  # sharding (if any) is done above, per input pipeline
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return data.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 

@@ -87,14 +87,19 @@ class FileSource:
             raise DataError("interaction files mix formats", path=pattern, value=sorted(formats),
                             fix="pass one kind of file (.parquet, .csv or .tfrecord).")
         features = schema.context_features if context_features is None else context_features
-        columns = {schema.user_id: _id_dtype(schema.user_id_dtype),
-                   schema.item_id: _id_dtype(schema.item_id_dtype)}
-        for name in (schema.rating, schema.weight):
-            if name:
-                columns[name] = "float32"
-        for feature in features:
-            columns[feature.name] = feature_dtype(feature)
-        return cls(tuple(files), formats.pop(), columns)
+        return cls(tuple(files), formats.pop(), _read_columns(schema, features))
+
+
+def _read_columns(schema: Schema, context_features: tuple[Feature, ...]) -> dict[str, str]:
+    """Interaction columns and the dtypes they are read as."""
+    columns = {schema.user_id: _id_dtype(schema.user_id_dtype),
+               schema.item_id: _id_dtype(schema.item_id_dtype)}
+    for name in (schema.rating, schema.weight):
+        if name:
+            columns[name] = "float32"
+    for feature in context_features:
+        columns[feature.name] = feature_dtype(feature)
+    return columns
 
 
 def _id_dtype(dtype: str) -> str:
@@ -459,7 +464,7 @@ def stream_dataset(
 
 # ---------------------------------------------------------------------------------- writing
 def write_shards(frame: pd.DataFrame, out: str | os.PathLike, *, name: str = "ratings",
-                 shards: int = 1, format: str = "parquet") -> list[Path]:
+                 shards: int = 1, format: str = "parquet", schema: Schema | None = None) -> list[Path]:
     """Writes ``frame`` as ``shards`` files ``{name}-00000-of-0000N.{ext}`` (atomically each).
 
     Args:
@@ -468,6 +473,8 @@ def write_shards(frame: pd.DataFrame, out: str | os.PathLike, *, name: str = "ra
         name: File name prefix.
         shards: Number of files.
         format: ``parquet``, ``csv`` or ``tfrecord``.
+        schema: For TFRecord: columns the schema reads as floats (rating, weight, continuous
+            features) are written as float features even when they hold integers.
 
     Returns:
         The paths written.
@@ -490,16 +497,20 @@ def write_shards(frame: pd.DataFrame, out: str | os.PathLike, *, name: str = "ra
             elif format == "csv":
                 part.to_csv(tmp, index=False)
             else:
-                _write_tfrecord(part, tmp)
+                floats = set()
+                if schema is not None:
+                    floats = {c for c, d in _read_columns(schema, schema.context_features).items()
+                              if d == "float32"}
+                _write_tfrecord(part, tmp, floats)
         paths.append(path)
     return paths
 
 
-def _write_tfrecord(frame: pd.DataFrame, path: Path) -> None:
-    def feature(value):
-        if isinstance(value, (int, np.integer)):
+def _write_tfrecord(frame: pd.DataFrame, path: Path, floats: set[str]) -> None:
+    def feature(value, as_float):
+        if isinstance(value, (int, np.integer)) and not as_float:
             return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-        if isinstance(value, (float, np.floating)):
+        if as_float or isinstance(value, (float, np.floating)):
             return tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(value).encode()]))
 
@@ -507,5 +518,5 @@ def _write_tfrecord(frame: pd.DataFrame, path: Path) -> None:
     with tf.io.TFRecordWriter(str(path)) as writer:
         for row in frame.itertuples(index=False):
             example = tf.train.Example(features=tf.train.Features(
-                feature={n: feature(v) for n, v in zip(names, row)}))
+                feature={n: feature(v, n in floats) for n, v in zip(names, row)}))
             writer.write(example.SerializeToString())

@@ -257,16 +257,19 @@ def train_model(
         train = train.iloc[order[cut:]].reset_index(drop=True)
     with strategy.scope():
         model = build_model(config, dataset, train)
-    steps = None
-    if _distributed(strategy):
-        # Every replica (and worker) runs the same number of equal-sized steps.
-        steps = _steps_per_epoch(len(train), config.batch_size)
-    train_data = to_tf_dataset(dataset, train, batch_size=config.batch_size, seed=config.seed,
-                               drop_remainder=steps is not None, repeat=steps is not None)
+    distributed = _distributed(strategy)
+    # Under a strategy every replica (and worker) runs the same number of equal-sized steps.
+    steps = _steps_per_epoch(len(train), config.batch_size) if distributed else None
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return to_tf_dataset(dataset, train, batch_size=context.get_per_replica_batch_size(config.batch_size),
+                             seed=config.seed, drop_remainder=distributed, repeat=distributed,
+                             input_context=context)
+
     validation_data = None
     if validation is not None and len(validation):
         validation_data = to_tf_dataset(dataset, validation, batch_size=config.batch_size, shuffle=False)
-    return _fit(model, config, strategy, dataset, train_data, train_rows=len(train),
+    return _fit(model, config, strategy, dataset, dataset_fn, train_rows=len(train),
                 steps_per_epoch=steps, validation_data=validation_data,
                 checkpoint_dir=checkpoint_dir, tensorboard_dir=tensorboard_dir,
                 backup_dir=backup_dir, verbose=verbose,
@@ -332,11 +335,7 @@ def train_files(
                               seed=config.seed, shuffle_buffer=shuffle_buffer, repeat=True,
                               drop_remainder=True, input_context=context)
 
-    if _distributed(strategy):
-        train_data = strategy.distribute_datasets_from_function(dataset_fn)
-    else:
-        train_data = dataset_fn(tf.distribute.InputContext())
-    result = _fit(model, config, strategy, dataset, train_data, train_rows=scan.rows,
+    result = _fit(model, config, strategy, dataset, dataset_fn, train_rows=scan.rows,
                   steps_per_epoch=steps, validation_data=None, checkpoint_dir=checkpoint_dir,
                   tensorboard_dir=tensorboard_dir, backup_dir=backup_dir, verbose=verbose,
                   nan_cause=lambda: f"learning_rate={config.learning_rate:g} may be too high; "
@@ -357,11 +356,20 @@ def _steps_per_epoch(rows: int, batch_size: int) -> int:
 
 
 def _fit(model: TwoTowerModel, config: ModelConfig, strategy: tf.distribute.Strategy,
-         dataset: Dataset, train_data, *, train_rows: int, steps_per_epoch: int | None,
+         dataset: Dataset, dataset_fn, *, train_rows: int, steps_per_epoch: int | None,
          validation_data, checkpoint_dir, tensorboard_dir, backup_dir, verbose: int,
          nan_cause) -> TrainResult:
-    """Compiles and fits ``model`` (built under ``strategy``), then returns a plain
-    (single-device) copy with its top-k index built over ``dataset``'s catalog."""
+    """Compiles and fits ``model`` (built under ``strategy``) on ``dataset_fn``'s batches,
+    then returns a plain (single-device) copy with its top-k index built over ``dataset``'s
+    catalog.
+
+    ``dataset_fn(input_context)`` returns per-replica batches; under a strategy it is
+    distributed with ``distribute_datasets_from_function`` (one input pipeline per worker).
+    """
+    if _distributed(strategy):
+        train_data = strategy.distribute_datasets_from_function(dataset_fn)
+    else:
+        train_data = dataset_fn(tf.distribute.InputContext())
     with strategy.scope():
         model.compile(optimizer=_optimizer(config), jit_compile=config.jit_compile)
     epoch_log = _EpochLog()
