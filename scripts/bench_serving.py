@@ -8,7 +8,8 @@ search, SavedModel size and load time, plus a plain NumPy matmul + argpartition 
 embeddings (the memory-bandwidth bound). Cold start: the harness's cold-start split of ml-100k
 (whole users held out) -- two-tower with and without the id embedding vs popularity and SVD.
 
-    python scripts/bench_serving.py --data-dir ../shared/data/ml-100k --out bench_serving.json
+    python scripts/bench_serving.py --data-dir ../shared/data/ml-100k --sizes 10000,100000,1000000 \
+        --out scripts/results_bench_serving.json --plot scripts/bench_serving_latency.png
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--out", default="bench_serving.json")
+    parser.add_argument("--plot", default=None, help="PNG of latency vs catalog size")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = {"cold_start_ml100k": cold_start(args.data_dir)}
@@ -149,6 +151,32 @@ def main() -> None:
     print(json.dumps(results, indent=1))
     with open(args.out, "w") as handle:
         json.dump(results, handle, indent=2)
+    if args.plot:
+        plot(results["catalogs"], args.plot)
+
+
+def plot(catalogs: list[dict], path: str) -> None:
+    """Single-query p50/p99 latency versus catalog size, one line per index."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [c["n_items"] for c in catalogs]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for index in ("brute-force", "scann", "numpy"):
+        for quantile, style in (("p50_ms", "-"), ("p99_ms", ":")):
+            ax.plot(sizes, [c[index][quantile] for c in catalogs], style, marker="o",
+                    label=f"{index} {quantile[:3]}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("catalog size (items)")
+    ax.set_ylabel("single-query latency (ms)")
+    ax.set_title("top-10 retrieval latency, reloaded SavedModel (numpy: matmul bound)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,8 @@ class ModelConfig:
         early_stopping_patience: Stop after this many epochs without validation improvement
             (``None``: never).
         top_k: ``k`` of the factorized top-k metrics.
-        jit_compile: Compile the train step with XLA.
+        jit_compile: Compile the towers' Dense stacks and the in-batch softmax loss with XLA
+            (the id/category lookups are hash tables, which XLA cannot compile).
         seed: Seed for initialization, shuffling and dropout.
     """
 

@@ -371,7 +371,8 @@ def _fit(model: TwoTowerModel, config: ModelConfig, strategy: tf.distribute.Stra
     else:
         train_data = dataset_fn(tf.distribute.InputContext())
     with strategy.scope():
-        model.compile(optimizer=_optimizer(config), jit_compile=config.jit_compile)
+        # XLA cannot compile the lookup tables: the model compiles its dense parts itself.
+        model.compile(optimizer=_optimizer(config), jit_compile=False)
     epoch_log = _EpochLog()
     callbacks: list[tf.keras.callbacks.Callback] = [tf.keras.callbacks.TerminateOnNaN(), epoch_log]
     catalog = catalog_columns(dataset)

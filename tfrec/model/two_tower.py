@@ -70,6 +70,8 @@ class Tower(tf.keras.layers.Layer):
         dropout: Dropout rate after each hidden layer.
         normalize: L2-normalize the output.
         l2: L2 penalty on embedding tables.
+        jit_compile: Compile the Dense stack with XLA (the feature lookups use hash tables,
+            which XLA cannot compile, so they stay outside).
 
     Call args:
         inputs: ``{feature: Tensor[batch]}``.
@@ -79,9 +81,11 @@ class Tower(tf.keras.layers.Layer):
     """
 
     def __init__(self, specs: list[dict[str, Any]], hidden_layers: list[int], output_dim: int,
-                 dropout: float = 0.0, normalize: bool = False, l2: float = 0.0, **kwargs) -> None:
+                 dropout: float = 0.0, normalize: bool = False, l2: float = 0.0,
+                 jit_compile: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.encoder = FeatureEncoder(specs, l2=l2, name="features")
+        self.jit_compile = bool(jit_compile)
         self.hidden_layers = [int(w) for w in hidden_layers]
         self.output_dim = int(output_dim)
         self.dropout = float(dropout)
@@ -92,19 +96,23 @@ class Tower(tf.keras.layers.Layer):
             if self.dropout > 0:
                 self.dense.append(tf.keras.layers.Dropout(self.dropout))
         self.dense.append(tf.keras.layers.Dense(self.output_dim, name="output"))
+        self._stack = tf.function(self._dense_stack, jit_compile=True) if self.jit_compile else self._dense_stack
 
-    def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        x = self.encoder(inputs)
+    def _dense_stack(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         for layer in self.dense:
             x = layer(x, training=training)
         if self.normalize:
             x = tf.math.l2_normalize(x, axis=-1)
         return x
 
+    def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        return self._stack(self.encoder(inputs), training)
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "specs": plain(self.encoder.specs),
                 "hidden_layers": self.hidden_layers, "output_dim": self.output_dim,
-                "dropout": self.dropout, "normalize": self.normalize, "l2": self.encoder.l2}
+                "dropout": self.dropout, "normalize": self.normalize, "l2": self.encoder.l2,
+                "jit_compile": self.jit_compile}
 
 
 class TwoTowerModel(tfrs.Model):
@@ -146,8 +154,9 @@ class TwoTowerModel(tfrs.Model):
         self.item_probabilities = [float(p) for p in item_probabilities]
         self.rating, self.weight, self.global_mean = rating, weight, float(global_mean)
         c = self.config
-        tower_kwargs = dict(hidden_layers=c["tower_layers"], dropout=c["dropout"],
-                            normalize=c["normalize"], l2=c["l2"])
+        tower_kwargs = {"hidden_layers": c["tower_layers"], "dropout": c["dropout"],
+                        "normalize": c["normalize"], "l2": c["l2"],
+                        "jit_compile": c.get("jit_compile", False)}
         self.query_tower = Tower(query_specs, output_dim=c["embedding_dim"], name="query_tower",
                                  **tower_kwargs)
         self.candidate_tower = Tower(candidate_specs, output_dim=c["embedding_dim"],
@@ -163,6 +172,8 @@ class TwoTowerModel(tfrs.Model):
         self._log_probabilities = tf.constant(
             np.log(np.concatenate([[min(self.item_probabilities or [1.0])], self.item_probabilities])),
             dtype=tf.float32)
+        self._retrieval_loss = (tf.function(self._retrieval_loss_fn, jit_compile=True)
+                                if c.get("jit_compile") else self._retrieval_loss_fn)
         self.topk_index = tfrs.layers.factorized_top_k.BruteForce(k=c["top_k"], name="topk_index")
         self._index_ready = False
         ks = sorted({k for k in (1, 5, 10, 50, 100) if k <= c["top_k"]} | {c["top_k"]})
@@ -289,19 +300,21 @@ class TwoTowerModel(tfrs.Model):
             sampling = None
             if c["logq_correction"]:
                 sampling = tf.exp(tf.gather(self._log_probabilities, item_positions))
-            candidates, candidate_ids = candidate, item_ids
+            # Training compares ids through their vocabulary positions (integers: XLA and
+            # collectives carry no strings); evaluation keeps the raw ids for its metrics.
+            candidates, candidate_ids = candidate, item_positions if training else item_ids
             context = tf.distribute.get_replica_context()
             if (training and c.get("cross_replica_negatives", True) and context is not None
                     and context.num_replicas_in_sync > 1):
-                # Ids are compared through their vocabulary positions (collectives carry no strings).
                 candidates, candidate_ids, sampling = gather_across_replicas(
                     context, candidate, item_positions, sampling)
-            retrieval = self.retrieval_task(
-                query, candidates, sample_weight=sample_weight,
-                candidate_sampling_probability=sampling,
-                candidate_ids=candidate_ids,
-                compute_metrics=(not training) and self._index_ready,
-                compute_batch_metrics=False)
+            if training:
+                retrieval = self._retrieval_loss(query, candidates, sample_weight, sampling, candidate_ids)
+            else:
+                retrieval = self.retrieval_task(
+                    query, candidates, sample_weight=sample_weight,
+                    candidate_sampling_probability=sampling, candidate_ids=candidate_ids,
+                    compute_metrics=self._index_ready, compute_batch_metrics=False)
             loss += c["retrieval_weight"] * retrieval
         if self.has_rating_head:
             prediction = self.rating_from_embeddings(query, candidate, inputs, training)
@@ -310,6 +323,13 @@ class TwoTowerModel(tfrs.Model):
                 predictions=prediction[:, None], sample_weight=sample_weight)
             loss += c["rating_weight"] * tf.nn.compute_average_loss(per_example)
         return loss
+
+    def _retrieval_loss_fn(self, query, candidates, sample_weight, sampling, candidate_ids):
+        """The in-batch softmax loss alone (no metrics), XLA-compiled with ``jit_compile``."""
+        return self.retrieval_task(query, candidates, sample_weight=sample_weight,
+                                   candidate_sampling_probability=sampling,
+                                   candidate_ids=candidate_ids, compute_metrics=False,
+                                   compute_batch_metrics=False)
 
     def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """TFRS's train step, with the regularization loss divided among the replicas (each

@@ -1,0 +1,282 @@
+"""Growth benchmarks: how tfrec's costs grow with the data. JSON results plus a PNG per curve.
+
+    # streamed training time and peak RSS vs interactions (one epoch, fixed 200k users x 50k items)
+    python scripts/bench_growth.py training --sizes 100000,1000000,10000000
+    # input pipelines at equal batch size: from_tensor_slices vs tfrec in-memory vs streaming; XLA
+    python scripts/bench_growth.py pipeline --rows 1000000
+    # the comparison harness's time vs users x items
+    python scripts/bench_growth.py harness --sizes 1000x500,4000x2000,16000x8000
+
+Each writes ``scripts/results_bench_growth_<name>.json`` and ``scripts/bench_growth_<name>.png``
+(``--out``/``--plot`` change that). Training runs in a fresh process per size so that its peak
+RSS (``ru_maxrss``) is that run's alone; it includes TensorFlow itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+USERS, ITEMS = 200_000, 50_000
+
+
+def _plot(path: Path, title: str, x_label: str, series: dict[str, tuple[list, list]],
+          y_label: str, log_x: bool = True, right: dict[str, tuple[list, list]] | None = None,
+          right_label: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=name)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
+    handles, labels = ax.get_legend_handles_labels()
+    if right:
+        twin = ax.twinx()
+        for name, (xs, ys) in right.items():
+            twin.plot(xs, ys, marker="s", linestyle="--", color="tab:red", label=name)
+        twin.set_ylabel(right_label)
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _write(results: dict, out: Path) -> None:
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+# ----------------------------------------------------------------------------- training
+def train_one(args: argparse.Namespace) -> None:
+    """One streamed epoch in this process; prints a JSON line with times and peak RSS."""
+    import tfrec  # noqa: F401
+    from tfrec.data.stream import FileSource
+    from tfrec.data.tabular import load_feature_tables, load_schema
+    from tfrec.model.config import ModelConfig
+    from tfrec.model.train import train_files
+
+    start = time.perf_counter()
+    schema = load_schema("synthetic")
+    data = Path(args.data)
+    dataset = load_feature_tables(schema, users=data / "users.parquet", items=data / "items.parquet")
+    source = FileSource.from_pattern(str(data / "ratings*"), schema)
+    config = ModelConfig(epochs=1, batch_size=args.batch_size)
+    result, scan = train_files(config, source, dataset)
+    total = time.perf_counter() - start
+    print("RESULT" + json.dumps({
+        "rows": scan.rows, "files": len(source.files), "total_s": total, "fit_s": result.seconds,
+        "prepare_s": total - result.seconds, "examples_per_s": result.examples_per_second,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+
+
+def training(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="tfrec-growth-"))
+    runs = []
+    try:
+        for rows in [int(x) for x in args.sizes.split(",")]:
+            data = work / f"data-{rows}"
+            shards = max(1, rows // 1_000_000)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "tfrec", "data", "generate", "--rows", str(rows),
+                            "--users", str(USERS), "--items", str(ITEMS), "--shards", str(shards),
+                            "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
+            generate_s = time.perf_counter() - start
+            process = subprocess.run([sys.executable, __file__, "_train-one", "--data", str(data),
+                                      "--batch-size", str(args.batch_size)],
+                                     capture_output=True, text=True)
+            if process.returncode:
+                sys.exit(process.stderr[-3000:])
+            line = next(x for x in process.stdout.splitlines() if x.startswith("RESULT"))
+            run = {"interactions": rows, "generate_s": generate_s, **json.loads(line[6:])}
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+            shutil.rmtree(data)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    first = runs[0]
+    for run in runs:  # linear time <=> constant seconds per row; flat RSS <=> ratio ~1
+        run["fit_s_per_million_rows"] = run["fit_s"] / run["rows"] * 1e6
+        run["rss_vs_smallest"] = run["peak_rss_gb"] / first["peak_rss_gb"]
+    results = {"command": "python scripts/bench_growth.py training --sizes " + args.sizes,
+               "users": USERS, "items": ITEMS, "batch_size": args.batch_size, "epochs": 1,
+               "machine": f"{os.cpu_count()} CPU cores", "runs": runs}
+    _write(results, Path(args.out or HERE / "results_bench_growth_training.json"))
+    xs = [r["interactions"] for r in runs]
+    _plot(Path(args.plot or HERE / "bench_growth_training.png"),
+          "streamed training, 1 epoch (200k users x 50k items)", "interactions",
+          {"fit seconds": (xs, [r["fit_s"] for r in runs]),
+           "total seconds (incl. scan, TF start)": (xs, [r["total_s"] for r in runs])},
+          "seconds", right={"peak RSS (GB)": (xs, [r["peak_rss_gb"] for r in runs])},
+          right_label="peak RSS (GB)")
+
+
+# ----------------------------------------------------------------------------- pipeline
+def pipeline(args: argparse.Namespace) -> None:
+    import tensorflow as tf
+
+    import tfrec  # noqa: F401
+    from tfrec.convert import feature_columns, to_tf_dataset
+    from tfrec.data import load_synthetic
+    from tfrec.data.stream import FeatureJoin, FileSource, stream_dataset, write_shards
+    from tfrec.data.tabular import load_feature_tables
+    from tfrec.model.config import ModelConfig
+    from tfrec.model.train import build_model, seed_everything
+
+    dataset = load_synthetic(USERS // 4, ITEMS // 4, args.rows, seed=3)
+    frame = dataset.interactions
+    work = Path(tempfile.mkdtemp(prefix="tfrec-pipeline-"))
+    batch = args.batch_size
+    try:
+        dataset.users.to_parquet(work / "users.parquet", index=False)
+        dataset.items.to_parquet(work / "items.parquet", index=False)
+        write_shards(frame, work, shards=8)
+        tables = load_feature_tables(dataset.schema, users=work / "users.parquet",
+                                     items=work / "items.parquet")
+        source = FileSource.from_pattern(str(work / "ratings-*"), dataset.schema)
+
+        def tensor_slices():  # the TFRS tutorials' pipeline: every joined column in memory
+            columns = feature_columns(dataset, frame)
+            return tf.data.Dataset.from_tensor_slices(columns).shuffle(
+                len(frame), seed=1).batch(batch).prefetch(tf.data.AUTOTUNE)
+
+        pipelines = {
+            "from_tensor_slices": tensor_slices,
+            "tfrec in-memory (index gather)": lambda: to_tf_dataset(dataset, frame, batch_size=batch, seed=1),
+            "tfrec streaming (8 Parquet shards)": lambda: stream_dataset(
+                source, dataset.schema, FeatureJoin.from_dataset(tables), batch_size=batch, seed=1),
+        }
+        results = {"command": f"python scripts/bench_growth.py pipeline --rows {args.rows}",
+                   "rows": args.rows, "batch_size": batch, "machine": f"{os.cpu_count()} CPU cores",
+                   "input_only_examples_per_s": {}, "training_examples_per_s": {}}
+        for name, make in pipelines.items():
+            data = make()
+            start = time.perf_counter()
+            n = sum(int(tf.shape(b["user_id"])[0]) for b in data)
+            results["input_only_examples_per_s"][name] = n / (time.perf_counter() - start)
+            print(name, "input only", results["input_only_examples_per_s"][name], flush=True)
+        runs = [(name, False) for name in pipelines] + [("tfrec in-memory (index gather)", True),
+                                                        ("tfrec streaming (8 Parquet shards)", True)]
+        for name, xla in runs:
+            seed_everything(1)
+            config = ModelConfig(epochs=1, batch_size=batch, jit_compile=xla)
+            model = build_model(config, dataset, frame)
+            model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+            data = pipelines[name]()
+            model.fit(data.take(20), verbose=0)  # trace / compile outside the timing
+            start = time.perf_counter()
+            model.fit(data, verbose=0)
+            speed = args.rows / (time.perf_counter() - start)
+            label = f"{name}{' + XLA' if xla else ''}"
+            results["training_examples_per_s"][label] = speed
+            print(label, "training", speed, flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _write(results, Path(args.out or HERE / "results_bench_growth_pipeline.json"))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, title in ((axes[0], "input_only_examples_per_s", "input pipeline alone"),
+                           (axes[1], "training_examples_per_s", "training (same model)")):
+        names = list(results[key])
+        ax.barh(names, [results[key][n] / 1000 for n in names])
+        ax.set_xlabel("thousand examples / s")
+        ax.set_title(f"{title}, batch {batch}, {args.rows:,} rows")
+    fig.tight_layout()
+    fig.savefig(args.plot or HERE / "bench_growth_pipeline.png", dpi=110)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- harness
+def harness(args: argparse.Namespace) -> None:
+    import tfrec  # noqa: F401
+    from tfrec.data import load_synthetic
+    from tfrec.evaluation import evaluate
+    from tfrec.model.config import ModelConfig
+    from tfrec.recommenders import make_model
+    from tfrec.splits import make_splits
+
+    models = args.models.split(",")
+    config = ModelConfig(epochs=3)
+    runs = []
+    for size in args.sizes.split(","):
+        n_users, n_items = (int(x) for x in size.split("x"))
+        dataset = load_synthetic(n_users, n_items, n_users * args.per_user, seed=7)
+        splits = make_splits(dataset, "random", seed=7)
+        start = time.perf_counter()
+        factories = {m: (lambda m=m: make_model(m, seed=7, config=config)) for m in models}
+        summary = evaluate(factories, splits, ks=(10,)).summary()
+        total = time.perf_counter() - start
+        run = {"users": n_users, "items": n_items, "interactions": len(dataset.interactions),
+               "user_x_item_cells": n_users * n_items, "total_s": total}
+        for row in summary[summary.metric.isin(["fit_seconds", "predict_seconds", "ndcg"])].itertuples():
+            run[f"{row.model}/{row.metric}"] = float(row.mean)
+        print(json.dumps(run), flush=True)
+        runs.append(run)
+    results = {"command": f"python scripts/bench_growth.py harness --sizes {args.sizes} "
+                          f"--models {args.models} --per-user {args.per_user}",
+               "models": models, "per_user": args.per_user, "machine": f"{os.cpu_count()} CPU cores",
+               "runs": runs}
+    _write(results, Path(args.out or HERE / "results_bench_growth_harness.json"))
+    xs = [r["user_x_item_cells"] for r in runs]
+    series = {"whole harness": (xs, [r["total_s"] for r in runs])}
+    for m in models:
+        series[f"{m} scoring"] = (xs, [r.get(f"{m}/predict_seconds", np.nan) for r in runs])
+    _plot(Path(args.plot or HERE / "bench_growth_harness.png"),
+          f"compare harness ({', '.join(models)}), {args.per_user} interactions per user",
+          "users x items", series, "seconds")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("training")
+    p.add_argument("--sizes", default="100000,1000000,10000000")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.set_defaults(func=training)
+    p = commands.add_parser("_train-one")
+    p.add_argument("--data", required=True)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.set_defaults(func=train_one)
+    p = commands.add_parser("pipeline")
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.set_defaults(func=pipeline)
+    p = commands.add_parser("harness")
+    p.add_argument("--sizes", default="1000x500,4000x2000,16000x8000")
+    p.add_argument("--models", default="popularity,svd,item-knn,two-tower")
+    p.add_argument("--per-user", type=int, default=20)
+    p.set_defaults(func=harness)
+    for sub in commands.choices.values():
+        sub.add_argument("--out", default=None)
+        sub.add_argument("--plot", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
