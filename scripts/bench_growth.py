@@ -1,9 +1,10 @@
 """Growth benchmarks: how tfrec's costs grow with the data. JSON results plus a PNG per curve.
 
     # streamed training time and peak RSS vs interactions (one epoch, fixed 200k users x 50k items)
-    python scripts/bench_growth.py training --sizes 100000,1000000,10000000
+    python scripts/bench_growth.py training --sizes 100000,1000000,10000000 --optimizer adam
+    python scripts/bench_growth.py training --sizes 100000,1000000,10000000 --optimizer lazy_adam
     # input pipelines at equal batch size: from_tensor_slices vs tfrec in-memory vs streaming; XLA
-    python scripts/bench_growth.py pipeline --rows 1000000
+    python scripts/bench_growth.py pipeline --rows 1000000 --optimizer lazy_adam --repeats 3
     # the comparison harness's time vs users x items
     python scripts/bench_growth.py harness --sizes 1000x500,4000x2000,16000x8000
 
@@ -81,7 +82,7 @@ def train_one(args: argparse.Namespace) -> None:
     data = Path(args.data)
     dataset = load_feature_tables(schema, users=data / "users.parquet", items=data / "items.parquet")
     source = FileSource.from_pattern(str(data / "ratings*"), schema)
-    config = ModelConfig(epochs=1, batch_size=args.batch_size)
+    config = ModelConfig(epochs=1, batch_size=args.batch_size, optimizer=args.optimizer)
     result, scan = train_files(config, source, dataset)
     total = time.perf_counter() - start
     print("RESULT" + json.dumps({
@@ -103,8 +104,8 @@ def training(args: argparse.Namespace) -> None:
                             "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
             generate_s = time.perf_counter() - start
             process = subprocess.run([sys.executable, __file__, "_train-one", "--data", str(data),
-                                      "--batch-size", str(args.batch_size)],
-                                     capture_output=True, text=True)
+                                      "--batch-size", str(args.batch_size), "--optimizer", args.optimizer],
+                                     capture_output=True, text=True, check=False)
             if process.returncode:
                 sys.exit(process.stderr[-3000:])
             line = next(x for x in process.stdout.splitlines() if x.startswith("RESULT"))
@@ -118,13 +119,15 @@ def training(args: argparse.Namespace) -> None:
     for run in runs:  # linear time <=> constant seconds per row; flat RSS <=> ratio ~1
         run["fit_s_per_million_rows"] = run["fit_s"] / run["rows"] * 1e6
         run["rss_vs_smallest"] = run["peak_rss_gb"] / first["peak_rss_gb"]
-    results = {"command": "python scripts/bench_growth.py training --sizes " + args.sizes,
+    results = {"command": f"python scripts/bench_growth.py training --sizes {args.sizes} "
+                          f"--optimizer {args.optimizer}",
                "users": USERS, "items": ITEMS, "batch_size": args.batch_size, "epochs": 1,
+               "optimizer": args.optimizer,
                "machine": f"{os.cpu_count()} CPU cores", "runs": runs}
-    _write(results, Path(args.out or HERE / "results_bench_growth_training.json"))
+    _write(results, Path(args.out or HERE / f"results_bench_growth_training_{args.optimizer}.json"))
     xs = [r["interactions"] for r in runs]
-    _plot(Path(args.plot or HERE / "bench_growth_training.png"),
-          "streamed training, 1 epoch (200k users x 50k items)", "interactions",
+    _plot(Path(args.plot or HERE / f"bench_growth_training_{args.optimizer}.png"),
+          f"streamed training, 1 epoch (200k users x 50k items, {args.optimizer})", "interactions",
           {"fit seconds": (xs, [r["fit_s"] for r in runs]),
            "total seconds (incl. scan, TF start)": (xs, [r["total_s"] for r in runs])},
           "seconds", right={"peak RSS (GB)": (xs, [r["peak_rss_gb"] for r in runs])},
@@ -141,6 +144,7 @@ def pipeline(args: argparse.Namespace) -> None:
     from tfrec.data.stream import FeatureJoin, FileSource, stream_dataset, write_shards
     from tfrec.data.tabular import load_feature_tables
     from tfrec.model.config import ModelConfig
+    from tfrec.model.optimizers import make_optimizer
     from tfrec.model.train import build_model, seed_everything
 
     dataset = load_synthetic(USERS // 4, ITEMS // 4, args.rows, seed=3)
@@ -166,8 +170,10 @@ def pipeline(args: argparse.Namespace) -> None:
             "tfrec streaming (8 Parquet shards)": lambda: stream_dataset(
                 source, dataset.schema, FeatureJoin.from_dataset(tables), batch_size=batch, seed=1),
         }
-        results = {"command": f"python scripts/bench_growth.py pipeline --rows {args.rows}",
-                   "rows": args.rows, "batch_size": batch, "machine": f"{os.cpu_count()} CPU cores",
+        results = {"command": f"python scripts/bench_growth.py pipeline --rows {args.rows} "
+                              f"--optimizer {args.optimizer} --repeats {args.repeats}",
+                   "rows": args.rows, "batch_size": batch, "optimizer": args.optimizer,
+                   "repeats": args.repeats, "machine": f"{os.cpu_count()} CPU cores",
                    "input_only_examples_per_s": {}, "training_examples_per_s": {}}
         for name, make in pipelines.items():
             data = make()
@@ -177,19 +183,23 @@ def pipeline(args: argparse.Namespace) -> None:
             print(name, "input only", results["input_only_examples_per_s"][name], flush=True)
         runs = [(name, False) for name in pipelines] + [("tfrec in-memory (index gather)", True),
                                                         ("tfrec streaming (8 Parquet shards)", True)]
-        for name, xla in runs:
-            seed_everything(1)
-            config = ModelConfig(epochs=1, batch_size=batch, jit_compile=xla)
-            model = build_model(config, dataset, frame)
-            model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
-            data = pipelines[name]()
-            model.fit(data.take(20), verbose=0)  # trace / compile outside the timing
-            start = time.perf_counter()
-            model.fit(data, verbose=0)
-            speed = args.rows / (time.perf_counter() - start)
-            label = f"{name}{' + XLA' if xla else ''}"
-            results["training_examples_per_s"][label] = speed
-            print(label, "training", speed, flush=True)
+        speeds: dict[str, list[float]] = {}
+        for _ in range(args.repeats):  # interleaved repeats: drifts of the machine hit all alike
+            for name, xla in runs:
+                seed_everything(1)
+                config = ModelConfig(epochs=1, batch_size=batch, jit_compile=xla,
+                                     optimizer=args.optimizer)
+                model = build_model(config, dataset, frame)
+                model.compile(optimizer=make_optimizer(config))
+                data = pipelines[name]()
+                model.fit(data.take(20), verbose=0)  # trace / compile outside the timing
+                start = time.perf_counter()
+                model.fit(data, verbose=0)
+                label = f"{name}{' + XLA' if xla else ''}"
+                speeds.setdefault(label, []).append(args.rows / (time.perf_counter() - start))
+                print(label, "training", speeds[label][-1], flush=True)
+        results["training_examples_per_s"] = {k: float(np.median(v)) for k, v in speeds.items()}
+        results["training_examples_per_s_runs"] = speeds
     finally:
         shutil.rmtree(work, ignore_errors=True)
     _write(results, Path(args.out or HERE / "results_bench_growth_pipeline.json"))
@@ -204,7 +214,7 @@ def pipeline(args: argparse.Namespace) -> None:
         names = list(results[key])
         ax.barh(names, [results[key][n] / 1000 for n in names])
         ax.set_xlabel("thousand examples / s")
-        ax.set_title(f"{title}, batch {batch}, {args.rows:,} rows")
+        ax.set_title(f"{title}, batch {batch}, {args.rows:,} rows", fontsize=9)
     fig.tight_layout()
     fig.savefig(args.plot or HERE / "bench_growth_pipeline.png", dpi=110)
     plt.close(fig)
@@ -257,13 +267,17 @@ def main() -> None:
     p.add_argument("--sizes", default="100000,1000000,10000000")
     p.add_argument("--batch-size", type=int, default=1024)
     p.set_defaults(func=training)
+    p.add_argument("--optimizer", default="adam")
     p = commands.add_parser("_train-one")
     p.add_argument("--data", required=True)
     p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--optimizer", default="adam")
     p.set_defaults(func=train_one)
     p = commands.add_parser("pipeline")
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--optimizer", default="lazy_adam")
+    p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(func=pipeline)
     p = commands.add_parser("harness")
     p.add_argument("--sizes", default="1000x500,4000x2000,16000x8000")

@@ -208,7 +208,7 @@ def file_reader(source: FileSource, chunk_rows: int = READ_CHUNK_ROWS):
 
 
 # ---------------------------------------------------------------------------------- checks
-def valid_rows(schema: Schema, chunk: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+def invalid_values(schema: Schema, chunk: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """Per-column masks ``{column: bool[n]}`` of invalid values in a chunk.
 
     Invalid: empty string ids, missing/non-finite ratings or ratings outside the declared
@@ -234,13 +234,13 @@ def valid_rows(schema: Schema, chunk: dict[str, tf.Tensor]) -> dict[str, tf.Tens
 def _invalid_mask(schema: Schema, chunk: dict[str, tf.Tensor]) -> tf.Tensor:
     n = tf.shape(chunk[schema.user_id])[0]
     mask = tf.zeros([n], tf.bool)
-    for column_mask in valid_rows(schema, chunk).values():
+    for column_mask in invalid_values(schema, chunk).values():
         mask |= column_mask
     return mask
 
 
 def drop_invalid(schema: Schema, chunk: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """Removes the rows :func:`valid_rows` flags (counted beforehand by :func:`scan_files`)."""
+    """Removes the rows :func:`invalid_values` flags (counted beforehand by :func:`scan_files`)."""
     keep = ~_invalid_mask(schema, chunk)
     return {name: tf.boolean_mask(values, keep) for name, values in chunk.items()}
 
@@ -286,20 +286,27 @@ def scan_files(source: FileSource, schema: Schema, stats, *, invalid: InvalidPol
         seen = kept = 0
         try:
             for chunk in reader(tf.constant(path)):
-                masks = valid_rows(schema, chunk)
-                bad = _invalid_mask(schema, chunk).numpy()
+                masks = {c: m.numpy() for c, m in invalid_values(schema, chunk).items()}
+                bad = np.zeros(len(chunk[schema.user_id]), dtype=bool)
+                for mask in masks.values():
+                    bad |= mask
                 if bad.any():
-                    column = next(c for c, m in masks.items() if m.numpy().any())
-                    first = int(np.flatnonzero(masks[column].numpy())[0])
+                    column = next(c for c, m in masks.items() if m.any())
+                    first = int(np.flatnonzero(masks[column])[0])
                     value = chunk[column][first].numpy()
                     row = seen + first + 1
                     if invalid == "error":
                         raise DataError(
                             f"invalid value in data row {row} ({int(bad.sum())} invalid row(s) in "
                             "this chunk)", path=path, column=column,
+                            line=row + 1 if source.format == "csv" else None,
                             value=value.decode() if isinstance(value, bytes) else value,
                             fix="fix or remove the rows, or pass --invalid drop to count and drop them.")
-                    report.drop(f"invalid {column}", int(bad.sum()), path)
+                    remaining = bad.copy()  # each dropped row counted once, under its first bad column
+                    for name, mask in masks.items():
+                        if (mask & remaining).any():
+                            report.drop(f"invalid {name}", int((mask & remaining).sum()), path)
+                        remaining &= ~mask
                 columns = {k: _numpy(v.numpy()[~bad]) for k, v in chunk.items()}
                 stats.add(columns)
                 if not sample:

@@ -14,7 +14,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-OPTIMIZERS = ("adagrad", "adam", "adamw")
+OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,8 @@ class ModelConfig:
         use_cross: Put a DCN ``Cross`` layer in front of the rating head.
         use_bias: Add global, user and item bias terms to the predicted rating.
         dropout: Dropout rate in the towers and the rating head.
-        optimizer: ``adagrad``, ``adam`` or ``adamw``.
+        optimizer: ``adagrad``, ``adam``, ``adamw`` or ``lazy_adam`` (Adam on the embedding
+            rows a batch touches only: much faster with large id vocabularies).
         learning_rate: Optimizer learning rate.
         weight_decay: Decoupled weight decay for ``adamw``.
         l2: L2 penalty on embeddings.

@@ -35,6 +35,7 @@ from tfrec.distribute import check_batch_size
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.config import ModelConfig
 from tfrec.model.features import TrainingStats, fit_spec, id_spec
+from tfrec.model.optimizers import make_optimizer
 from tfrec.model.two_tower import Tower, TwoTowerModel
 from tfrec.splits import Split
 
@@ -149,14 +150,6 @@ def check_tower_outputs(query_tower: Tower, candidate_tower: Tower, sample: dict
             f"{tuple(candidate.shape)} differ in the last dimension; set the same embedding_dim "
             "for both towers"
         )
-
-
-def _optimizer(config: ModelConfig):
-    if config.optimizer == "adagrad":
-        return tf.keras.optimizers.Adagrad(config.learning_rate)
-    if config.optimizer == "adam":
-        return tf.keras.optimizers.Adam(config.learning_rate)
-    return tf.keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
 
 
 @dataclasses.dataclass
@@ -372,7 +365,7 @@ def _fit(model: TwoTowerModel, config: ModelConfig, strategy: tf.distribute.Stra
         train_data = dataset_fn(tf.distribute.InputContext())
     with strategy.scope():
         # XLA cannot compile the lookup tables: the model compiles its dense parts itself.
-        model.compile(optimizer=_optimizer(config), jit_compile=False)
+        model.compile(optimizer=make_optimizer(config), jit_compile=False)
     epoch_log = _EpochLog()
     callbacks: list[tf.keras.callbacks.Callback] = [tf.keras.callbacks.TerminateOnNaN(), epoch_log]
     catalog = catalog_columns(dataset)
