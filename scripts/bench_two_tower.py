@@ -14,14 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import time
+
+# TFRS needs Keras 2; tensorflow_recommenders is imported below, before tfrec would set this.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-import tfrec  # noqa: F401  (Keras 2 for TFRS)
+import tfrec  # noqa: F401
 from tfrec.data import load_dataset
 from tfrec.model.config import ModelConfig
 from tfrec.model.train import evaluate_model, seed_everything, train_model

@@ -39,6 +39,21 @@ MIRRORED_SCRIPT = textwrap.dedent("""
         out[name] = {"top100": metrics["factorized_top_k/top_100_categorical_accuracy"],
                      "rmse": metrics["rmse"], "items": result.model.indexed_item_embeddings.tolist(),
                      "replicas": strategy.num_replicas_in_sync if strat else 1}
+    # The streamed-files path under the same strategies.
+    import tempfile
+    from pathlib import Path
+    from tfrec.data.stream import FileSource, write_shards
+    from tfrec.data.tabular import load_feature_tables
+    from tfrec.model.train import train_files
+    root = Path(tempfile.mkdtemp())
+    data.users.to_parquet(root / "users.parquet", index=False)
+    data.items.to_parquet(root / "items.parquet", index=False)
+    write_shards(split.train, root, shards=3)
+    source = FileSource.from_pattern(str(root / "ratings-*"), data.schema)
+    for name, strat in (("stream_one_device", one_device), ("stream_mirrored", strategy)):
+        tables = load_feature_tables(data.schema, users=root / "users.parquet", items=root / "items.parquet")
+        result, scan = train_files(config, source, tables, strategy=strat)
+        out[name] = {"items": result.model.indexed_item_embeddings.tolist(), "rows": scan.rows}
     print("RESULT" + json.dumps(out))
 """)
 
@@ -64,6 +79,10 @@ def test_mirrored_over_two_logical_cpus_matches_single_device():
     assert mirrored["top100"] == pytest.approx(one_device["top100"], abs=1e-3)
     # A replica-local softmax (TFRS issue #561) is a different objective: it drifts visibly.
     assert local_drift > 10 * drift, (local_drift, drift)
+    # Streamed files: 2 replicas = 1 device too.
+    stream_drift = np.abs(np.asarray(runs["stream_mirrored"]["items"])
+                          - np.asarray(runs["stream_one_device"]["items"])).max()
+    assert runs["stream_mirrored"]["rows"] == 6400 and stream_drift < 1e-3, stream_drift
 
 
 def free_ports(n):
@@ -77,22 +96,27 @@ def free_ports(n):
 
 
 @pytest.mark.slow
-def test_two_workers_train_with_tf_config(tmp_path):
-    data = tmp_path / "data"
-    assert main(["data", "generate", "--rows", "4000", "--users", "200", "--items", "100",
-                 "--shards", "4", "--out", str(data)]) == 0
+@pytest.mark.parametrize("source", ["files", "memory"])
+def test_two_workers_train_with_tf_config(tmp_path, source):
     config = tmp_path / "model.toml"
     config.write_text("[model]\nembedding_dim = 8\ntower_layers = [16]\nbatch_size = 256\nepochs = 2\n")
+    if source == "files":
+        data = tmp_path / "data"
+        assert main(["data", "generate", "--rows", "4000", "--users", "200", "--items", "100",
+                     "--shards", "4", "--out", str(data)]) == 0
+        inputs = ["--train-files", f"{data}/ratings-*", "--schema", "synthetic", "--users",
+                  str(data / "users.parquet"), "--items", str(data / "items.parquet")]
+        rows = "4,000"
+    else:  # the default synthetic data, held in memory and split 80/20 by every worker alike
+        inputs, rows = ["--data", "synthetic"], "8,000"
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     processes = []
     for index in range(2):
         env = {**os.environ, "TF_CONFIG": json.dumps(
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
         processes.append(subprocess.Popen(
-            [sys.executable, "-m", "tfrec", "train", "--strategy", "multiworker", "--train-files",
-             f"{data}/ratings-*", "--schema", "synthetic", "--users", str(data / "users.parquet"),
-             "--items", str(data / "items.parquet"), "--config", str(config),
-             "--out", str(tmp_path / f"run-{index}")],
+            [sys.executable, "-m", "tfrec", "train", "--strategy", "multiworker", *inputs,
+             "--config", str(config), "--out", str(tmp_path / f"run-{index}")],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = []
     try:
@@ -103,7 +127,7 @@ def test_two_workers_train_with_tf_config(tmp_path):
     finally:
         for process in processes:
             process.kill()
-    assert "2 replica(s)" in outputs[0] and "trained on 4,000 rows" in outputs[0]
+    assert "2 replica(s)" in outputs[0] and f"trained on {rows} rows" in outputs[0]
     history = json.loads((tmp_path / "run-0" / "history.json").read_text())
     assert len(history["history"]["loss"]) == 2
     assert "worker done" in outputs[1] and not (tmp_path / "run-1").exists()
