@@ -26,6 +26,28 @@ def test_interrupted_directory_write_leaves_nothing_and_rerun_succeeds(tmp_path)
     assert [p.name for p in target.iterdir()] == ["new.json"]
 
 
+def test_staging_left_by_a_killed_run_is_removed_by_the_next_one(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tfrec.atomic import OWNER_FILE
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale, live, foreign = (tmp_path / ".out-stale", tmp_path / ".out-live", tmp_path / ".out-foreign")
+    for folder, owner in ((stale, f"{socket.gethostname()} {dead}"),
+                          (live, f"{socket.gethostname()} {os.getpid()}"),
+                          (foreign, f"some-other-host {dead}")):
+        folder.mkdir()
+        (folder / OWNER_FILE).write_text(owner)
+    with atomic_directory(tmp_path / "out") as staging:
+        (staging / "model.json").write_text("{}")
+    assert not stale.exists() and live.exists() and foreign.exists()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["model.json"]  # no owner file kept
+
+
 def test_interrupted_file_write_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "results.json"
     write_atomic(path, "old")

@@ -41,6 +41,7 @@ def test_sigkill_then_resume_finishes_like_an_uninterrupted_run(tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert 0 < len(history["history"]["loss"]) < 30, "resumed from the backup, not from epoch 1"
     assert not backup.exists(), "backup removed once training completed"
+    assert not list(tmp_path.glob(".run-*")), "the killed run's staging folder was cleaned up"
     reference = train(tmp_path / "reference", config)
     assert reference.wait(timeout=300) == 0
     expected = json.loads((tmp_path / "reference" / "history.json").read_text())
