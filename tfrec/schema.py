@@ -353,6 +353,22 @@ class Schema:
         return cls.from_dict(data)
 
 
+def input_dtype(kind: str, dtype: str | None = None) -> str:
+    """The tensor dtype a feature (or, with kind ``categorical``, an id) is fed to TensorFlow as.
+
+    Args:
+        kind: The feature kind (``Feature.kind`` or a spec's ``"kind"``).
+        dtype: A categorical feature's or id's ``"int"``/``"string"``.
+
+    Returns:
+        ``float32`` for continuous and bucketized values, ``int64`` for integer categories and
+        ids, ``string`` for everything else.
+    """
+    if kind in ("continuous", "bucketized"):
+        return "float32"
+    return "int64" if kind == "categorical" and dtype == "int" else "string"
+
+
 BUILTIN_SCHEMAS = ("synthetic", "ml-100k", "ml-1m", "ml-latest", "ml-latest-small")
 
 

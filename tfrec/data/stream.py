@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from tfrec.data.validate import CleaningReport, InvalidPolicy
 from tfrec.errors import DataError
-from tfrec.schema import CategoricalFeature, Feature, Schema
+from tfrec.schema import Feature, Schema, input_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -92,25 +92,14 @@ class FileSource:
 
 def _read_columns(schema: Schema, context_features: tuple[Feature, ...]) -> dict[str, str]:
     """Interaction columns and the dtypes they are read as."""
-    columns = {schema.user_id: _id_dtype(schema.user_id_dtype),
-               schema.item_id: _id_dtype(schema.item_id_dtype)}
+    columns = {schema.user_id: input_dtype("categorical", schema.user_id_dtype),
+               schema.item_id: input_dtype("categorical", schema.item_id_dtype)}
     for name in (schema.rating, schema.weight):
         if name:
             columns[name] = "float32"
     for feature in context_features:
-        columns[feature.name] = feature_dtype(feature)
+        columns[feature.name] = input_dtype(feature.kind, getattr(feature, "dtype", None))
     return columns
-
-
-def _id_dtype(dtype: str) -> str:
-    return "int64" if dtype == "int" else "string"
-
-
-def feature_dtype(feature: Feature) -> str:
-    """The dtype a feature column is read as: ``int64``, ``float32`` or ``string``."""
-    if isinstance(feature, CategoricalFeature):
-        return _id_dtype(feature.dtype)
-    return "float32" if feature.kind in ("continuous", "bucketized") else "string"
 
 
 # ---------------------------------------------------------------------------------- readers

@@ -25,6 +25,7 @@ from tfrec.schema import (
     Feature,
     MultiCategoricalFeature,
     TextFeature,
+    input_dtype,
 )
 
 # TextVectorization's default standardization ("lower_and_strip_punctuation").
@@ -324,11 +325,7 @@ class FeatureEncoder(tf.keras.layers.Layer):
 
 def spec_dtype(spec: dict[str, Any]) -> str:
     """The input dtype a spec's feature is fed as: ``float32``, ``int64`` or ``string``."""
-    if spec["kind"] in ("continuous", "bucketized"):
-        return "float32"
-    if spec["kind"] == "categorical" and spec["dtype"] == "int":
-        return "int64"
-    return "string"
+    return input_dtype(spec["kind"], spec.get("dtype"))
 
 
 def plain(value: Any) -> Any:

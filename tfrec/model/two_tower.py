@@ -23,6 +23,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfrec.model.features import FeatureEncoder, _as_dtype, _lookup, plain, spec_dtype
+from tfrec.schema import input_dtype
 
 
 def gather_across_replicas(context: tf.distribute.ReplicaContext, candidates: tf.Tensor,
@@ -268,7 +269,7 @@ class TwoTowerModel(tfrs.Model):
             ("candidate", self.candidate_specs, self.item_id, self.item_id_dtype),
         ):
             names = {spec["name"]: spec_dtype(spec) for spec in specs}
-            names.setdefault(id_column, "int64" if id_dtype == "int" else "string")
+            names.setdefault(id_column, input_dtype("categorical", id_dtype))
             sides[side] = names
         return sides
 
