@@ -18,6 +18,13 @@ def column_array(values: pd.Series) -> np.ndarray:
     return values.astype(str).to_numpy(dtype=object)
 
 
+def missing_value(values: np.ndarray):
+    """The value of a feature for an id without a feature row, by the column's array kind:
+    ``""`` (strings), ``-1`` (integers) or NaN (floats) -- which the model's encoders map to
+    out-of-vocabulary and to the training mean."""
+    return {"O": "", "i": -1, "f": np.nan}[values.dtype.kind]
+
+
 def feature_columns(dataset: Dataset, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Joins user and item features onto interaction rows (vectorized) as named arrays.
 
@@ -79,9 +86,8 @@ def side_columns(dataset: Dataset, side: str, ids: np.ndarray,
     for feature in features:
         values = column_array(table[feature.name].iloc[np.where(absent, 0, positions)])
         if absent.any():
-            default = {"O": "", "i": -1, "f": np.nan}[values.dtype.kind]
             values = values.copy()
-            values[absent] = default
+            values[absent] = missing_value(values)
         columns[feature.name] = values
     return columns
 

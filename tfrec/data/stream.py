@@ -337,7 +337,7 @@ class FeatureJoin:
     """
 
     def __init__(self, tables: dict[str, tuple[pd.DataFrame, list[str]]]) -> None:
-        from tfrec.convert import column_array
+        from tfrec.convert import column_array, missing_value
 
         self._sides = []
         for id_column, (table, names) in tables.items():
@@ -350,8 +350,8 @@ class FeatureJoin:
             columns = {}
             for name in names:
                 values = column_array(table[name])
-                default = {"O": "", "i": -1, "f": np.nan}[values.dtype.kind]
-                columns[name] = tf.constant(np.concatenate([values, np.asarray([default], values.dtype)]))
+                default = np.asarray([missing_value(values)], values.dtype)
+                columns[name] = tf.constant(np.concatenate([values, default]))
             self._sides.append((id_column, lookup, columns, len(table)))
 
     @classmethod
