@@ -145,8 +145,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                              "name such as synthetic")
         schema = load_schema(args.schema)
         dataset = load_feature_tables(schema, users=args.users, items=args.items, name=args.train_files)
-        context = schema.context_features if config.context_features is None else tuple(
-            f for f in schema.context_features if f.name in config.context_features)
+        context = config.selected_features(schema, "context")
         source = FileSource.from_pattern(args.train_files, schema, context)
         eval_source = FileSource.from_pattern(args.eval_files, schema, context) if args.eval_files else None
 

@@ -136,6 +136,23 @@ class ModelConfig:
         if self.early_stopping_patience is not None and self.validation_ratio == 0:
             raise ConfigError("early_stopping_patience needs validation_ratio > 0")
 
+    def selected_features(self, schema, side: str) -> tuple:
+        """The schema's ``side`` features (``"user"``, ``"item"`` or ``"context"``) this config
+        uses: all of them, or those named in ``{side}_features`` in that order.
+
+        Raises:
+            ConfigError: A named feature is not in the schema.
+        """
+        features = getattr(schema, f"{side}_features")
+        names = getattr(self, f"{side}_features")
+        if names is None:
+            return features
+        known = {f.name: f for f in features}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(f"{side}_features {unknown} are not in the schema; it has {list(known)}")
+        return tuple(known[n] for n in names)
+
     def replace(self, **changes: Any) -> ModelConfig:
         """Returns a copy with ``changes`` applied."""
         return ModelConfig.from_dict({**self.to_dict(), **changes})

@@ -48,16 +48,6 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _select(features, names: tuple[str, ...] | None, side: str):
-    if names is None:
-        return features
-    known = {f.name: f for f in features}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ConfigError(f"{side}_features {unknown} are not in the schema; it has {list(known)}")
-    return tuple(known[n] for n in names)
-
-
 def catalog_columns(dataset: Dataset) -> dict[str, np.ndarray]:
     """Item id plus item features for the whole catalog (``{column: array[n_items]}``)."""
     return side_columns(dataset, "item", dataset.item_ids)
@@ -75,8 +65,8 @@ def build_model(config: ModelConfig, dataset: Dataset, train: pd.DataFrame) -> T
         ConfigError: Unknown features named in the config, or no feature in a tower.
     """
     schema = dataset.schema
-    context = _select(schema.context_features, config.context_features, "context")
-    stats = TrainingStats(schema, context).add(interaction_arrays(schema, train))
+    stats = TrainingStats(schema, config.selected_features(schema, "context"))
+    stats.add(interaction_arrays(schema, train))
     sample = feature_columns(dataset, train.iloc[:2])
     return model_from_stats(config, dataset, stats, sample)
 
@@ -98,9 +88,9 @@ def model_from_stats(config: ModelConfig, dataset: Dataset, stats: TrainingStats
         ConfigError: Unknown features named in the config, or no feature in a tower.
     """
     schema = dataset.schema
-    user_side = _select(schema.user_features, config.user_features, "user")
-    context = _select(schema.context_features, config.context_features, "context")
-    item_side = _select(schema.item_features, config.item_features, "item")
+    user_side = config.selected_features(schema, "user")
+    context = config.selected_features(schema, "context")
+    item_side = config.selected_features(schema, "item")
     dim = config.feature_embedding_dim
 
     def side_specs(features, table, id_column, counts):
@@ -311,7 +301,7 @@ def train_files(
     strategy = strategy or tf.distribute.get_strategy()
     check_batch_size(config.batch_size, strategy)
     schema = dataset.schema
-    stats = TrainingStats(schema, _select(schema.context_features, config.context_features, "context"))
+    stats = TrainingStats(schema, config.selected_features(schema, "context"))
     scan = scan_files(source, schema, stats, invalid=invalid)
     check_feature_rows(stats, {"user": dataset.users, "item": dataset.items}, schema, source)
     if dataset.items is None:
