@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfrec.data.validate import CleaningReport, InvalidPolicy
+from tfrec.data.validate import CleaningReport, InvalidPolicy, require_feature_rows
 from tfrec.errors import DataError
 from tfrec.schema import Feature, Schema, input_dtype
 
@@ -373,23 +373,20 @@ class FeatureJoin:
         return out
 
 
-def check_feature_rows(stats, tables: dict[str, pd.DataFrame], schema: Schema, source: FileSource) -> None:
-    """Every id in the interactions needs a row in its side's feature table.
+def check_feature_rows(stats, dataset) -> None:
+    """Every user and item id of the streamed interactions (counted in ``stats``, a
+    :class:`~tfrec.model.features.TrainingStats`) needs a row in ``dataset``'s feature table.
 
     Raises:
         DataError: Names the table, how many ids lack a row and one of them.
     """
-    for side, counts in (("user", stats.users.counts), ("item", stats.items.counts)):
-        id_column = schema.user_id if side == "user" else schema.item_id
-        table = tables.get(side)
-        if table is None:
-            continue
-        missing = ~np.isin(counts.index.to_numpy(), table[id_column].to_numpy())
-        if missing.any():
-            raise DataError(
-                f"{int(missing.sum())} {side} id(s) in the interaction files have no feature row",
-                path=f"{side} table", column=id_column, value=counts.index[np.flatnonzero(missing)[0]],
-                fix=f"add a row for every {side} id, or drop the {side} features from the schema.")
+    schema = dataset.schema
+    for side, counts, id_column, table in (
+        ("user", stats.users.counts, schema.user_id, dataset.users),
+        ("item", stats.items.counts, schema.item_id, dataset.items),
+    ):
+        if table is not None:
+            require_feature_rows(counts.index.to_numpy(), table, id_column, f"{side} table")
 
 
 # ---------------------------------------------------------------------------------- pipeline

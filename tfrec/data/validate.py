@@ -214,6 +214,21 @@ def _resolve_duplicates(frame: pd.DataFrame, schema: Schema, policy: DuplicatePo
     return kept.drop(columns="_order").reset_index(drop=True)
 
 
+def require_feature_rows(ids: np.ndarray, table: pd.DataFrame, id_column: str, source: str) -> None:
+    """Every id used in the interactions needs a row in the feature table.
+
+    Raises:
+        DataError: Names the table, how many ids lack a row and one of them.
+    """
+    missing_rows = ~np.isin(ids, table[id_column].to_numpy())
+    if missing_rows.any():
+        raise DataError(
+            f"{int(missing_rows.sum())} id(s) used in the interactions have no feature row",
+            path=source, column=id_column, value=ids[np.flatnonzero(missing_rows)[0]],
+            fix="add a feature row for every id, or drop the side's features from the schema.",
+        )
+
+
 def clean_features(
     table: pd.DataFrame,
     *,
@@ -277,14 +292,7 @@ def clean_features(
             table[feature.name] = values.fillna("").astype(str)
     if known_ids is None:
         return table
-    missing_rows = ~np.isin(known_ids, table[id_column].to_numpy())
-    if missing_rows.any():
-        example = known_ids[np.flatnonzero(missing_rows)[0]]
-        raise DataError(
-            f"{int(missing_rows.sum())} id(s) used in the interactions have no feature row",
-            path=source, column=id_column, value=example,
-            fix="add a feature row for every id, or drop the side's features from the schema.",
-        )
+    require_feature_rows(known_ids, table, id_column, source)
     unused = int((~np.isin(table[id_column].to_numpy(), known_ids)).sum())
     if unused:
         logger.info("%s: %d feature row(s) have no interaction; kept as cold-start catalog rows",

@@ -303,7 +303,7 @@ def train_files(
     schema = dataset.schema
     stats = TrainingStats(schema, config.selected_features(schema, "context"))
     scan = scan_files(source, schema, stats, invalid=invalid)
-    check_feature_rows(stats, {"user": dataset.users, "item": dataset.items}, schema, source)
+    check_feature_rows(stats, dataset)
     if dataset.items is None:
         dataset.items = pd.DataFrame({schema.item_id: stats.items.vocabulary()})
     sample = {k: np.asarray(v) for k, v in FeatureJoin.from_dataset(dataset)(
