@@ -170,6 +170,14 @@ def test_file_patterns_are_checked(synthetic, tmp_path):
         FileSource.from_pattern(str(tmp_path / "c.txt"), schema)
 
 
+def test_write_shards_checks_its_arguments(synthetic, tmp_path):
+    with pytest.raises(DataError, match="unknown shard format 'orc'"):
+        write_shards(synthetic.interactions, tmp_path, format="orc")
+    with pytest.raises(DataError, match="shards must be >= 1"):
+        write_shards(synthetic.interactions, tmp_path, shards=0)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_ids_without_a_feature_row_are_an_error(synthetic, files, tmp_path):
     schema = synthetic.schema
     dataset = tables(files, schema)

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv",
            ".tfrecord": "tfrecord", ".tfrecords": "tfrecord", ".tfrec": "tfrecord"}
+WRITE_FORMATS = ("parquet", "csv", "tfrecord")
 SCAN_CHUNK_ROWS = 65_536
 READ_CHUNK_ROWS = 8_192
 
@@ -476,24 +477,24 @@ def write_shards(frame: pd.DataFrame, out: str | os.PathLike, *, name: str = "ra
 
     if shards < 1:
         raise DataError(f"shards must be >= 1, got {shards}")
+    if format not in WRITE_FORMATS:
+        raise DataError(f"unknown shard format {format!r}", fix=f"use one of {list(WRITE_FORMATS)}.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ext = {"parquet": "parquet", "csv": "csv", "tfrecord": "tfrecord"}[format]
+    floats = set()
+    if schema is not None:
+        floats = {c for c, d in _read_columns(schema, schema.context_features).items() if d == "float32"}
     bounds = np.linspace(0, len(frame), shards + 1).astype(int)
     paths = []
     for i in range(shards):
         part = frame.iloc[bounds[i]:bounds[i + 1]]
-        path = out / (f"{name}-{i:05d}-of-{shards:05d}.{ext}" if shards > 1 else f"{name}.{ext}")
+        path = out / (f"{name}-{i:05d}-of-{shards:05d}.{format}" if shards > 1 else f"{name}.{format}")
         with atomic_file(path) as tmp:
             if format == "parquet":
                 part.to_parquet(tmp, index=False)
             elif format == "csv":
                 part.to_csv(tmp, index=False)
             else:
-                floats = set()
-                if schema is not None:
-                    floats = {c for c, d in _read_columns(schema, schema.context_features).items()
-                              if d == "float32"}
                 _write_tfrecord(part, tmp, floats)
         paths.append(path)
     return paths
