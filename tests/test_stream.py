@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import tensorflow as tf
 
 from tfrec.cli import main
 from tfrec.convert import feature_columns, interaction_arrays
@@ -110,7 +109,7 @@ def test_streamed_training_learns_and_evaluates(synthetic, files):
     train = FileSource.from_pattern(str(files / "tfrecord" / "ratings-0000[01]*"), schema)
     test = FileSource.from_pattern(str(files / "tfrecord" / "ratings-00002*"), schema)
     config = ModelConfig(epochs=3, batch_size=128, embedding_dim=16, tower_layers=(32,), seed=2)
-    result, scan = train_files(config, train, dataset)
+    result, _ = train_files(config, train, dataset)
     assert result.history["rmse"][-1] < result.history["rmse"][0]
     streamed = evaluate_files(result.model, dataset, test)
     # The same rows evaluated from memory give the same numbers.
