@@ -281,7 +281,7 @@ def train_files(
     Args:
         config: Model and training options (``batch_size`` is the global batch).
         source: The training interaction files (:class:`~tfrec.data.stream.FileSource`).
-        dataset: Schema and feature tables (:func:`~tfrec.data.stream.load_feature_tables`);
+        dataset: Schema and feature tables (:func:`~tfrec.data.tabular.load_feature_tables`);
             without an item table the catalog is every item id in the files.
         strategy: A ``tf.distribute`` strategy, or ``None`` for the default device.
         invalid: ``error`` or ``drop`` (counted, logged and reported) for invalid rows.
