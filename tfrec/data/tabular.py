@@ -18,10 +18,10 @@ from tfrec.data.validate import (
 from tfrec.errors import DataError, SchemaError
 from tfrec.schema import (
     BUILTIN_SCHEMAS,
-    CategoricalFeature,
     Feature,
     Schema,
     builtin_schema,
+    reader_type,
 )
 
 try:
@@ -64,15 +64,7 @@ def load_schema(path: str | os.PathLike) -> Schema:
 
 
 def _column_types(features: tuple[Feature, ...]) -> dict[str, str]:
-    types = {}
-    for feature in features:
-        if isinstance(feature, CategoricalFeature):
-            types[feature.name] = feature.dtype
-        elif feature.kind in ("continuous", "bucketized"):
-            types[feature.name] = "float"
-        else:
-            types[feature.name] = "string"
-    return types
+    return {feature.name: reader_type(feature) for feature in features}
 
 
 def read_table(path: str | os.PathLike, columns: dict[str, str], *, sep: str = ",",
@@ -141,7 +133,7 @@ def load_feature_tables(
     """Loads and checks only the user and item feature tables (for streamed interactions).
 
     The returned :class:`Dataset` has no interaction rows; the interactions stay in their
-    files and are read by :mod:`tfrec.data.stream`, which checks that every id in them has a
+    files and are read by :mod:`tfrec.data.sources`, which checks that every id in them has a
     feature row.
 
     Raises:

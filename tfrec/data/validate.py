@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from tfrec.data.rules import RowRule, frame_mask, numeric, row_rules
 from tfrec.errors import DataError
 from tfrec.schema import (
     BucketizedFeature,
@@ -89,13 +90,6 @@ def _bad_rows(mask: np.ndarray, frame: pd.DataFrame, column: str, message: str, 
     return mask
 
 
-def _missing_mask(values: pd.Series) -> np.ndarray:
-    mask = values.isna().to_numpy().copy()
-    if values.dtype.kind not in "iufb":
-        mask |= values.astype(str).str.strip().isin(["", "nan", "None", "NaN"]).to_numpy()
-    return mask
-
-
 def clean_interactions(
     frame: pd.DataFrame,
     schema: Schema,
@@ -138,25 +132,12 @@ def clean_interactions(
         raise DataError("no interaction rows", path=source, fix="supply at least one interaction.")
     frame = frame.reset_index(drop=True)
     drop = np.zeros(len(frame), dtype=bool)
-    for column, dtype in ((schema.user_id, schema.user_id_dtype), (schema.item_id, schema.item_id_dtype)):
-        drop |= _bad_rows(_missing_mask(frame[column]), frame, column, "empty or NaN id",
-                          "every interaction needs a user id and an item id",
-                          source, line_offset, invalid, report)
-    numeric_columns = [c for c in (schema.rating, schema.timestamp, schema.weight) if c]
-    for column in numeric_columns:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))
-        drop |= _bad_rows(bad & ~drop, frame, column, "missing or non-numeric value",
-                          f"column {column!r} must hold a finite number on every row",
-                          source, line_offset, invalid, report)
-        frame[column] = values
-    if schema.rating is not None and schema.rating_scale is not None:
-        low, high = schema.rating_scale
-        ratings = frame[schema.rating].to_numpy(dtype="float64", na_value=np.nan)
-        outside = ~drop & ((ratings < low) | (ratings > high))
-        drop |= _bad_rows(outside, frame, schema.rating, f"rating outside the scale [{low:g}, {high:g}]",
-                          "fix the rating, or declare the right rating_scale in the schema",
-                          source, line_offset, invalid, report)
+    for rule in row_rules(schema):  # the same rule table the streaming reader applies
+        drop |= _bad_rows(frame_mask(rule, frame[rule.column]) & ~drop, frame, rule.column,
+                          rule.reason, rule.fix, source, line_offset, invalid, report)
+    for column in (schema.rating, schema.timestamp, schema.weight):
+        if column:
+            frame[column] = numeric(frame[column])
     if drop.any():
         frame = frame.loc[~drop].reset_index(drop=True)
     frame[schema.user_id] = _typed_ids(frame[schema.user_id], schema.user_id_dtype, schema.user_id, source)
@@ -261,7 +242,7 @@ def clean_features(
     """
     require_columns(table, [id_column] + [f.name for f in features], source, "feature table")
     table = table.reset_index(drop=True)
-    empty = _missing_mask(table[id_column])
+    empty = frame_mask(RowRule(id_column, "id", "", ""), table[id_column])
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
         raise DataError("empty or NaN id", path=source, column=id_column, value=table[id_column].iloc[row],

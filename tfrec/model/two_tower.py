@@ -16,14 +16,17 @@ task entirely.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from tfrec.model.features import FeatureEncoder, _as_dtype, _lookup, plain, spec_dtype
-from tfrec.schema import input_dtype
+from tfrec.errors import ConfigError
+from tfrec.model.config import ModelConfig
+from tfrec.model.encoder import FeatureEncoder, as_id_dtype, lookup_layer
+from tfrec.model.specs import FeatureSpec, plain
+from tfrec.schema import id_dtype
 
 
 def gather_across_replicas(context: tf.distribute.ReplicaContext, candidates: tf.Tensor,
@@ -49,7 +52,8 @@ def gather_across_replicas(context: tf.distribute.ReplicaContext, candidates: tf
     return rotated[0], rotated[1], rotated[2] if sampling is not None else None
 
 
-def batched_apply(function, columns: dict[str, np.ndarray], batch_size: int = 8192) -> np.ndarray:
+def batched_apply(function: Callable[[dict[str, np.ndarray]], Any], columns: dict[str, np.ndarray],
+                  batch_size: int = 8192) -> np.ndarray:
     """Applies ``function`` to ``{column: array[n]}`` in row batches.
 
     Returns:
@@ -81,9 +85,9 @@ class Tower(tf.keras.layers.Layer):
         ``Tensor[batch, output_dim]``.
     """
 
-    def __init__(self, specs: list[dict[str, Any]], hidden_layers: list[int], output_dim: int,
-                 dropout: float = 0.0, normalize: bool = False, l2: float = 0.0,
-                 jit_compile: bool = False, **kwargs) -> None:
+    def __init__(self, specs: Sequence[FeatureSpec | dict[str, Any]], hidden_layers: Sequence[int],
+                 output_dim: int, dropout: float = 0.0, normalize: bool = False, l2: float = 0.0,
+                 jit_compile: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.encoder = FeatureEncoder(specs, l2=l2, name="features")
         self.jit_compile = bool(jit_compile)
@@ -110,7 +114,7 @@ class Tower(tf.keras.layers.Layer):
         return self._stack(self.encoder(inputs), training)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "specs": plain(self.encoder.specs),
+        return {**super().get_config(), "specs": [spec.to_dict() for spec in self.encoder.specs],
                 "hidden_layers": self.hidden_layers, "output_dim": self.output_dim,
                 "dropout": self.dropout, "normalize": self.normalize, "l2": self.encoder.l2,
                 "jit_compile": self.jit_compile}
@@ -119,11 +123,12 @@ class Tower(tf.keras.layers.Layer):
 class TwoTowerModel(tfrs.Model):
     """Query and candidate towers trained with a retrieval task and a rating task.
 
-    Build one with :func:`tfrec.model.train.build_model`, which computes the specs from the
-    training split. All constructor arguments are JSON-ready, so ``get_config`` round-trips.
+    Build one with :func:`tfrec.model.build.build_model`, which fits the specs on the training
+    rows. ``get_config`` returns the JSON form of every argument, so a saved model rebuilds
+    from JSON alone (:mod:`tfrec.model.persist`).
 
     Args:
-        config: :class:`~tfrec.model.config.ModelConfig` as a dict.
+        config: Model options (or their dict form, as in a saved config).
         query_specs: Feature specs of the query tower.
         candidate_specs: Feature specs of the candidate tower.
         user_id: User id column name.
@@ -136,65 +141,58 @@ class TwoTowerModel(tfrs.Model):
         rating: Rating column, or ``None`` when there are no explicit ratings.
         weight: Sample-weight column, or ``None``.
         global_mean: Mean training rating (the bias term's starting point).
-
-    Raises:
-        ValueError: The towers' output widths differ (both shapes are named).
     """
 
-    def __init__(self, config: dict[str, Any], query_specs: list[dict], candidate_specs: list[dict],
+    def __init__(self, config: ModelConfig | dict[str, Any],
+                 query_specs: Sequence[FeatureSpec | dict[str, Any]],
+                 candidate_specs: Sequence[FeatureSpec | dict[str, Any]],
                  user_id: str, item_id: str, user_id_dtype: str, item_id_dtype: str,
                  user_vocabulary: list, item_vocabulary: list, item_probabilities: list[float],
                  rating: str | None = None, weight: str | None = None,
-                 global_mean: float = 0.0, **kwargs) -> None:
+                 global_mean: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.config = dict(config)
-        self.query_specs, self.candidate_specs = query_specs, candidate_specs
+        self.model_config = config if isinstance(config, ModelConfig) else ModelConfig.from_dict(plain(config))
+        self.query_specs = [FeatureSpec.coerce(s) for s in query_specs]
+        self.candidate_specs = [FeatureSpec.coerce(s) for s in candidate_specs]
         self.user_id, self.item_id = user_id, item_id
         self.user_id_dtype, self.item_id_dtype = user_id_dtype, item_id_dtype
         self.user_vocabulary, self.item_vocabulary = list(user_vocabulary), list(item_vocabulary)
         self.item_probabilities = [float(p) for p in item_probabilities]
         self.rating, self.weight, self.global_mean = rating, weight, float(global_mean)
-        c = self.config
-        tower_kwargs = {"hidden_layers": c["tower_layers"], "dropout": c["dropout"],
-                        "normalize": c["normalize"], "l2": c["l2"],
-                        "jit_compile": c.get("jit_compile", False)}
-        self.query_tower = Tower(query_specs, output_dim=c["embedding_dim"], name="query_tower",
-                                 **tower_kwargs)
-        self.candidate_tower = Tower(candidate_specs, output_dim=c["embedding_dim"],
-                                     name="candidate_tower", **tower_kwargs)
-        if self.query_tower.output_dim != self.candidate_tower.output_dim:
-            raise ValueError(
-                f"query tower outputs [batch, {self.query_tower.output_dim}] but candidate tower "
-                f"outputs [batch, {self.candidate_tower.output_dim}]; both must end in the same "
-                "embedding_dim for the dot product"
-            )
-        self.item_index = _lookup(item_id_dtype, self.item_vocabulary, "item_index")
-        self.user_index = _lookup(user_id_dtype, self.user_vocabulary, "user_index")
+        c = self.model_config
+        # Both towers end in c.embedding_dim, so their outputs always dot-multiply.
+        self.query_tower = Tower(self.query_specs, c.tower_layers, c.embedding_dim, c.dropout,
+                                 c.normalize, c.l2, c.jit_compile, name="query_tower")
+        self.candidate_tower = Tower(self.candidate_specs, c.tower_layers, c.embedding_dim,
+                                     c.dropout, c.normalize, c.l2, c.jit_compile,
+                                     name="candidate_tower")
+        self.item_index = lookup_layer(item_id_dtype, self.item_vocabulary, "item_index")
+        self.user_index = lookup_layer(user_id_dtype, self.user_vocabulary, "user_index")
         self._log_probabilities = tf.constant(
             np.log(np.concatenate([[min(self.item_probabilities or [1.0])], self.item_probabilities])),
             dtype=tf.float32)
         self._retrieval_loss = (tf.function(self._retrieval_loss_fn, jit_compile=True)
-                                if c.get("jit_compile") else self._retrieval_loss_fn)
-        self.topk_index = tfrs.layers.factorized_top_k.BruteForce(k=c["top_k"], name="topk_index")
+                                if c.jit_compile else self._retrieval_loss_fn)
+        self.topk_index = tfrs.layers.factorized_top_k.BruteForce(k=c.top_k, name="topk_index")
         self._index_ready = False
-        ks = sorted({k for k in (1, 5, 10, 50, 100) if k <= c["top_k"]} | {c["top_k"]})
+        ks = sorted({k for k in (1, 5, 10, 50, 100) if k <= c.top_k} | {c.top_k})
         self.retrieval_task = tfrs.tasks.Retrieval(
             metrics=tfrs.metrics.FactorizedTopK(candidates=self.topk_index, ks=ks),
-            temperature=c["temperature"], num_hard_negatives=c["num_hard_negatives"],
-            remove_accidental_hits=c["remove_accidental_hits"])
+            temperature=c.temperature, num_hard_negatives=c.num_hard_negatives,
+            remove_accidental_hits=c.remove_accidental_hits)
         # The rating head exists only when it is trained: a rating column and rating_weight > 0.
-        self.has_rating_head = rating is not None and c["rating_weight"] > 0
+        self.has_rating_head = rating is not None and c.rating_weight > 0
         if self.has_rating_head:
             head = []
-            if c["use_cross"]:
+            if c.use_cross:
                 head.append(tfrs.layers.dcn.Cross(name="cross"))
-            for i, width in enumerate(c["rating_layers"]):
+            for i, width in enumerate(c.rating_layers):
                 head.append(tf.keras.layers.Dense(width, activation="relu", name=f"rating_hidden_{i}"))
-                if c["dropout"] > 0:
-                    head.append(tf.keras.layers.Dropout(c["dropout"]))
+                if c.dropout > 0:
+                    head.append(tf.keras.layers.Dropout(c.dropout))
             head.append(tf.keras.layers.Dense(1, name="rating_output"))
             self.rating_head = head
-            if c["use_bias"]:
+            if c.use_bias:
                 self.user_bias = tf.keras.layers.Embedding(len(self.user_vocabulary) + 1, 1,
                                                            embeddings_initializer="zeros", name="user_bias")
                 self.item_bias = tf.keras.layers.Embedding(len(self.item_vocabulary) + 1, 1,
@@ -218,15 +216,15 @@ class TwoTowerModel(tfrs.Model):
                                features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Predicted ratings ``[batch]`` from tower outputs ``[batch, dim]`` and the ids."""
         if not self.has_rating_head:
-            raise ValueError("this model has no rating head: it was trained without ratings or "
+            raise ConfigError("this model has no rating head: it was trained without ratings or "
                              "with rating_weight = 0; train with rating_weight > 0 to predict ratings")
         x = tf.concat([query, candidate, query * candidate], axis=-1)
         for layer in self.rating_head:
             x = layer(x, training=training)
         prediction = tf.squeeze(x, -1) + self.global_mean
-        if self.config["use_bias"]:
-            users = self.user_index(_as_dtype(features[self.user_id], self.user_id_dtype))
-            items = self.item_index(_as_dtype(features[self.item_id], self.item_id_dtype))
+        if self.model_config.use_bias:
+            users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+            items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
             prediction += tf.squeeze(self.user_bias(users), -1) + tf.squeeze(self.item_bias(items), -1)
         return prediction
 
@@ -264,12 +262,12 @@ class TwoTowerModel(tfrs.Model):
         """Input names and dtypes (``float32``/``int64``/``string``) of the query side (user id,
         user and context features) and the candidate side (item id, item features)."""
         sides = {}
-        for side, specs, id_column, id_dtype in (
+        for side, specs, id_column, id_type in (
             ("query", self.query_specs, self.user_id, self.user_id_dtype),
             ("candidate", self.candidate_specs, self.item_id, self.item_id_dtype),
         ):
-            names = {spec["name"]: spec_dtype(spec) for spec in specs}
-            names.setdefault(id_column, input_dtype("categorical", id_dtype))
+            names = {spec.name: spec.input_dtype for spec in specs}
+            names.setdefault(id_column, id_dtype(id_type))
             sides[side] = names
         return sides
 
@@ -290,22 +288,22 @@ class TwoTowerModel(tfrs.Model):
         ``cross_replica_negatives = false`` keeps each replica's softmax local (TFRS's default
         behaviour, which trains a different objective, see TFRS issue #561).
         """
-        c = self.config
+        c = self.model_config
         query = self.query_embedding(inputs, training)
         candidate = self.candidate_embedding(inputs, training)
         sample_weight = inputs[self.weight] if self.weight else None
         loss = tf.constant(0.0)
-        if c["retrieval_weight"] > 0:
-            item_ids = _as_dtype(inputs[self.item_id], self.item_id_dtype)
+        if c.retrieval_weight > 0:
+            item_ids = as_id_dtype(inputs[self.item_id], self.item_id_dtype)
             item_positions = self.item_index(item_ids)
             sampling = None
-            if c["logq_correction"]:
+            if c.logq_correction:
                 sampling = tf.exp(tf.gather(self._log_probabilities, item_positions))
             # Training compares ids through their vocabulary positions (integers: XLA and
             # collectives carry no strings); evaluation keeps the raw ids for its metrics.
             candidates, candidate_ids = candidate, item_positions if training else item_ids
             context = tf.distribute.get_replica_context()
-            if (training and c.get("cross_replica_negatives", True) and context is not None
+            if (training and c.cross_replica_negatives and context is not None
                     and context.num_replicas_in_sync > 1):
                 candidates, candidate_ids, sampling = gather_across_replicas(
                     context, candidate, item_positions, sampling)
@@ -316,13 +314,13 @@ class TwoTowerModel(tfrs.Model):
                     query, candidates, sample_weight=sample_weight,
                     candidate_sampling_probability=sampling, candidate_ids=candidate_ids,
                     compute_metrics=self._index_ready, compute_batch_metrics=False)
-            loss += c["retrieval_weight"] * retrieval
+            loss += c.retrieval_weight * retrieval
         if self.has_rating_head:
             prediction = self.rating_from_embeddings(query, candidate, inputs, training)
             per_example = self.rating_task(
                 labels=tf.cast(inputs[self.rating], tf.float32)[:, None],
                 predictions=prediction[:, None], sample_weight=sample_weight)
-            loss += c["rating_weight"] * tf.nn.compute_average_loss(per_example)
+            loss += c.rating_weight * tf.nn.compute_average_loss(per_example)
         return loss
 
     def _retrieval_loss_fn(self, query, candidates, sample_weight, sampling, candidate_ids):
@@ -348,8 +346,9 @@ class TwoTowerModel(tfrs.Model):
 
     def get_config(self) -> dict[str, Any]:
         return plain({
-            "config": self.config, "query_specs": self.query_specs,
-            "candidate_specs": self.candidate_specs, "user_id": self.user_id,
+            "config": self.model_config.to_dict(),
+            "query_specs": [s.to_dict() for s in self.query_specs],
+            "candidate_specs": [s.to_dict() for s in self.candidate_specs], "user_id": self.user_id,
             "item_id": self.item_id, "user_id_dtype": self.user_id_dtype,
             "item_id_dtype": self.item_id_dtype, "user_vocabulary": self.user_vocabulary,
             "item_vocabulary": self.item_vocabulary, "item_probabilities": self.item_probabilities,

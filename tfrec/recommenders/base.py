@@ -1,14 +1,19 @@
 """The one model interface every recommender in tfrec implements.
 
 A model implements :meth:`Recommender._fit` and the pointwise primitive
-:meth:`Recommender.score`; the base class builds full-catalog scoring, batched
-:meth:`Recommender.recommend` (with seen-item filtering and candidate restriction) and the
-counting of unknown users/items. Ids are always the data set's raw ids; each adapter keeps its
-own inner ids private.
+:meth:`Recommender.score` (and, when it can do better than scoring pair by pair,
+:meth:`Recommender.score_matrix`); the base class builds batched :meth:`Recommender.recommend`
+(with seen-item filtering and candidate restriction) and the counting of unknown users/items.
+Ids are always the data set's raw ids; each adapter keeps its own inner ids private.
+
+What a user saw in training is a :class:`SeenItems` index, built once per split and shared by
+every model of an experiment (the harness passes it to :meth:`Recommender.fit`).
 """
 
 from __future__ import annotations
 
+import abc
+import dataclasses
 import logging
 
 import numpy as np
@@ -20,74 +25,140 @@ from tfrec.errors import TfrecError
 logger = logging.getLogger(__name__)
 
 
-class Recommender:
+@dataclasses.dataclass(frozen=True)
+class SeenItems:
+    """Each training user's items, as catalog positions in CSR form.
+
+    Attributes:
+        catalog: ``[n_items]`` raw ids of every item that may be recommended.
+        users: The training users (row ``r`` of the CSR is ``users[r]``).
+        items: The distinct training items.
+        indptr: ``[n_users + 1]`` CSR row pointers.
+        codes: Catalog positions of each user's items, sorted within a user.
+    """
+
+    catalog: np.ndarray
+    users: pd.Index
+    items: pd.Index
+    indptr: np.ndarray
+    codes: np.ndarray
+
+    @classmethod
+    def build(cls, train: pd.DataFrame, dataset: Dataset) -> SeenItems:
+        """Indexes the training interactions of ``dataset``'s catalog.
+
+        Raises:
+            TfrecError: A training item is not in the catalog.
+        """
+        schema = dataset.schema
+        catalog = np.asarray(dataset.item_ids)
+        users = train[schema.user_id].to_numpy()
+        items = train[schema.item_id].to_numpy()
+        train_users = pd.Index(np.unique(users))
+        user_rows = train_users.get_indexer(users)
+        item_codes = pd.Index(catalog).get_indexer(items)
+        if (item_codes < 0).any():
+            raise TfrecError(f"{(item_codes < 0).sum()} training item(s) are not in the catalog of "
+                             f"{dataset.name}; the item feature table must list every item")
+        order = np.lexsort((item_codes, user_rows))
+        indptr = np.searchsorted(user_rows[order], np.arange(len(train_users) + 1))
+        return cls(catalog, train_users, pd.Index(np.unique(items)), indptr, item_codes[order])
+
+    @property
+    def catalog_index(self) -> pd.Index:
+        """Raw item id -> catalog position."""
+        return pd.Index(self.catalog)
+
+    def rows(self, user_ids: np.ndarray) -> np.ndarray:
+        """``[n]`` CSR rows of raw user ids (-1 for users without training items)."""
+        return self.users.get_indexer(np.asarray(user_ids))
+
+    def codes_of(self, row: int) -> np.ndarray:
+        """Catalog positions of the items of CSR row ``row``."""
+        return self.codes[self.indptr[row]:self.indptr[row + 1]]
+
+
+class Recommender(abc.ABC):
     """Base class: fit on training interactions, score (user, item) pairs, recommend top-k.
 
     Attributes:
         name: Short model name used in reports.
         predicts_ratings: Whether :meth:`score` is a predicted rating (RMSE/MAE make sense).
-        catalog: ``[n_items]`` raw ids of every item that may be recommended.
     """
 
     name = "recommender"
     predicts_ratings = True
 
     def __init__(self) -> None:
-        self.dataset: Dataset | None = None
-        self.catalog: np.ndarray = np.array([])
-        self._catalog_index = pd.Index([])
-        self._train_users = pd.Index([])
-        self._train_items = pd.Index([])
-        self._seen_indptr = np.zeros(1, dtype=np.int64)
-        self._seen_items = np.array([], dtype=np.int64)
-        self.global_mean = 0.0
-        self._fitted = False
+        self._dataset: Dataset | None = None
+        self._seen: SeenItems | None = None
 
     # ------------------------------------------------------------------ to implement
-    def _fit(self, train: pd.DataFrame) -> None:
-        """Fits the model on ``train`` (``self.dataset`` and the indices are ready)."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _fit(self, train: pd.DataFrame, validation: pd.DataFrame | None) -> None:
+        """Fits the model (``self.dataset`` and ``self.seen`` are ready)."""
 
+    @abc.abstractmethod
     def score(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
-        """Scores ``[n]`` (user, item) pairs of raw ids; a predicted rating when
-        :attr:`predicts_ratings`. Unknown ids get the model's documented fallback."""
-        raise NotImplementedError
+        """Ranking scores of ``[n]`` (user, item) pairs of raw ids: the values
+        :meth:`score_matrix` gives for the same pairs. Unknown ids get the model's documented
+        fallback."""
+
+    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """Predicted ratings ``[n]`` (RMSE/MAE); by default the score, for models whose score
+        is a rating.
+
+        Raises:
+            TfrecError: The model does not predict ratings.
+        """
+        if not self.predicts_ratings:
+            raise TfrecError(f"{self.name} does not predict ratings")
+        return self.score(user_ids, item_ids)
 
     # ------------------------------------------------------------------ provided
-    def fit(self, train: pd.DataFrame, dataset: Dataset) -> Recommender:
+    @property
+    def dataset(self) -> Dataset:
+        """The data set the model was fitted on."""
+        if self._dataset is None:
+            raise TfrecError(f"{self.name}: call fit() before scoring or recommending")
+        return self._dataset
+
+    @property
+    def seen(self) -> SeenItems:
+        """Each training user's items (shared by the models of a split)."""
+        if self._seen is None:
+            raise TfrecError(f"{self.name}: call fit() before scoring or recommending")
+        return self._seen
+
+    @property
+    def catalog(self) -> np.ndarray:
+        """``[n_items]`` raw ids of every item that may be recommended."""
+        return self.seen.catalog
+
+    def fit(self, train: pd.DataFrame, dataset: Dataset, validation: pd.DataFrame | None = None,
+            *, seen: SeenItems | None = None) -> Recommender:
         """Fits on the training interactions of ``dataset``.
 
         Args:
             train: Training interactions (a split's ``train`` frame; never test rows).
             dataset: Schema, feature tables and the item catalog.
+            validation: Validation interactions for models that tune or stop early on them.
+            seen: The split's :class:`SeenItems` (built from ``train`` when not given).
 
         Returns:
             ``self``.
         """
-        schema = dataset.schema
-        self.dataset = dataset
-        self.catalog = np.asarray(dataset.item_ids)
-        self._catalog_index = pd.Index(self.catalog)
-        users = train[schema.user_id].to_numpy()
-        items = train[schema.item_id].to_numpy()
-        self._train_users = pd.Index(np.unique(users))
-        self._train_items = pd.Index(np.unique(items))
-        user_rows = self._train_users.get_indexer(users)
-        item_codes = self._catalog_index.get_indexer(items)
-        if (item_codes < 0).any():
-            raise TfrecError(f"{(item_codes < 0).sum()} training item(s) are not in the catalog of "
-                             f"{dataset.name}; the item feature table must list every item")
-        order = np.lexsort((item_codes, user_rows))
-        self._seen_items = item_codes[order]
-        self._seen_indptr = np.searchsorted(user_rows[order], np.arange(len(self._train_users) + 1))
-        if schema.rating is not None:
-            self.global_mean = float(train[schema.rating].mean())
-        self._fit(train)
-        self._fitted = True
+        self._dataset = dataset
+        self._seen = seen if seen is not None else SeenItems.build(train, dataset)
+        self._fit(train, validation)
         return self
 
+    def _restore(self, dataset: Dataset | None, seen: SeenItems) -> None:
+        """Marks a loaded model as fitted (for adapters' ``load``)."""
+        self._dataset, self._seen = dataset, seen
+
     def _check_fitted(self) -> None:
-        if not self._fitted:
+        if self._seen is None:
             raise TfrecError(f"{self.name}: call fit() before scoring or recommending")
 
     def score_matrix(self, user_ids: np.ndarray) -> np.ndarray:
@@ -101,14 +172,15 @@ class Recommender:
         scores = self.score(np.repeat(user_ids, n_items), np.tile(self.catalog, len(user_ids)))
         return np.asarray(scores, dtype=np.float64).reshape(len(user_ids), n_items)
 
-    def seen_items(self, user_id) -> np.ndarray:
+    def seen_items(self, user_id: object) -> np.ndarray:
         """Raw ids of the items ``user_id`` interacted with in training."""
-        row = self._train_users.get_indexer([user_id])[0]
+        row = self.seen.rows(np.asarray([user_id]))[0]
         if row < 0:
             return self.catalog[:0]
-        return self.catalog[self._seen_items[self._seen_indptr[row]:self._seen_indptr[row + 1]]]
+        return self.catalog[self.seen.codes_of(row)]
 
-    def recommend(self, user_ids, k: int = 10, exclude_seen: bool = True, candidates=None,
+    def recommend(self, user_ids: np.ndarray, k: int = 10, exclude_seen: bool = True,
+                  candidates: np.ndarray | None = None,
                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items for each user, best first.
 
@@ -133,7 +205,7 @@ class Recommender:
         if candidates is None:
             codes = np.arange(len(self.catalog))
         else:
-            codes = self._catalog_index.get_indexer(np.asarray(candidates))
+            codes = self.seen.catalog_index.get_indexer(np.asarray(candidates))
             if (codes < 0).any():
                 bad = np.asarray(candidates)[codes < 0][0]
                 raise TfrecError(f"candidate item {bad!r} is not in the catalog")
@@ -145,10 +217,9 @@ class Recommender:
             batch = user_ids[start:start + batch_size]
             scores = self.score_matrix(batch)[:, codes].astype(np.float64)
             if exclude_seen:
-                rows = self._train_users.get_indexer(batch)
-                for r, row in enumerate(rows):  # one slice per user, vectorized inside
+                for r, row in enumerate(self.seen.rows(batch)):  # one slice per user, vectorized inside
                     if row >= 0:
-                        seen = position[self._seen_items[self._seen_indptr[row]:self._seen_indptr[row + 1]]]
+                        seen = position[self.seen.codes_of(row)]
                         scores[r, seen[seen >= 0]] = -np.inf
             top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
             all_ids.append(self.catalog[codes[top]])
@@ -159,7 +230,7 @@ class Recommender:
 
     def unknown_counts(self, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, int]:
         """How many of the pairs have a user, or an item, never seen in training."""
-        users = self._train_users.get_indexer(np.asarray(user_ids)) < 0
-        items = self._train_items.get_indexer(np.asarray(item_ids)) < 0
+        users = self.seen.rows(np.asarray(user_ids)) < 0
+        items = self.seen.items.get_indexer(np.asarray(item_ids)) < 0
         return {"pairs": int(len(users)), "unknown_users": int(users.sum()),
                 "unknown_items": int(items.sum()), "unknown_either": int((users | items).sum())}

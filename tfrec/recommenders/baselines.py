@@ -14,16 +14,17 @@ class Popularity(Recommender):
     name = "popularity"
     predicts_ratings = False
 
-    def _fit(self, train: pd.DataFrame) -> None:
+    def _fit(self, train: pd.DataFrame, validation: pd.DataFrame | None) -> None:
         counts = train[self.dataset.schema.item_id].value_counts()
+        self._index = self.seen.catalog_index
         self._counts = np.zeros(len(self.catalog))
-        self._counts[self._catalog_index.get_indexer(counts.index)] = counts.to_numpy()
+        self._counts[self._index.get_indexer(counts.index)] = counts.to_numpy()
 
-    def score(self, user_ids, item_ids) -> np.ndarray:
-        codes = self._catalog_index.get_indexer(np.asarray(item_ids))
+    def score(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        codes = self._index.get_indexer(np.asarray(item_ids))
         return np.where(codes >= 0, self._counts[codes], 0.0)
 
-    def score_matrix(self, user_ids) -> np.ndarray:
+    def score_matrix(self, user_ids: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self._counts, (len(user_ids), len(self.catalog))).copy()
 
 
@@ -50,10 +51,10 @@ class RandomRecommender(Recommender):
         super().__init__()
         self.seed = int(seed)
 
-    def _fit(self, train: pd.DataFrame) -> None:
+    def _fit(self, train: pd.DataFrame, validation: pd.DataFrame | None) -> None:
         pass
 
-    def score(self, user_ids, item_ids) -> np.ndarray:
+    def score(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
         users = pd.util.hash_array(np.asarray(user_ids).astype(str).astype(object))
         items = pd.util.hash_array(np.asarray(item_ids).astype(str).astype(object))
         mixed = _mix(_mix(users ^ np.uint64(self.seed)) ^ items)

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tfrec.convert import to_surprise_trainset
 from tfrec.errors import ConfigError, TfrecError
-from tfrec.recommenders.base import Recommender
+from tfrec.recommenders.base import Recommender, SeenItems
+from tfrec.recommenders.surprise_data import to_surprise_trainset
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,10 @@ class SurpriseRecommender(Recommender):
             self.params.setdefault("random_state", self.seed)
         if algorithm in _KNN or algorithm == "BaselineOnly":
             self.params.setdefault("verbose", False)
-        self.algo = None
+        self.algo: Any = None
+        self.trainset: Any = None
 
-    def _fit(self, train: pd.DataFrame) -> None:
+    def _fit(self, train: pd.DataFrame, validation: pd.DataFrame | None) -> None:
         import surprise
 
         self.algo = getattr(surprise, self.algorithm)(**self.params)
@@ -110,7 +111,7 @@ class SurpriseRecommender(Recommender):
             arrays.update(zip(("neighbour_indptr", "neighbour_ids", "neighbour_ratings"), self._neighbours))
         if hasattr(self, "_rated"):
             arrays.update(rated_indptr=self._rated.indptr, rated_indices=self._rated.indices)
-        arrays.update(seen_indptr=self._seen_indptr, seen_items=self._seen_items)
+        arrays.update(seen_indptr=self.seen.indptr, seen_items=self.seen.codes)
         meta = {
             "format": "tfrec-surprise-1", "algorithm": self.algorithm, "name": self.name,
             "seed": self.seed, "params": self.params,
@@ -119,9 +120,8 @@ class SurpriseRecommender(Recommender):
             "sim_options": getattr(self.algo, "sim_options", None),
             "global_mean": float(self.trainset.global_mean), "rating_scale": list(self.trainset.rating_scale),
             "user_inner": self._user_inner.tolist(), "item_inner": self._item_inner.tolist(),
-            "catalog": self.catalog.tolist(), "train_users": self._train_users.tolist(),
-            "train_items": self._train_items.tolist(), "train_global_mean": self.global_mean,
-            "predicts_ratings": self.predicts_ratings,
+            "catalog": self.catalog.tolist(), "train_users": self.seen.users.tolist(),
+            "train_items": self.seen.items.tolist(), "predicts_ratings": self.predicts_ratings,
         }
         np.savez(directory / "arrays.npz", **arrays)
         (directory / "model.json").write_text(json.dumps(meta, default=_plain_scalar))
@@ -153,18 +153,16 @@ class SurpriseRecommender(Recommender):
         model.trainset = SimpleNamespace(global_mean=meta["global_mean"],
                                          rating_scale=tuple(meta["rating_scale"]))
         model._user_inner, model._item_inner = pd.Index(meta["user_inner"]), pd.Index(meta["item_inner"])
-        model.catalog = np.asarray(meta["catalog"])
-        model._catalog_index = pd.Index(model.catalog)
-        model._train_users, model._train_items = pd.Index(meta["train_users"]), pd.Index(meta["train_items"])
-        model._seen_indptr, model._seen_items = arrays["seen_indptr"], arrays["seen_items"]
-        model.global_mean, model.predicts_ratings = meta["train_global_mean"], meta["predicts_ratings"]
+        model._restore(None, SeenItems(np.asarray(meta["catalog"]), pd.Index(meta["train_users"]),
+                                       pd.Index(meta["train_items"]), arrays["seen_indptr"],
+                                       arrays["seen_items"]))
+        model.predicts_ratings = meta["predicts_ratings"]
         if meta["algorithm"] in _KNN:
             model._neighbours = (arrays["neighbour_indptr"], arrays["neighbour_ids"], arrays["neighbour_ratings"])
         if "rated_indptr" in arrays:
             shape = (len(meta["user_inner"]), len(meta["item_inner"]))
             indices = arrays["rated_indices"]
             model._rated = csr_matrix((np.ones(len(indices)), indices, arrays["rated_indptr"]), shape=shape)
-        model._fitted = True
         model._derive()
         return model
 

@@ -5,19 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tfrec.convert import side_columns
+from tfrec.data.columns import side_columns
+from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.config import ModelConfig
-from tfrec.model.train import train_model
-from tfrec.model.two_tower import batched_apply
+from tfrec.model.fit import TrainResult, train
+from tfrec.model.two_tower import TwoTowerModel, batched_apply
 from tfrec.recommenders.base import Recommender
-from tfrec.splits import Split
 
 RANK_BY = ("retrieval", "rating")
 
 
 class TwoTowerRecommender(Recommender):
-    """Trains :class:`~tfrec.model.two_tower.TwoTowerModel`; scores with its heads.
+    """Trains :class:`~tfrec.model.two_tower.TwoTowerModel` through :func:`tfrec.model.fit.train`.
 
     Args:
         config: Model and training options (default: :class:`ModelConfig` defaults).
@@ -25,9 +25,11 @@ class TwoTowerRecommender(Recommender):
             retrieval task learns); ``"rating"`` ranks by the predicted rating.
         name: Report name.
 
-    :meth:`score` is the rating head's predicted rating (needs ``rating_weight > 0``). Users
-    and items unknown to training -- even absent from the feature tables -- are scored through
-    the out-of-vocabulary embeddings and their known features, never an error.
+    :meth:`score` is the ranking score (dot product or predicted rating, by ``rank_by``) and
+    :meth:`predict` the rating head's predicted rating (needs ``rating_weight > 0``). Users and
+    items unknown to training -- even absent from the feature tables -- are scored through
+    the out-of-vocabulary embeddings and their known features, never an error. Validation rows
+    given to :meth:`fit` are the model's validation set (early stopping, validation curves).
     """
 
     def __init__(self, config: ModelConfig | None = None, *, rank_by: str = "retrieval",
@@ -41,30 +43,52 @@ class TwoTowerRecommender(Recommender):
         self.rank_by = rank_by
         self.name = name
         self.predicts_ratings = self.config.rating_weight > 0
-        self.model = None
+        self._model: TwoTowerModel | None = None
+        self.result: TrainResult | None = None
 
-    def _fit(self, train: pd.DataFrame) -> None:
+    @property
+    def model(self) -> TwoTowerModel:
+        """The trained model."""
+        if self._model is None:
+            raise TfrecError(f"{self.name}: call fit() before scoring or recommending")
+        return self._model
+
+    def _fit(self, train_rows: pd.DataFrame, validation: pd.DataFrame | None) -> None:
         if self.dataset.schema.rating is None:
             self.predicts_ratings = False
-        split = Split("fit", self.dataset, train.reset_index(drop=True), train.iloc[:0])
-        self.result = train_model(self.config, split)
-        self.model = self.result.model
-        # train_model indexed the whole catalog (dataset.item_ids order = self.catalog order).
+        source = FrameSource(self.dataset, train_rows.reset_index(drop=True), "train")
+        held_out = (FrameSource(self.dataset, validation.reset_index(drop=True), "validation")
+                    if validation is not None and len(validation) else None)
+        self.result = train(self.config, source, held_out)
+        self._model = self.result.model
+        # train() indexed the whole catalog (dataset.item_ids order = self.catalog order).
         self._item_embeddings = self.model.indexed_item_embeddings
 
-    def score(self, user_ids, item_ids) -> np.ndarray:
+    def _pair_columns(self, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, np.ndarray]:
+        return {**side_columns(self.dataset, "user", np.asarray(user_ids), missing="default"),
+                **side_columns(self.dataset, "item", np.asarray(item_ids), missing="default")}
+
+    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
         self._check_fitted()
         if not self.predicts_ratings:
             raise TfrecError(f"{self.name} has no rating head (rating_weight = 0 or no ratings)")
-        columns = {**side_columns(self.dataset, "user", np.asarray(user_ids), missing="default"),
-                   **side_columns(self.dataset, "item", np.asarray(item_ids), missing="default")}
+        columns = self._pair_columns(user_ids, item_ids)
         return batched_apply(self.model.predict_rating, columns).astype(np.float64)
 
-    def score_matrix(self, user_ids) -> np.ndarray:
+    def score(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        if self.rank_by == "rating":
+            return self.predict(user_ids, item_ids)
+        columns = self._pair_columns(user_ids, item_ids)
+        queries = batched_apply(self.model.query_embedding, columns)
+        items = batched_apply(self.model.candidate_embedding, columns)
+        return np.sum(queries * items, axis=1).astype(np.float64)
+
+    def score_matrix(self, user_ids: np.ndarray) -> np.ndarray:
         self._check_fitted()
         user_ids = np.asarray(user_ids)
         if self.rank_by == "rating":
             return super().score_matrix(user_ids)
         queries = batched_apply(self.model.query_embedding,
-                               side_columns(self.dataset, "user", user_ids, missing="default"))
+                                side_columns(self.dataset, "user", user_ids, missing="default"))
         return (queries @ self._item_embeddings.T).astype(np.float64)

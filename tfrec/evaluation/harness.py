@@ -23,11 +23,11 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from tfrec import metrics
 from tfrec.data.dataset import Dataset
-from tfrec.recommenders.base import Recommender
+from tfrec.evaluation import metrics
+from tfrec.evaluation.splits import Split
+from tfrec.recommenders.base import Recommender, SeenItems
 from tfrec.schema import BucketizedFeature, CategoricalFeature, MultiCategoricalFeature
-from tfrec.splits import Split
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +87,10 @@ def _popularity(train: pd.DataFrame, dataset: Dataset) -> tuple[np.ndarray, np.n
 
 def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,),
                    relevance_threshold: float | None = None,
-                   item_vectors: np.ndarray | None = None) -> list[dict]:
-    """Fits ``model`` on ``split.train`` and measures it on ``split.test``.
+                   item_vectors: np.ndarray | None = None,
+                   seen: SeenItems | None = None) -> list[dict]:
+    """Fits ``model`` on ``split.train`` (validation: ``split.validation``) and measures it on
+    ``split.test``; ``seen`` is the split's shared seen-items index.
 
     Returns:
         Tidy rows ``{"metric", "k", "value"}``.
@@ -101,7 +103,7 @@ def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,
         rows.append({"metric": metric, "k": int(k), "value": float(value)})
 
     start = time.perf_counter()
-    model.fit(split.train, dataset)
+    model.fit(split.train, dataset, split.validation, seen=seen)
     add("fit_seconds", time.perf_counter() - start)
     start = time.perf_counter()
     users, items = test[schema.user_id].to_numpy(), test[schema.item_id].to_numpy()
@@ -109,7 +111,7 @@ def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,
     add("unknown_users", unknown["unknown_users"])
     add("unknown_items", unknown["unknown_items"])
     if model.predicts_ratings and schema.rating is not None:
-        predicted = model.score(users, items)
+        predicted = model.predict(users, items)
         truth = test[schema.rating].to_numpy(float)
         add("rmse", metrics.rmse(truth, predicted))
         add("mae", metrics.mae(truth, predicted))
@@ -123,7 +125,7 @@ def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,
     recommended, _ = model.recommend(eval_users, k=k_max, exclude_seen=True)
     add("predict_seconds", time.perf_counter() - start)
     pop_items, pop_p, n_train_users = _popularity(split.train, dataset)
-    catalog_index = pd.Index(model.catalog)
+    catalog_index = seen.catalog_index if seen is not None else pd.Index(model.catalog)
     for k in ks:
         top = recommended[:, :k]
         for name, value in metrics.ranking_metrics(top, user_rows, relevant_items, k).items():
@@ -162,10 +164,11 @@ def evaluate(
     rows = []
     vectors = item_feature_vectors(splits[0].dataset) if splits else None
     for split in splits:
+        seen = SeenItems.build(split.train, split.dataset)  # one index per split, every model
         for name, factory in models.items():
             logger.info("evaluating %s on %s", name, split.name)
             for row in evaluate_split(factory(), split, ks=ks, relevance_threshold=relevance_threshold,
-                                      item_vectors=vectors):
+                                      item_vectors=vectors, seen=seen):
                 rows.append({"model": name, "fold": split.name, **row})
             if progress is not None:
                 progress(name, split.name)

@@ -78,15 +78,18 @@ def _check_tf_config() -> None:
                '"task": {"type": "worker", "index": 0}}\'')
     if not raw:
         raise ConfigError(f"--strategy multiworker needs TF_CONFIG on every worker, e.g. {example}")
+    invalid = ConfigError(f"TF_CONFIG is not a valid cluster description: {raw!r}; "
+                          f"expected e.g. {example}")
     try:
         config = json.loads(raw)
         workers = config["cluster"]["worker"]
         task = config["task"]
-        assert task["type"] in ("worker", "chief") and isinstance(task["index"], int)
-        assert isinstance(workers, list) and workers
-    except (ValueError, KeyError, TypeError, AssertionError):
-        raise ConfigError(f"TF_CONFIG is not a valid cluster description: {raw!r}; "
-                          f"expected e.g. {example}") from None
+        valid = (task["type"] in ("worker", "chief") and isinstance(task["index"], int)
+                 and isinstance(workers, list) and bool(workers))
+    except (ValueError, KeyError, TypeError):
+        raise invalid from None
+    if not valid:  # an explicit check, not an assert: `python -O` must not skip it
+        raise invalid
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -98,6 +101,11 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def is_distributed(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``strategy`` is a real strategy rather than the default (one device)."""
+    return strategy is not tf.distribute.get_strategy()
 
 
 def replicas(strategy: tf.distribute.Strategy | None) -> int:

@@ -14,9 +14,10 @@ included). Methods:
 * ``predefined``: the data set's own folds (ml-100k ``u1``..``u5``, ``ua``, ``ub``).
 * ``cold_users`` / ``cold_items``: whole users (items) held out; all their rows are test.
 
-A validation set, when asked for, is carved from the train rows: the latest
-``validation_ratio`` of them for ``temporal``, each user's next-latest ``n_last`` for
-``leave_last``, a random ``validation_ratio`` otherwise.
+A validation set, when asked for, is carved from the train rows by
+:mod:`tfrec.data.holdout` (the one place carves are defined): the latest ``validation_ratio``
+of them for ``temporal``, each user's next-latest ``n_last`` for ``leave_last``, a seeded
+hash of (user, item) selecting ``validation_ratio`` of them otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec.data.dataset import Dataset
+from tfrec.data.holdout import Holdout, latest_mask, latest_per_user_mask, per_user_rank
 from tfrec.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -89,17 +91,6 @@ def _check_ratio(name: str, value: float, allow_zero: bool = False) -> None:
         raise DataError(f"{name} must be in {'[0' if allow_zero else '(0'}, 1), got {value!r}")
 
 
-def _per_user_rank(frame: pd.DataFrame, user: str, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For rows visited in ``order``: each row's rank within its user and its user's row count."""
-    users = frame[user].to_numpy()[order]
-    ranked = pd.Series(users).groupby(users, sort=False)
-    rank = np.empty(len(frame), dtype=np.int64)
-    count = np.empty(len(frame), dtype=np.int64)
-    rank[order] = ranked.cumcount().to_numpy()
-    count[order] = ranked.transform("size").to_numpy()
-    return rank, count
-
-
 def _require_timestamp(dataset: Dataset, method: str) -> str:
     column = dataset.schema.timestamp
     if column is None:
@@ -118,20 +109,13 @@ def _test_mask(dataset: Dataset, frame: pd.DataFrame, method: str, *, test_ratio
         mask[rng.permutation(n)[: int(round(test_ratio * n))]] = True
         return mask
     if method == "stratified":
-        rank, count = _per_user_rank(frame, schema.user_id, rng.permutation(n))
+        rank, count = per_user_rank(frame, schema.user_id, rng.permutation(n))
         n_test = np.where(count > 1, np.round(test_ratio * count), 0)
         return rank < n_test
     if method == "temporal":
-        ts = frame[_require_timestamp(dataset, method)].to_numpy()
-        order = np.lexsort((np.arange(n), ts))
-        mask = np.zeros(n, dtype=bool)
-        mask[order[n - int(round(test_ratio * n)):]] = True
-        return mask
+        return latest_mask(frame, _require_timestamp(dataset, method), test_ratio)
     if method == "leave_last":
-        ts = frame[_require_timestamp(dataset, method)].to_numpy()
-        newest_first = np.lexsort((-np.arange(n), -ts))
-        rank, count = _per_user_rank(frame, schema.user_id, newest_first)
-        return rank < np.minimum(n_last, count - 1)
+        return latest_per_user_mask(frame, schema.user_id, _require_timestamp(dataset, method), n_last)
     if method in ("cold_users", "cold_items"):
         column = schema.user_id if method == "cold_users" else schema.item_id
         ids = np.sort(frame[column].unique())
@@ -142,10 +126,16 @@ def _test_mask(dataset: Dataset, frame: pd.DataFrame, method: str, *, test_ratio
 
 def _carve_validation(dataset: Dataset, train: pd.DataFrame, method: str, ratio: float,
                       n_last: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Splits ``train`` into (train, validation) with the carves of :mod:`tfrec.data.holdout`:
+    the latest rows for time-based methods, the seeded row hash otherwise."""
     if ratio <= 0:
         return train, None
-    inner = method if method in ("temporal", "leave_last") else "random"
-    mask = _test_mask(dataset, train, inner, test_ratio=ratio, n_last=n_last, seed=seed + 1)
+    if method == "temporal":
+        mask = latest_mask(train, _require_timestamp(dataset, method), ratio)
+    elif method == "leave_last":
+        mask = latest_per_user_mask(train, dataset.schema.user_id, _require_timestamp(dataset, method), n_last)
+    else:
+        mask = ~Holdout(ratio, seed).frame_keep(dataset.schema, train)
     return train.loc[~mask].reset_index(drop=True), train.loc[mask].reset_index(drop=True)
 
 

@@ -1,0 +1,61 @@
+"""The ``tfrec`` command line. Only this package prints; the library logs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from tfrec import __version__
+from tfrec.cli import compare, data, serve, train
+from tfrec.errors import TfrecError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the ``tfrec`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="tfrec",
+        description="Two-tower recommenders on TensorFlow Recommenders, compared honestly "
+                    "against classic baselines.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfrec {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an unexpected error (also: TFREC_DEBUG=1)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    for module in (data, compare, serve, train):
+        module.add_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI; returns the process exit code (2 for usage and data errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return func(args)
+    except TfrecError as exc:
+        print(f"tfrec: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if args.debug or os.environ.get("TFREC_DEBUG") == "1":
+            raise
+        detail = str(exc).splitlines()[0][:300] if str(exc) else ""
+        print(f"tfrec: error: unexpected {type(exc).__name__}: {detail} -- this is a bug in tfrec; "
+              "rerun with --debug (or TFREC_DEBUG=1) to see the traceback and report it",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

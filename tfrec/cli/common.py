@@ -1,0 +1,35 @@
+"""Options and helpers shared by the ``tfrec`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from tfrec.data import Dataset
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="synthetic",
+                        help="synthetic (default), ml-100k, ml-1m, ml-latest-small, ml-latest, "
+                             "csv:PATH, parquet:PATH or a .csv/.parquet path")
+    parser.add_argument("--data-dir", default=None,
+                        help="MovieLens folder or its parent (default: $TFREC_DATA_DIR)")
+    parser.add_argument("--schema", default=None, help="schema .json/.toml for generic files")
+    parser.add_argument("--users", default=None, help="user feature table for generic files")
+    parser.add_argument("--items", default=None, help="item feature table for generic files")
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument("--signal", type=float, default=1.0,
+                        help="synthetic data: planted signal strength; 0 = the seed's pure noise")
+    parser.add_argument("--duplicates", choices=("last", "mean", "error"), default="last",
+                        help="policy for repeated (user, item) rows (default: keep the last)")
+    parser.add_argument("--invalid", choices=("error", "drop"), default="error",
+                        help="policy for rows with empty ids or bad ratings (default: error)")
+
+
+def load(args: argparse.Namespace) -> Dataset:
+    from tfrec.data import load_dataset
+    from tfrec.data.tabular import load_schema
+
+    schema = load_schema(args.schema) if args.schema else None
+    return load_dataset(args.data, data_dir=args.data_dir, schema=schema, users=args.users,
+                        items=args.items, seed=args.seed,
+                        signal=args.signal, duplicates=args.duplicates, invalid=args.invalid)

@@ -1,0 +1,100 @@
+"""``tfrec data``: describe, generate and download data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tfrec.cli.common import add_data_options, load
+
+def cmd_data_describe(args: argparse.Namespace) -> int:
+    from tfrec.evaluation.splits import make_splits
+
+    dataset = load(args)
+    summary = dataset.describe()
+    summary["schema"] = dataset.schema.to_dict()
+    if args.split:
+        summary["splits"] = [s.summary() for s in make_splits(dataset, args.split, seed=args.seed)]
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"data set        {summary['name']}")
+    print(f"interactions    {summary['interactions']:,}")
+    print(f"users / items   {summary['users']:,} / {summary['items']:,} "
+          f"(catalog {summary['catalog_items']:,}), density {summary['density']:.4f}")
+    for side in ("per_user", "per_item"):
+        q = summary[side]
+        print(f"{side.replace('_', ' '):15} min {q['min']}, median {q['median']:g}, "
+              f"mean {q['mean']:.1f}, max {q['max']}")
+    if "rating" in summary:
+        r = summary["rating"]
+        hist = ", ".join(f"{k}: {v}" for k, v in r["histogram"].items())
+        print(f"ratings         mean {r['mean']:.3f}, std {r['std']:.3f}; {hist}")
+    for side, names in summary["features"].items():
+        if names:
+            print(f"{side} features".ljust(16) + ", ".join(names))
+    if summary["folds"]:
+        print(f"folds           {', '.join(summary['folds'])}")
+    cleaning = summary["cleaning"]
+    print(f"cleaning        read {cleaning['rows_in']:,}, kept {cleaning['rows_out']:,}, "
+          f"merged duplicates {cleaning['merged_duplicates']:,}, dropped {cleaning['dropped'] or 0}")
+    for split in summary.get("splits", []):
+        print(f"split {split['name']:10}train {split['train']:,}, test {split['test']:,}, "
+              f"unseen test users {split['unseen_test_users']}, items {split['unseen_test_items']}")
+    return 0
+
+
+def cmd_data_generate(args: argparse.Namespace) -> int:
+    from tfrec.data.shards import write_shards
+    from tfrec.data.synthetic import generate
+    from tfrec.schema import builtin_schema
+
+    users, items, ratings = generate(args.users, args.items, args.rows, signal=args.signal,
+                                     seed=args.seed)
+    table_format = "parquet" if args.format == "tfrecord" else args.format
+    for name, frame, shards, fmt in (("users", users, 1, table_format), ("items", items, 1, table_format),
+                                     ("ratings", ratings, args.shards, args.format)):
+        paths = write_shards(frame, args.out, name=name, shards=shards, format=fmt,
+                             schema=builtin_schema("synthetic"))
+        where = paths[0] if len(paths) == 1 else f"{len(paths)} shards {paths[0].parent}/{name}-*"
+        print(f"wrote {where} ({len(frame):,} rows)")
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from tfrec.data.movielens import download
+
+    target = download(args.name, args.dest, sha256=args.sha256, url=args.url)
+    print(f"downloaded {args.name} to {target}")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Adds this module's subcommands to the ``tfrec`` parser."""
+    data = commands.add_parser("data", help="load, describe, generate or download data")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION")
+    describe = data_commands.add_parser("describe", help="validate a data set and summarize it")
+    add_data_options(describe)
+    describe.add_argument("--split", default=None, help="also summarize this split method")
+    describe.add_argument("--json", action="store_true", help="print JSON")
+    describe.set_defaults(func=cmd_data_describe)
+
+    gen = data_commands.add_parser("generate", help="write synthetic users/items/ratings files")
+    gen.add_argument("--out", required=True, help="output folder")
+    gen.add_argument("--rows", type=int, default=10_000, help="ratings (default 10,000)")
+    gen.add_argument("--users", type=int, default=1000, help="users (default 1,000)")
+    gen.add_argument("--items", type=int, default=500, help="items (default 500)")
+    gen.add_argument("--signal", type=float, default=1.0, help="0 = the seed's pure noise")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--format", choices=("csv", "parquet", "tfrecord"), default="parquet",
+                     help="ratings file format (feature tables are Parquet for tfrecord)")
+    gen.add_argument("--shards", type=int, default=1,
+                     help="split the ratings into this many files ratings-0000i-of-0000N.*")
+    gen.set_defaults(func=cmd_data_generate)
+
+    down = data_commands.add_parser("download", help="fetch a MovieLens variant (explicit opt-in)")
+    down.add_argument("name", choices=("ml-100k", "ml-1m", "ml-latest-small", "ml-latest"))
+    down.add_argument("--dest", required=True, help="parent folder for the data")
+    down.add_argument("--sha256", default=None, help="expected SHA-256 of the zip archive")
+    down.add_argument("--url", default=None, help="mirror URL instead of GroupLens")
+    down.set_defaults(func=cmd_data_download)

@@ -1,0 +1,83 @@
+"""``tfrec export`` and ``tfrec recommend``: a SavedModel with a top-k index, and its answers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tfrec.errors import TfrecError
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tfrec.serving import export_model
+
+    out = export_model(args.model, args.out, index=args.index, k=args.k,
+                       max_exclude=args.max_exclude, overwrite=args.overwrite)
+    print(f"exported {args.model} to {out} ({args.index} index, k={args.k})")
+    return 0
+
+
+def _parse_features(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    pairs = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise TfrecError(f"--features takes name=value pairs separated by commas, got {part!r}")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from tfrec.serving import ExportedModel
+
+    served = ExportedModel(args.model)
+    overrides = _parse_features(args.features)
+    features = served.user_features(args.user, overrides)
+    exclude = [v.strip() for v in args.exclude.split(",")] if args.exclude else None
+    ids, scores = served.recommend(features, k=args.k, exclude=exclude)
+    item_column = served.info["item_id"]
+    catalog = served.catalog.copy()
+    catalog["_key"] = catalog[item_column].astype(str)
+    details = catalog.set_index("_key")
+    rows = []
+    for item, score in zip(ids[0], scores[0]):
+        row = {"item_id": item.item() if hasattr(item, "item") else item, "score": float(score)}
+        extra = details.loc[str(item)] if str(item) in details.index else None
+        if extra is not None:
+            row.update({c: (v.item() if hasattr(v, "item") else v) for c, v in extra.items()
+                        if c != item_column})
+        rows.append(row)
+    if args.json:
+        print(json.dumps({"user": args.user, "features": overrides, "k": args.k,
+                          "recommendations": rows}, indent=2, default=str))
+        return 0
+    title = next((c for c in ("title", "name") if c in catalog.columns), None)
+    print(f"top {args.k} for user {args.user if args.user is not None else '(features only)'}:")
+    for rank, row in enumerate(rows, start=1):
+        label = row.get(title, "") if title else ", ".join(f"{c}={row[c]}" for c in list(row)[2:6])
+        print(f"{rank:3}. {str(row['item_id']):>8}  {row['score']:8.4f}  {label}")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Adds this module's subcommands to the ``tfrec`` parser."""
+    export = commands.add_parser("export", help="export a trained model as a SavedModel with a top-k index")
+    export.add_argument("--model", required=True, help="the --out folder of `tfrec train`")
+    export.add_argument("--out", required=True, help="export folder")
+    export.add_argument("--index", choices=("brute-force", "scann"), default="brute-force")
+    export.add_argument("--k", type=int, default=100, help="items per recommend call (default 100)")
+    export.add_argument("--max-exclude", type=int, default=100,
+                        help="how many item ids one request may exclude (default 100)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    export.set_defaults(func=cmd_export)
+
+    recommend = commands.add_parser("recommend", help="top-k items from an exported model")
+    recommend.add_argument("--model", required=True, help="export folder of `tfrec export`")
+    recommend.add_argument("--user", default=None, help="user id (unknown ids are served too)")
+    recommend.add_argument("--features", default=None,
+                           help="user features, e.g. age=30,gender=F,occupation=writer")
+    recommend.add_argument("-k", "--k", type=int, default=10, help="number of items (default 10)")
+    recommend.add_argument("--exclude", default=None, help="item ids to leave out, comma-separated")
+    recommend.add_argument("--json", action="store_true", help="print JSON")
+    recommend.set_defaults(func=cmd_recommend)

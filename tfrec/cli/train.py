@@ -1,0 +1,125 @@
+"""``tfrec train``: train the two-tower model on a split or on streamed shards, and save the run."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from tfrec.cli.common import add_data_options, load
+from tfrec.errors import TfrecError
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Trains on a split of ``--data`` or on ``--train-files`` and writes the run folder."""
+    from tfrec.model.distribute import is_chief, make_strategy
+
+    # The strategy comes first: TensorFlow must not have initialized its devices yet.
+    strategy = make_strategy(args.strategy, logical_cpus=args.logical_cpus)
+    from tfrec.atomic import atomic_directory
+    from tfrec.data.sources import BatchSource, FileBatchSource, FrameSource
+    from tfrec.evaluation.splits import make_splits
+    from tfrec.model.config import ModelConfig
+    from tfrec.model.evaluate import evaluate
+    from tfrec.model.fit import train
+    from tfrec.model.run_folder import save_run
+
+    config = ModelConfig.from_toml(args.config) if args.config else ModelConfig()
+    # --seed seeds the data, the split and the model, as in `tfrec compare`.
+    changes = {"seed": args.seed, "epochs": args.epochs, "batch_size": args.batch_size}
+    config = config.replace(**{k: v for k, v in changes.items() if v is not None})
+    chief = is_chief(strategy)
+    out = Path(args.out)
+    # The backup lives beside the output (not in the staging folder) so that a killed run can
+    # be resumed with --resume; without --resume a stale backup is discarded.
+    backup = out.parent / f".{out.name}.backup"
+    if backup.exists() and not args.resume and chief:
+        shutil.rmtree(backup)
+    elif args.resume and not backup.exists():
+        print(f"tfrec: no backup at {backup}; training from the start", file=sys.stderr)
+    verbose = 1 if sys.stdout.isatty() else 2
+    validation: BatchSource | None = None
+    test: BatchSource | None = None
+    if args.train_files:
+        from tfrec.data.files import FileSource
+        from tfrec.data.tabular import load_feature_tables, load_schema
+
+        if not args.schema:
+            raise TfrecError("--train-files needs --schema: a .json/.toml schema file or a built-in "
+                             "name such as synthetic")
+        schema = load_schema(args.schema)
+        tables = load_feature_tables(schema, users=args.users, items=args.items, name=args.train_files)
+        context = config.selected_features(schema, "context")
+
+        def files(pattern: str) -> FileBatchSource:
+            return FileBatchSource(tables, FileSource.from_pattern(pattern, schema, context),
+                                   invalid=args.invalid, shuffle_buffer=args.shuffle_buffer)
+
+        batches: BatchSource = files(args.train_files)
+        validation = files(args.validation_files) if args.validation_files else None
+        test = files(args.eval_files) if args.eval_files else None
+    else:
+        tables = load(args)
+        split = make_splits(tables, args.split, seed=args.seed, folds=args.fold and [args.fold])[0]
+        batches = FrameSource(tables, split.train, split.name)
+        test = FrameSource(tables, split.test, f"{split.name}-test")
+
+    def run(checkpoints: Path):  # -> (TrainResult, test metrics)
+        result = train(config, batches, validation, strategy=strategy, checkpoint_dir=checkpoints,
+                       tensorboard_dir=args.tensorboard, backup_dir=backup, verbose=verbose)
+        metrics = evaluate(result.model, test, catalog=result.catalog) if test is not None else {}
+        return result, metrics
+
+    if not chief:  # other workers train in step with the chief; only the chief writes --out
+        with tempfile.TemporaryDirectory() as scratch:
+            run(Path(scratch) / "checkpoints")
+        print(f"worker done (the chief writes {out})")
+        return 0
+    with atomic_directory(out, overwrite=args.overwrite) as staging:
+        result, test_metrics = run(staging / "checkpoints")
+        summary = {**batches.summary(), "rows": result.scan.rows}
+        save_run(result, tables, staging, split_summary=summary, test_metrics=test_metrics)
+    shutil.rmtree(backup, ignore_errors=True)  # the run is complete: nothing left to resume
+    print(f"trained on {result.scan.rows:,} rows in {result.seconds:.1f}s "
+          f"({result.examples_per_second:,.0f} examples/s, {strategy.num_replicas_in_sync} "
+          f"replica(s)); wrote {out}")
+    for name, value in sorted(test_metrics.items()):
+        if "regularization" not in name:
+            print(f"  test {name:45} {value:.4f}")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Adds this module's subcommands to the ``tfrec`` parser."""
+    train = commands.add_parser("train", help="train the two-tower model and save it")
+    add_data_options(train)
+    train.add_argument("--config", default=None, help="model config TOML (see ModelConfig)")
+    train.add_argument("--out", required=True, help="output folder for the trained model")
+    train.add_argument("--split", default="random", help="split method (default: random 80/20)")
+    train.add_argument("--fold", default=None, help="predefined fold name, e.g. u1")
+    train.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    train.add_argument("--tensorboard", default=None, help="TensorBoard log folder")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    train.add_argument("--resume", action="store_true",
+                       help="continue a killed run from its last epoch backup (same --out)")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="override the config's global batch size (split across replicas)")
+    stream = train.add_argument_group(
+        "streaming input", "train from sharded interaction files without loading them whole "
+                           "(--schema names the columns; --users/--items are the feature tables)")
+    stream.add_argument("--train-files", default=None,
+                        help="glob(s), files or folder of .parquet/.csv/.tfrecord shards")
+    stream.add_argument("--eval-files", default=None, help="held-out files evaluated after training")
+    stream.add_argument("--validation-files", default=None,
+                        help="validation files (default: validation_ratio of the training rows, "
+                             "carved by a seeded hash of (user, item), when the config sets it)")
+    stream.add_argument("--shuffle-buffer", type=int, default=100_000,
+                        help="rows in the shuffle buffer (default 100,000)")
+    dist = train.add_argument_group("distribution", "tf.distribute strategies")
+    dist.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                      help="default: one device; mirrored: all local GPUs (or --logical-cpus); "
+                           "multiworker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG")
+    dist.add_argument("--logical-cpus", type=int, default=None,
+                      help="split the CPU into this many logical devices (mirrored without GPUs)")
+    train.set_defaults(func=cmd_train)

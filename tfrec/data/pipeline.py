@@ -1,0 +1,159 @@
+"""``tf.data`` pipelines of training batches: from an in-memory frame or from streamed files.
+
+Both yield the same batches ``{column: Tensor[batch]}`` -- interaction columns plus the user and
+item features joined by :class:`~tfrec.data.join.FeatureJoin` -- so the model never knows
+where its rows came from.
+
+* :func:`frame_batches`: the joined columns are built once as tensors; shuffled row indices
+  are batched and each batch is one ``tf.gather`` per column.
+* :func:`stream_batches`: files (shuffled per epoch) are read in chunks, interleaved, cleaned
+  by the rules of :mod:`tfrec.data.rules`, shuffled through a bounded buffer, batched and
+  joined in the graph.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import tensorflow as tf
+
+from tfrec.data.columns import interaction_arrays
+from tfrec.data.dataset import Dataset
+from tfrec.data.files import READ_CHUNK_ROWS, FileSource, file_reader
+from tfrec.data.holdout import Holdout
+from tfrec.data.join import FeatureJoin, check_feature_rows
+from tfrec.data.rules import drop_invalid
+from tfrec.schema import Schema
+
+
+def _finish(batches: tf.data.Dataset) -> tf.data.Dataset:
+    """Sharding (if any) is done by the pipelines themselves, per input pipeline."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def frame_batches(
+    dataset: Dataset,
+    frame: pd.DataFrame,
+    *,
+    batch_size: int = 4096,
+    shuffle: bool = True,
+    seed: int = 42,
+    cache: bool = True,
+    drop_remainder: bool = False,
+    repeat: bool = False,
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Batches of feature dicts from in-memory interaction rows.
+
+    Args:
+        dataset: Supplies schema and feature tables.
+        frame: Interaction rows.
+        batch_size: Examples per batch.
+        shuffle: Shuffle the whole frame once per epoch with ``seed`` (reshuffled each epoch).
+        seed: Shuffle seed.
+        cache: Cache the batches in memory when not shuffling (a fixed order).
+        drop_remainder: Drop a final short batch.
+        repeat: Repeat forever (pair with ``steps_per_epoch``; used under a strategy).
+        input_context: A ``tf.distribute.InputContext``: with several input pipelines
+            (workers), each takes a disjoint share of every epoch's shuffled rows.
+
+    Returns:
+        A dataset of dicts ``{column: Tensor[batch]}``, prefetched.
+
+    Raises:
+        DataError: An id of ``frame`` has no row in its feature table.
+    """
+    schema = dataset.schema
+    check_feature_rows(dataset, frame[schema.user_id].to_numpy(), frame[schema.item_id].to_numpy())
+    columns = FeatureJoin.from_dataset(dataset)(
+        {k: tf.constant(v) for k, v in interaction_arrays(schema, frame).items()})
+    n = len(frame)
+    # Shuffle and batch row indices, then gather whole batches: one vectorized gather per
+    # column and batch instead of per-example work, so the pipeline never limits training.
+    indices = tf.data.Dataset.range(n)
+    if shuffle:
+        indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        # Same seed on every worker: the same permutation, split into disjoint shares.
+        indices = indices.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if repeat:
+        indices = indices.repeat()
+    batches = indices.batch(batch_size, drop_remainder=drop_remainder)
+    data = batches.map(lambda idx: {k: tf.gather(v, idx) for k, v in columns.items()},
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache and not shuffle and not repeat:
+        data = data.cache()
+    return _finish(data)
+
+
+def stream_batches(
+    source: FileSource,
+    schema: Schema,
+    join: FeatureJoin,
+    *,
+    holdout: Holdout | None = None,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 42,
+    shuffle_buffer: int = 100_000,
+    repeat: bool = False,
+    drop_remainder: bool = False,
+    input_context: tf.distribute.InputContext | None = None,
+    chunk_rows: int = READ_CHUNK_ROWS,
+) -> tf.data.Dataset:
+    """The training (or evaluation) pipeline over the interaction files.
+
+    files (shuffled per epoch) -> shard per input pipeline -> interleave chunk readers ->
+    drop invalid rows -> [holdout] -> rows -> [repeat] -> shuffle buffer -> batch -> join features ->
+    prefetch.
+
+    Args:
+        source: The files.
+        schema: Names the columns.
+        join: Joins user/item features onto each batch.
+        holdout: Keep only this side of a validation carve.
+        batch_size: Examples per batch (per replica under a strategy).
+        shuffle: Shuffle files and rows (seeded; reshuffled each epoch).
+        seed: Shuffle seed.
+        shuffle_buffer: Rows held by the shuffle buffer (memory: a few bytes per column each).
+        repeat: Repeat forever (pair with ``steps_per_epoch``).
+        drop_remainder: Drop a final short batch.
+        input_context: From ``distribute_datasets_from_function``: this pipeline reads every
+            ``num_input_pipelines``-th file (every ``num_input_pipelines``-th chunk when there
+            are fewer files than pipelines).
+        chunk_rows: Rows per read chunk.
+
+    Returns:
+        Batches ``{column: Tensor[batch]}`` with the feature columns joined.
+    """
+    reader = file_reader(source, chunk_rows)
+    files = tf.data.Dataset.from_tensor_slices(list(source.files))
+    if shuffle:
+        files = files.shuffle(len(source.files), seed=seed, reshuffle_each_iteration=True)
+    shard_chunks = False
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        if len(source.files) >= input_context.num_input_pipelines:
+            files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        else:
+            shard_chunks = True
+    chunks = files.interleave(reader, cycle_length=min(len(source.files), 4),
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if shard_chunks:
+        chunks = chunks.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+
+    def clean(chunk: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        chunk = drop_invalid(schema, chunk)
+        if holdout is not None:
+            keep = holdout.tensor_keep(schema, chunk)
+            chunk = {name: tf.boolean_mask(values, keep) for name, values in chunk.items()}
+        return chunk
+
+    rows = chunks.map(clean, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+    if repeat:
+        rows = rows.repeat()
+    if shuffle:
+        rows = rows.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    batches = rows.batch(batch_size, drop_remainder=drop_remainder)
+    batches = batches.map(join, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _finish(batches)

@@ -1,0 +1,65 @@
+"""Building a two-tower model from training statistics (any batch source, the same code)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tfrec.data.dataset import Dataset
+from tfrec.errors import ConfigError
+from tfrec.model.config import ModelConfig
+from tfrec.model.specs import FeatureSpec
+from tfrec.model.stats import TrainingStats, fit_spec, id_spec
+from tfrec.model.two_tower import TwoTowerModel
+from tfrec.schema import Feature, as_input_array
+
+
+def _side_specs(features: tuple[Feature, ...], table: pd.DataFrame | None, id_column: str,
+                counts: pd.Series, dim: int) -> list[FeatureSpec]:
+    """Specs of a side's features from its table, each row weighted by its id's interactions
+    (the same numbers as the joined interaction columns, without the join)."""
+    if not features or table is None:
+        return []
+    weights = counts.reindex(table[id_column].to_numpy()).fillna(0.0).to_numpy()
+    return [fit_spec(f, as_input_array(table[f.name]), dim, weights) for f in features]
+
+
+def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
+                sample: dict[str, np.ndarray]) -> TwoTowerModel:
+    """Builds a model from training statistics.
+
+    Args:
+        config: Model and training options.
+        tables: Schema and feature tables (its interactions are not read).
+        stats: Counts per id, rating mean and context statistics of the training rows.
+        sample: A few joined training rows ``{column: array[n]}`` (variables are created on them).
+
+    Raises:
+        ConfigError: Unknown features named in the config, or no input in a tower.
+    """
+    schema = tables.schema
+    dim = config.feature_embedding_dim
+    query_specs = _side_specs(config.selected_features(schema, "user"), tables.users,
+                              schema.user_id, stats.users.counts, dim)
+    query_specs += [stats.context[f.name].spec(dim) for f in config.selected_features(schema, "context")]
+    candidate_specs = _side_specs(config.selected_features(schema, "item"), tables.items,
+                                  schema.item_id, stats.items.counts, dim)
+    if config.use_user_id:
+        query_specs.insert(0, id_spec(schema.user_id, stats.users.counts, schema.user_id_dtype,
+                                      config.id_embedding_dim, config.hash_bins_above))
+    if config.use_item_id:
+        candidate_specs.insert(0, id_spec(schema.item_id, stats.items.counts, schema.item_id_dtype,
+                                          config.id_embedding_dim, config.hash_bins_above))
+    for side, specs in (("query", query_specs), ("candidate", candidate_specs)):
+        if not specs:
+            raise ConfigError(f"the {side} tower has no input: enable the id or add features")
+    item_vocabulary = stats.items.vocabulary()
+    item_counts = stats.items.counts.reindex(item_vocabulary).to_numpy()
+    model = TwoTowerModel(
+        config=config, query_specs=query_specs, candidate_specs=candidate_specs,
+        user_id=schema.user_id, item_id=schema.item_id, user_id_dtype=schema.user_id_dtype,
+        item_id_dtype=schema.item_id_dtype, user_vocabulary=sorted(stats.users.vocabulary(), key=str),
+        item_vocabulary=item_vocabulary, item_probabilities=(item_counts / item_counts.sum()).tolist(),
+        rating=schema.rating, weight=schema.weight, global_mean=stats.mean_rating)
+    model({k: v[:2] for k, v in sample.items()})  # creates every variable
+    return model

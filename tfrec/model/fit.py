@@ -1,0 +1,262 @@
+"""The one training entry point: :func:`train`, for any :class:`~tfrec.data.sources.BatchSource`.
+
+In-memory frames and streamed shards are two batch sources of the same feature dicts, so a
+run goes through the same steps whatever the source:
+
+1. scan the training rows once into :class:`~tfrec.model.stats.TrainingStats`
+   (vocabularies, logQ frequencies, normalization statistics);
+2. build the model from the statistics (:func:`~tfrec.model.build.build_model`);
+3. fit it with Keras on the source's batches (under a ``tf.distribute`` strategy: fixed steps
+   of full global batches on every replica; otherwise full passes over the rows);
+4. index the catalog for top-k retrieval.
+
+Validation rows are the ``validation`` source, else (``config.validation_ratio > 0``) the hash
+carve of :mod:`tfrec.data.holdout` applied to the training source -- in memory and streamed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from tfrec.data.columns import side_columns
+from tfrec.data.dataset import Dataset
+from tfrec.data.join import Columns
+from tfrec.data.scan import ScanResult
+from tfrec.data.sources import BatchSource
+from tfrec.errors import ConfigError, TfrecError
+from tfrec.model.build import build_model
+from tfrec.model.config import ModelConfig
+from tfrec.model.distribute import check_batch_size, is_distributed
+from tfrec.model.optimizers import make_optimizer
+from tfrec.model.persist import single_device_copy
+from tfrec.model.stats import TrainingStats
+from tfrec.model.two_tower import TwoTowerModel
+
+logger = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds Python, NumPy and TensorFlow and makes TF ops deterministic."""
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """A trained model and what training measured.
+
+    Attributes:
+        model: The trained model (top-k index built over the catalog).
+        history: Keras history: metric name -> per-epoch values.
+        seconds: Wall time of ``fit``.
+        examples_per_second: Training examples per second over all epochs.
+        epoch_seconds: Wall time of each epoch (the first includes tracing).
+        catalog: The item catalog the index holds (item table rows, or ids only).
+        scan: What the scan of the training rows found (rows, drops).
+        validation_rows: Rows of the validation source (0 without validation).
+    """
+
+    model: TwoTowerModel
+    history: dict[str, list[float]]
+    seconds: float
+    examples_per_second: float
+    epoch_seconds: list[float]
+    catalog: pd.DataFrame
+    scan: ScanResult
+    validation_rows: int = 0
+
+    @property
+    def steady_examples_per_second(self) -> float:
+        """Examples per second after the first (tracing) epoch, median over epochs."""
+        epochs = self.epoch_seconds[1:] or self.epoch_seconds
+        train_rows = self.examples_per_second * self.seconds / max(1, len(self.epoch_seconds))
+        return float(train_rows / np.median(epochs))
+
+
+class _EpochLog(tf.keras.callbacks.Callback):
+    """Logs each epoch's metrics and times it (training only, validation excluded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if len(self.seconds) < epoch + 1:
+            self.seconds.append(time.perf_counter() - self._start)
+        logger.info("epoch %d: %s", epoch + 1,
+                    ", ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items()))
+
+
+class _RefreshIndex(tf.keras.callbacks.Callback):
+    """Rebuilds the top-k index before each validation pass (embeddings moved)."""
+
+    def __init__(self, catalog: Columns) -> None:
+        super().__init__()
+        self.catalog = catalog
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self.model.index_candidates(self.catalog)
+
+
+def catalog_columns(tables: Dataset, catalog: pd.DataFrame) -> Columns:
+    """Item id plus item features of every catalog item (``{column: array[n_items]}``)."""
+    ids = catalog[tables.schema.item_id].to_numpy()
+    return side_columns(tables, "item", ids, missing="default")
+
+
+def train(
+    config: ModelConfig,
+    batches: BatchSource,
+    validation: BatchSource | None = None,
+    *,
+    strategy: tf.distribute.Strategy | None = None,
+    shuffle: bool = True,
+    checkpoint_dir: str | os.PathLike | None = None,
+    tensorboard_dir: str | os.PathLike | None = None,
+    backup_dir: str | os.PathLike | None = None,
+    verbose: int = 0,
+) -> TrainResult:
+    """Trains a two-tower model on a batch source (in-memory frame or streamed shards).
+
+    Args:
+        config: Model and training options (``batch_size`` is the global batch).
+        batches: The training rows and the feature tables (schema included).
+        validation: Validation rows; ``None`` carves ``config.validation_ratio`` of the
+            training rows (seeded hash), or trains without validation when it is 0.
+        strategy: A ``tf.distribute`` strategy (:func:`tfrec.model.distribute.make_strategy`);
+            ``None`` trains on the default device.
+        shuffle: Shuffle the rows each epoch (seeded); off: the source's order.
+        checkpoint_dir: Write weights here each epoch (the best one with validation).
+        tensorboard_dir: TensorBoard log folder.
+        backup_dir: Keras ``BackupAndRestore`` folder: model, optimizer state and epoch counter
+            after every epoch; a run started with a backup present resumes from it.
+        verbose: Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
+
+    Returns:
+        The trained model (single-device, its top-k index built over the catalog) and its
+        history.
+
+    Raises:
+        ConfigError: The batch does not split over the replicas or makes no full batch.
+        DataError: Invalid rows, or ids without a feature row.
+        TfrecError: The loss became NaN/inf (the likely cause is named).
+    """
+    seed_everything(config.seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    check_batch_size(config.batch_size, strategy)
+    if validation is None and config.validation_ratio > 0:
+        batches, validation = batches.holdout(config.validation_ratio, config.seed)
+    tables = batches.tables
+    stats = TrainingStats(tables.schema, config.selected_features(tables.schema, "context"))
+    scan = batches.scan(stats)
+    catalog = batches.catalog(stats.items.vocabulary())
+    with strategy.scope():
+        model = build_model(config, tables, stats, batches.sample(scan.sample))
+    distributed = is_distributed(strategy)
+    # Under a strategy every replica (and worker) runs the same number of equal-sized steps.
+    steps = _steps_per_epoch(scan.rows, config.batch_size) if distributed else None
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return batches.batches(context.get_per_replica_batch_size(config.batch_size),
+                               shuffle=shuffle, seed=config.seed, repeat=distributed,
+                               drop_remainder=distributed, input_context=context)
+
+    train_data = (strategy.distribute_datasets_from_function(dataset_fn) if distributed
+                  else dataset_fn(tf.distribute.InputContext()))
+    validation_data = validation_rows = None
+    if validation is not None:
+        validation_rows = validation.scan().rows
+        validation_data = validation.batches(config.batch_size, shuffle=False)
+    with strategy.scope():
+        # XLA cannot compile the lookup tables: the model compiles its dense parts itself.
+        model.compile(optimizer=make_optimizer(config), jit_compile=False)
+    columns = catalog_columns(tables, catalog)
+    epoch_log = _EpochLog()
+    callbacks = _callbacks(config, epoch_log, columns, validation_data is not None, distributed,
+                           checkpoint_dir, tensorboard_dir, backup_dir)
+    start = time.perf_counter()
+    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
+                        steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+    seconds = time.perf_counter() - start
+    # Factorized top-k metrics are computed only in evaluation: drop their training zeros.
+    values = {k: [float(x) for x in v] for k, v in history.history.items()
+              if not k.startswith("factorized_top_k")}
+    if any(not np.isfinite(v[-1]) for v in values.values() if v):
+        raise TfrecError(
+            f"training stopped: the loss became NaN/inf in epoch {len(values.get('loss', []))} "
+            f"(TerminateOnNaN). Likely cause: {likely_nan_cause(config, stats, tables)}")
+    if distributed:
+        model = single_device_copy(model)
+    model.index_candidates(columns)
+    epochs_run = len(values.get("loss", [])) or config.epochs
+    rows_per_epoch = steps * config.batch_size if steps else scan.rows
+    return TrainResult(model, values, seconds, epochs_run * rows_per_epoch / max(seconds, 1e-9),
+                       epoch_log.seconds, catalog, scan, validation_rows or 0)
+
+
+def _callbacks(config: ModelConfig, epoch_log: _EpochLog, catalog: Columns, validating: bool,
+               distributed: bool, checkpoint_dir: str | os.PathLike | None,
+               tensorboard_dir: str | os.PathLike | None,
+               backup_dir: str | os.PathLike | None) -> list[tf.keras.callbacks.Callback]:
+    callbacks: list[tf.keras.callbacks.Callback] = [tf.keras.callbacks.TerminateOnNaN(), epoch_log]
+    if validating:
+        if not distributed:  # the index is a single-device layer
+            callbacks.append(_RefreshIndex(catalog))
+        if config.early_stopping_patience is not None:
+            callbacks.append(tf.keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience,
+                restore_best_weights=True))
+    if checkpoint_dir is not None:
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        # Under MultiWorkerMirroredStrategy Keras writes from the chief only (other workers
+        # write to temporary folders it deletes).
+        callbacks.append(tf.keras.callbacks.ModelCheckpoint(
+            str(Path(checkpoint_dir) / "ckpt-{epoch:03d}"), save_weights_only=True,
+            monitor="val_loss" if validating else "loss", save_best_only=validating))
+    if tensorboard_dir is not None:
+        callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
+    if backup_dir is not None:
+        callbacks.append(tf.keras.callbacks.BackupAndRestore(str(backup_dir)))
+    return callbacks
+
+
+def _steps_per_epoch(rows: int, batch_size: int) -> int:
+    steps = rows // batch_size
+    if steps == 0:
+        raise ConfigError(f"{rows} training rows make no full batch of {batch_size}; "
+                          "lower batch_size")
+    return steps
+
+
+def likely_nan_cause(config: ModelConfig, stats: TrainingStats, tables: Dataset) -> str:
+    """Names the most likely cause of a diverged run: a huge-valued column, else the step size."""
+    magnitudes = dict(stats.max_abs)
+    schema = tables.schema
+    for table, features in ((tables.users, schema.user_features), (tables.items, schema.item_features)):
+        for feature in features:
+            if table is not None and table[feature.name].dtype.kind == "f" and len(table):
+                magnitudes[feature.name] = float(np.nanmax(np.abs(table[feature.name].to_numpy())))
+    name, largest = max(magnitudes.items(), key=lambda kv: kv[1], default=("", 0.0))
+    if largest > 1e6:
+        return (f"column {name!r} has values up to {largest:.3g}; rescale it (or declare it "
+                "continuous with log=true) before training")
+    return f"learning_rate={config.learning_rate:g} is too high for {config.optimizer}; lower it"
+
+
+__all__: list[str] = ["TrainResult", "catalog_columns", "likely_nan_cause", "seed_everything", "train"]

@@ -1,0 +1,142 @@
+"""The layout of a training run's folder, written by ``tfrec train`` and read by export.
+
+One :class:`RunFolder` names every file, so the writer (:func:`save_run`) and the readers
+(:mod:`tfrec.serving.export`) cannot drift apart::
+
+    model/              config JSON (vocabularies included) + TF checkpoint (persist.py)
+    config.json         the ModelConfig
+    schema.json         the data schema (read back by export)
+    vocabularies.json   vocabulary of every feature
+    history.json        per-epoch metrics, test metrics, what was trained on
+    history.png         loss and metrics per epoch
+    catalog.parquet     the whole item catalog (ids + item features)
+    users.parquet       the user feature table, when there is one
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tfrec.data.dataset import Dataset
+from tfrec.errors import SchemaError, TfrecError
+from tfrec.model.fit import TrainResult
+from tfrec.model.persist import load_model, save_model
+from tfrec.model.two_tower import TwoTowerModel
+from tfrec.schema import Schema
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFolder:
+    """Paths of a training run's files.
+
+    Attributes:
+        path: The run folder (``tfrec train --out``).
+    """
+
+    path: Path
+
+    MODEL = "model"
+    CONFIG = "config.json"
+    SCHEMA = "schema.json"
+    VOCABULARIES = "vocabularies.json"
+    HISTORY = "history.json"
+    HISTORY_PLOT = "history.png"
+    CATALOG = "catalog.parquet"
+    USERS = "users.parquet"
+    #: Descriptions an export copies beside its SavedModel.
+    DESCRIPTIONS = (CONFIG, SCHEMA, VOCABULARIES, HISTORY)
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+    def file(self, name: str) -> Path:
+        """The path of one of the folder's files (a class constant above)."""
+        return self.path / name
+
+    def check(self) -> RunFolder:
+        """Raises a :class:`TfrecError` unless the folder holds a complete run."""
+        if not self.file(self.CATALOG).is_file():
+            raise TfrecError(f"{self.path}: not a tfrec training folder ({self.CATALOG} missing); "
+                             "run `tfrec train --out DIR` and export DIR")
+        return self
+
+    def load_model(self) -> TwoTowerModel:
+        """The trained model."""
+        return load_model(self.file(self.MODEL))
+
+    def catalog(self) -> pd.DataFrame:
+        """The item catalog (ids and item features)."""
+        return pd.read_parquet(self.file(self.CATALOG))
+
+    def schema(self) -> Schema:
+        """The data schema of the run.
+
+        Raises:
+            TfrecError: ``schema.json`` is missing or invalid.
+        """
+        path = self.file(self.SCHEMA)
+        try:
+            return Schema.from_json(path.read_text("utf-8"))
+        except (OSError, SchemaError) as exc:
+            raise TfrecError(f"{path}: cannot read the run's schema ({exc}); re-train") from None
+
+
+def save_run(result: TrainResult, tables: Dataset, directory: str | os.PathLike, *,
+             split_summary: dict[str, Any] | None = None,
+             test_metrics: dict[str, float] | None = None) -> Path:
+    """Writes a training run: everything ``tfrec export`` and ``tfrec recommend`` need.
+
+    Args:
+        result: The trained model, its history and catalog.
+        tables: Schema and feature tables of the run.
+        directory: Output folder (see the module docstring for its files).
+        split_summary: What the model was trained on (``Split.summary()`` or file counts).
+        test_metrics: Held-out metrics to record.
+    """
+    run = RunFolder(directory)
+    model = result.model
+    save_model(model, run.file(run.MODEL))
+    run.file(run.CONFIG).write_text(json.dumps(model.model_config.to_dict(), indent=2))
+    run.file(run.SCHEMA).write_text(tables.schema.to_json())
+    vocabularies = {s.name: list(s.vocabulary) for s in model.query_specs + model.candidate_specs
+                    if s.vocabulary is not None}
+    run.file(run.VOCABULARIES).write_text(json.dumps(vocabularies))
+    summary = {"data": tables.name, "split": split_summary or {}, "seconds": result.seconds,
+               "examples_per_second": result.examples_per_second, "history": result.history,
+               "validation_rows": result.validation_rows, "dropped": result.scan.report.to_dict(),
+               "test": test_metrics or {}}
+    run.file(run.HISTORY).write_text(json.dumps(summary, indent=2))
+    result.catalog.to_parquet(run.file(run.CATALOG), index=False)
+    if tables.users is not None:
+        tables.users.to_parquet(run.file(run.USERS), index=False)
+    plot_history(result.history, run.file(run.HISTORY_PLOT))
+    return run.path
+
+
+def plot_history(history: dict[str, list[float]], path: str | os.PathLike) -> None:
+    """Writes a loss/metric-per-epoch figure: losses on the left, other metrics on the right."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    losses = {k: v for k, v in history.items() if k.endswith("loss") and "regularization" not in k}
+    metrics = {k: v for k, v in history.items() if k not in losses and "regularization" not in k
+               and any(v)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, series, title in ((axes[0], losses, "loss"), (axes[1], metrics, "metrics")):
+        for name, values in sorted(series.items()):
+            ax.plot(range(1, len(values) + 1), values, marker="o", label=name.replace("factorized_top_k/", ""))
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        if series:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
