@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from tfrec.data.dataset import build_dataset
 from tfrec.errors import DataError
 from tfrec.schema import Schema
-from tfrec.splits import SPLIT_METHODS, make_splits
+from tfrec.evaluation.splits import SPLIT_METHODS, make_splits
 
 SCHEMA = Schema(timestamp="ts")
 SINGLE = ("random", "stratified", "temporal", "leave_last", "cold_users", "cold_items")

@@ -1,24 +1,23 @@
-"""Streaming input: files -> tf.data with in-pipeline joins, one-pass statistics, errors."""
+"""Batch sources: streamed files -> tf.data with in-graph joins, the one-pass scan, errors."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tfrec.cli import main
-from tfrec.convert import feature_columns, interaction_arrays
 from tfrec.data import load_synthetic
-from tfrec.data.stream import (
-    FeatureJoin,
-    FileSource,
-    scan_files,
-    stream_dataset,
-    write_shards,
-)
+from tfrec.data.columns import feature_columns
+from tfrec.data.files import FileSource
+from tfrec.data.join import FeatureJoin
+from tfrec.data.pipeline import stream_batches as stream_dataset
+from tfrec.data.scan import scan_files
+from tfrec.data.shards import write_shards
+from tfrec.data.sources import FileBatchSource
 from tfrec.data.tabular import load_feature_tables
 from tfrec.errors import DataError
 from tfrec.model.config import ModelConfig
-from tfrec.model.features import TrainingStats
-from tfrec.model.train import build_model, evaluate_files, evaluate_model, train_files
+from tfrec.model.fit import train
+from tfrec.model.stats import TrainingStats
 
 FORMATS = ("parquet", "csv", "tfrecord")
 
@@ -75,49 +74,6 @@ def test_stream_order_is_seeded(synthetic, files):
 
     np.testing.assert_array_equal(first(3), first(3))
     assert not np.array_equal(first(3), first(4))
-
-
-def test_one_pass_statistics_match_the_in_memory_ones(synthetic, files):
-    schema = synthetic.schema
-    dataset = tables(files, schema)
-    stats = TrainingStats(schema)
-    scan = scan_files(FileSource.from_pattern(str(files / "csv"), schema), schema, stats, chunk_rows=700)
-    assert scan.rows == len(synthetic.interactions) and sum(scan.rows_per_file) == scan.rows
-    memory = TrainingStats(schema).add(interaction_arrays(schema, synthetic.interactions))
-    pd.testing.assert_series_equal(stats.items.counts.sort_index(), memory.items.counts.sort_index())
-    assert stats.mean_rating == pytest.approx(synthetic.interactions["rating"].mean())
-    # Specs built from table rows weighted by interaction counts = specs of the joined columns.
-    from tfrec.model.train import model_from_stats
-
-    config = ModelConfig(epochs=1)
-    streamed = model_from_stats(config, dataset, stats, feature_columns(synthetic, synthetic.interactions[:2]))
-    in_memory = build_model(config, synthetic, synthetic.interactions)
-    for a, b in zip(streamed.query_specs + streamed.candidate_specs,
-                    in_memory.query_specs + in_memory.candidate_specs):
-        assert a.keys() == b.keys() and a["name"] == b["name"]
-        assert a.get("vocabulary") == b.get("vocabulary")
-        for key in ("mean", "variance"):
-            if key in a:
-                assert a[key] == pytest.approx(b[key], rel=1e-9)
-    assert streamed.item_vocabulary == in_memory.item_vocabulary
-    assert streamed.item_probabilities == pytest.approx(in_memory.item_probabilities)
-
-
-def test_streamed_training_learns_and_evaluates(synthetic, files):
-    schema = synthetic.schema
-    dataset = tables(files, schema)
-    train = FileSource.from_pattern(str(files / "tfrecord" / "ratings-0000[01]*"), schema)
-    test = FileSource.from_pattern(str(files / "tfrecord" / "ratings-00002*"), schema)
-    config = ModelConfig(epochs=3, batch_size=128, embedding_dim=16, tower_layers=(32,), seed=2)
-    result, _ = train_files(config, train, dataset)
-    assert result.history["rmse"][-1] < result.history["rmse"][0]
-    streamed = evaluate_files(result.model, dataset, test)
-    # The same rows evaluated from memory give the same numbers.
-    frame = synthetic.interactions.iloc[2000:]
-    in_memory = evaluate_model(result.model, synthetic, frame)
-    assert streamed["rmse"] == pytest.approx(in_memory["rmse"], rel=1e-4)
-    key = "factorized_top_k/top_100_categorical_accuracy"
-    assert streamed[key] == pytest.approx(in_memory[key], abs=1e-6)
 
 
 def write_csv(path, text):
@@ -182,8 +138,8 @@ def test_ids_without_a_feature_row_are_an_error(synthetic, files, tmp_path):
     dataset = tables(files, schema)
     unknown = write_csv(tmp_path / "unknown.csv", "user_id,item_id,rating\n1,2,4\n99999,3,4\n")
     with pytest.raises(DataError, match="99999"):
-        train_files(ModelConfig(epochs=1, batch_size=2), FileSource.from_pattern(str(unknown), schema),
-                    dataset)
+        train(ModelConfig(epochs=1, batch_size=2),
+              FileBatchSource(dataset, FileSource.from_pattern(str(unknown), schema)))
 
 
 def test_cli_generates_shards_and_trains_from_them(tmp_path, capsys):

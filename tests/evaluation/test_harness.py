@@ -8,11 +8,14 @@ import pytest
 
 from tfrec.cli import main
 from tfrec.data import load_synthetic
-from tfrec.evaluation import evaluate, item_feature_vectors
+from tfrec.evaluation.harness import evaluate, item_feature_vectors
 from tfrec.model.config import ModelConfig
 from tfrec.recommenders import make_model
 from tfrec.recommenders.base import Recommender
-from tfrec.splits import make_splits
+from tfrec.evaluation.splits import make_splits
+
+
+SEEN_INDEXES = []
 
 
 class Oracle(Recommender):
@@ -24,8 +27,8 @@ class Oracle(Recommender):
         super().__init__()
         self.truth = {(u, i): r for u, i, r in zip(test.user_id, test.item_id, test.rating)}
 
-    def _fit(self, train):
-        pass
+    def _fit(self, train, validation):
+        SEEN_INDEXES.append(self.seen)
 
     def score(self, user_ids, item_ids):
         return np.array([self.truth.get((u, i), 0.0) for u, i in zip(user_ids, item_ids)])
@@ -147,3 +150,16 @@ def test_two_compare_runs_give_identical_results(tmp_path):
         payload = json.loads((tmp_path / run / "results.json").read_text())
         rows.append([r for r in payload["rows"] if not r["metric"].endswith("seconds")])
     assert rows[0] == rows[1] and len(rows[0]) > 40
+
+
+def test_the_seen_items_index_is_built_once_per_split_and_shared(split):
+    SEEN_INDEXES.clear()
+    evaluate({"a": lambda: Oracle(split[0].test), "b": lambda: Oracle(split[0].test)}, split, ks=(5,))
+    assert len(SEEN_INDEXES) == 4
+    assert SEEN_INDEXES[0] is SEEN_INDEXES[1] and SEEN_INDEXES[2] is SEEN_INDEXES[3]
+    assert SEEN_INDEXES[0] is not SEEN_INDEXES[2]
+
+
+def test_recommender_is_abstract():
+    with pytest.raises(TypeError, match="abstract"):
+        Recommender()

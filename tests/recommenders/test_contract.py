@@ -9,7 +9,7 @@ from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.config import ModelConfig
 from tfrec.recommenders import MODEL_NAMES, SURPRISE_MODELS, make_model
 from tfrec.recommenders.surprise_models import SurpriseRecommender
-from tfrec.splits import make_splits
+from tfrec.evaluation.splits import make_splits
 
 TINY = ModelConfig(embedding_dim=8, tower_layers=(), id_embedding_dim=8, feature_embedding_dim=4,
                    rating_layers=(8,), epochs=2, batch_size=256, top_k=20)
@@ -55,9 +55,19 @@ def test_unknown_users_and_items_never_crash(name, fitted, split):
     counts = model.unknown_counts(np.array([10**6, split.train.user_id.iloc[0]]), np.array([0, 10**6]))
     assert counts == {"pairs": 2, "unknown_users": 1, "unknown_items": 1, "unknown_either": 2}
     if model.predicts_ratings:
-        values = model.score(np.array([10**6, split.train.user_id.iloc[0]]),
+        values = model.predict(np.array([10**6, split.train.user_id.iloc[0]]),
                              np.array([split.train.item_id.iloc[0], 10**6]))
         assert np.isfinite(values).all() and values.shape == (2,)
+
+
+@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n != "normal"])
+def test_score_means_what_score_matrix_ranks_by(name, fitted, split):
+    model = fitted[name]
+    users = np.unique(split.test.user_id)[:4]
+    items = model.catalog[:30]
+    matrix = model.score_matrix(users)[:, :30]
+    pairs = model.score(np.repeat(users, 30), np.tile(items, 4)).reshape(4, 30)
+    np.testing.assert_allclose(pairs, matrix, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -86,7 +96,7 @@ def test_k_larger_than_catalog_and_bad_arguments(fitted, split):
     with pytest.raises(ConfigError, match="unknown model 'bpr'"):
         make_model("bpr")
     with pytest.raises(TfrecError, match="no rating head"):
-        make_model("two-tower", config=TINY.replace(rating_weight=0.0)).fit(split.train, split.dataset).score([1], [1])
+        make_model("two-tower", config=TINY.replace(rating_weight=0.0)).fit(split.train, split.dataset).predict([1], [1])
 
 
 @pytest.mark.parametrize("name", [n for n in SURPRISE_MODELS if n != "normal"])

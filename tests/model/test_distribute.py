@@ -12,18 +12,20 @@ import numpy as np
 import pytest
 
 from tfrec.cli import main
-from tfrec.distribute import make_strategy
+from tfrec.model.distribute import make_strategy
 from tfrec.errors import ConfigError
 
 MIRRORED_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from tfrec.distribute import make_strategy
+    from tfrec.model.distribute import make_strategy
     strategy = make_strategy("mirrored", logical_cpus=2)
     from tfrec.data import load_synthetic
     from tfrec.model.config import ModelConfig
-    from tfrec.model.train import evaluate_model, train_model
-    from tfrec.splits import make_splits
+    from tfrec.data.sources import FileBatchSource, FrameSource
+    from tfrec.evaluation.splits import make_splits
+    from tfrec.model.evaluate import evaluate
+    from tfrec.model.fit import train
 
     data = load_synthetic(400, 150, 8000, seed=11)
     split = make_splits(data, "random", seed=11)[0]
@@ -34,17 +36,17 @@ MIRRORED_SCRIPT = textwrap.dedent("""
             "mirrored_local_negatives": (config.replace(cross_replica_negatives=False), strategy)}
     out = {}
     for name, (cfg, strat) in runs.items():
-        result = train_model(cfg, split, strategy=strat)
-        metrics = evaluate_model(result.model, data, split.test)
+        result = train(cfg, FrameSource(data, split.train), strategy=strat)
+        metrics = evaluate(result.model, FrameSource(data, split.test))
         out[name] = {"top100": metrics["factorized_top_k/top_100_categorical_accuracy"],
                      "rmse": metrics["rmse"], "items": result.model.indexed_item_embeddings.tolist(),
                      "replicas": strategy.num_replicas_in_sync if strat else 1}
     # The streamed-files path under the same strategies.
     import tempfile
     from pathlib import Path
-    from tfrec.data.stream import FileSource, write_shards
+    from tfrec.data.files import FileSource
+    from tfrec.data.shards import write_shards
     from tfrec.data.tabular import load_feature_tables
-    from tfrec.model.train import train_files
     root = Path(tempfile.mkdtemp())
     data.users.to_parquet(root / "users.parquet", index=False)
     data.items.to_parquet(root / "items.parquet", index=False)
@@ -52,8 +54,8 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     source = FileSource.from_pattern(str(root / "ratings-*"), data.schema)
     for name, strat in (("stream_one_device", one_device), ("stream_mirrored", strategy)):
         tables = load_feature_tables(data.schema, users=root / "users.parquet", items=root / "items.parquet")
-        result, scan = train_files(config, source, tables, strategy=strat)
-        out[name] = {"items": result.model.indexed_item_embeddings.tolist(), "rows": scan.rows}
+        result = train(config, FileBatchSource(tables, source), strategy=strat)
+        out[name] = {"items": result.model.indexed_item_embeddings.tolist(), "rows": result.scan.rows}
     print("RESULT" + json.dumps(out))
 """)
 
@@ -147,7 +149,7 @@ def test_strategy_errors_name_the_fix(monkeypatch):
 
 
 def test_batch_must_split_over_replicas():
-    from tfrec.distribute import check_batch_size
+    from tfrec.model.distribute import check_batch_size
 
     class TwoReplicas:
         num_replicas_in_sync = 2

@@ -1,0 +1,36 @@
+"""Short forms of the library's one training path for tests (frames in, results out)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tfrec.data.dataset import Dataset
+from tfrec.data.sources import FrameSource
+from tfrec.evaluation.splits import Split
+from tfrec.model.build import build_model
+from tfrec.model.config import ModelConfig
+from tfrec.model.evaluate import evaluate
+from tfrec.model.fit import TrainResult, train
+from tfrec.model.stats import TrainingStats
+from tfrec.model.two_tower import TwoTowerModel
+
+
+def train_split(config: ModelConfig, split: Split, **options) -> TrainResult:
+    """:func:`tfrec.model.fit.train` on a split's train (and validation) rows."""
+    validation = None
+    if split.validation is not None and len(split.validation):
+        validation = FrameSource(split.dataset, split.validation, "validation")
+    return train(config, FrameSource(split.dataset, split.train, split.name), validation, **options)
+
+
+def evaluate_frame(model: TwoTowerModel, dataset: Dataset, frame: pd.DataFrame) -> dict[str, float]:
+    """:func:`tfrec.model.evaluate.evaluate` on in-memory rows."""
+    return evaluate(model, FrameSource(dataset, frame))
+
+
+def build_from_frame(config: ModelConfig, dataset: Dataset, frame: pd.DataFrame) -> TwoTowerModel:
+    """An untrained model whose statistics come from ``frame``."""
+    source = FrameSource(dataset, frame)
+    stats = TrainingStats(dataset.schema, config.selected_features(dataset.schema, "context"))
+    scan = source.scan(stats)
+    return build_model(config, dataset, stats, source.sample(scan.sample))
