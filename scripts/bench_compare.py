@@ -23,9 +23,9 @@ import numpy as np
 
 import tfrec  # noqa: F401
 from tfrec.data import load_dataset
-from tfrec.evaluation import evaluate
+from tfrec.evaluation.harness import evaluate
+from tfrec.evaluation.splits import make_splits
 from tfrec.recommenders import SURPRISE_MODELS, make_model
-from tfrec.splits import make_splits
 
 REFERENCE = {  # measured before tfrec, same protocol (u1-u5 mean, k=10, all test items relevant)
     ("popularity", "ndcg"): 0.251, ("svd", "ndcg"): 0.108,
@@ -43,7 +43,7 @@ def speed(dataset, split, names, sample: int) -> dict:
         model = make_model(name).fit(split.train, dataset)
         pair_users, pair_items = rng.choice(users, sample), rng.choice(items, sample)
         start = time.perf_counter()
-        for u, i in zip(pair_users, pair_items):
+        for u, i in zip(pair_users, pair_items, strict=True):
             model.algo.predict(u, i)
         per_pair = (time.perf_counter() - start) / sample
         start = time.perf_counter()

@@ -72,10 +72,11 @@ def _write(results: dict, out: Path) -> None:
 def train_one(args: argparse.Namespace) -> None:
     """One streamed epoch in this process; prints a JSON line with times and peak RSS."""
     import tfrec  # noqa: F401
-    from tfrec.data.stream import FileSource
+    from tfrec.data.files import FileSource
+    from tfrec.data.sources import FileBatchSource
     from tfrec.data.tabular import load_feature_tables, load_schema
     from tfrec.model.config import ModelConfig
-    from tfrec.model.train import train_files
+    from tfrec.model.fit import train
 
     start = time.perf_counter()
     schema = load_schema("synthetic")
@@ -83,7 +84,8 @@ def train_one(args: argparse.Namespace) -> None:
     dataset = load_feature_tables(schema, users=data / "users.parquet", items=data / "items.parquet")
     source = FileSource.from_pattern(str(data / "ratings*"), schema)
     config = ModelConfig(epochs=1, batch_size=args.batch_size, optimizer=args.optimizer)
-    result, scan = train_files(config, source, dataset)
+    result = train(config, FileBatchSource(dataset, source))
+    scan = result.scan
     total = time.perf_counter() - start
     print("RESULT" + json.dumps({
         "rows": scan.rows, "files": len(source.files), "total_s": total, "fit_s": result.seconds,
@@ -139,13 +141,26 @@ def pipeline(args: argparse.Namespace) -> None:
     import tensorflow as tf
 
     import tfrec  # noqa: F401
-    from tfrec.convert import feature_columns, to_tf_dataset
     from tfrec.data import load_synthetic
-    from tfrec.data.stream import FeatureJoin, FileSource, stream_dataset, write_shards
+    from tfrec.data.columns import feature_columns
+    from tfrec.data.files import FileSource
+    from tfrec.data.join import FeatureJoin
+    from tfrec.data.pipeline import frame_batches as to_tf_dataset
+    from tfrec.data.pipeline import stream_batches as stream_dataset
+    from tfrec.data.shards import write_shards
+    from tfrec.data.sources import FrameSource
     from tfrec.data.tabular import load_feature_tables
+    from tfrec.model.build import build_model as build_from_stats
     from tfrec.model.config import ModelConfig
+    from tfrec.model.fit import seed_everything
     from tfrec.model.optimizers import make_optimizer
-    from tfrec.model.train import build_model, seed_everything
+    from tfrec.model.stats import TrainingStats
+
+    def build_model(config, dataset, frame):
+        source = FrameSource(dataset, frame)
+        stats = TrainingStats(dataset.schema, config.selected_features(dataset.schema, "context"))
+        scan = source.scan(stats)
+        return build_from_stats(config, dataset, stats, source.sample(scan.sample))
 
     dataset = load_synthetic(USERS // 4, ITEMS // 4, args.rows, seed=3)
     frame = dataset.interactions
@@ -224,10 +239,10 @@ def pipeline(args: argparse.Namespace) -> None:
 def harness(args: argparse.Namespace) -> None:
     import tfrec  # noqa: F401
     from tfrec.data import load_synthetic
-    from tfrec.evaluation import evaluate
+    from tfrec.evaluation.harness import evaluate
+    from tfrec.evaluation.splits import make_splits
     from tfrec.model.config import ModelConfig
     from tfrec.recommenders import make_model
-    from tfrec.splits import make_splits
 
     models = args.models.split(",")
     config = ModelConfig(epochs=3)

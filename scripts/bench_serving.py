@@ -27,12 +27,14 @@ import tensorflow as tf
 
 import tfrec  # noqa: F401
 from tfrec.data import load_dataset, load_synthetic
-from tfrec.evaluation import evaluate
+from tfrec.data.sources import FrameSource
+from tfrec.evaluation.harness import evaluate
+from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
-from tfrec.model.train import save_run, train_model
+from tfrec.model.fit import train
+from tfrec.model.run_folder import save_run
 from tfrec.recommenders import make_model
 from tfrec.serving import ExportedModel, export_model
-from tfrec.splits import make_splits
 
 CONFIG = ModelConfig(embedding_dim=32, tower_layers=(64,), id_embedding_dim=16, epochs=2,
                      batch_size=2048, rating_weight=0.0, retrieval_weight=1.0)
@@ -83,7 +85,7 @@ def numpy_bound(queries: np.ndarray, items: np.ndarray, k: int = 10) -> dict:
 def catalog_run(n_items: int, work: Path, queries: int) -> dict:
     dataset = load_synthetic(n_users=20_000, n_items=n_items, n_ratings=200_000, seed=1)
     (split,) = make_splits(dataset, "random", seed=1)
-    trained = train_model(CONFIG, split)
+    trained = train(CONFIG, FrameSource(split.dataset, split.train, split.name))
     run_dir = save_run(trained, split.dataset, work / f"run-{n_items}", split_summary=split.summary())
     served = {}
     users = dataset.users.iloc[:500]
@@ -112,7 +114,7 @@ def catalog_run(n_items: int, work: Path, queries: int) -> dict:
                 ["embedding"].numpy() for s in range(0, n_items, 65536)])
             out["numpy"] = numpy_bound(queries_np, item_emb)
         print(json.dumps({n_items: {index: out[index]}}), flush=True)
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(served["scann"], served["brute-force"])])
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(served["scann"], served["brute-force"], strict=True)])
     out["scann_recall_at_10"] = float(recall)
     out["bruteforce_vs_numpy_p50"] = out["brute-force"]["p50_ms"] / out["numpy"]["p50_ms"]
     shutil.rmtree(work, ignore_errors=True)

@@ -27,9 +27,11 @@ import tensorflow_recommenders as tfrs
 
 import tfrec  # noqa: F401
 from tfrec.data import load_dataset
+from tfrec.data.sources import FrameSource
+from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
-from tfrec.model.train import evaluate_model, seed_everything, train_model
-from tfrec.splits import make_splits
+from tfrec.model.evaluate import evaluate
+from tfrec.model.fit import seed_everything, train
 
 BASE = dict(embedding_dim=64, tower_layers=(128,), batch_size=1024, optimizer="adam",
             learning_rate=0.002, logq_correction=True, epochs=10, seed=42)
@@ -113,8 +115,8 @@ def main() -> None:
             options["epochs"] = args.epochs
         config = ModelConfig(**options)
         for split in splits:
-            trained = train_model(config, split)
-            metrics = evaluate_model(trained.model, dataset, split.test)
+            trained = train(config, FrameSource(dataset, split.train, split.name))
+            metrics = evaluate(trained.model, FrameSource(dataset, split.test))
             run = {"variant": variant, "split": split.name, "config": config.to_dict(),
                    "top100": metrics.get(TOP100) if config.retrieval_weight > 0 else None,
                    "rmse": metrics.get("rmse") if config.rating_weight > 0 else None,

@@ -4,9 +4,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
-import pytest
-
 from tfrec.cli import main
 
 

@@ -48,3 +48,37 @@ def test_sigkill_then_resume_finishes_like_an_uninterrupted_run(tmp_path):
     assert len(expected["history"]["loss"]) == 30
     for metric in ("rmse", "factorized_top_k/top_10_categorical_accuracy"):
         assert abs(history["test"][metric] - expected["test"][metric]) < 0.05, metric
+
+
+def test_seed_reseeds_the_model(tmp_path):
+    from tfrec.cli import main
+
+    config = tmp_path / "model.toml"
+    config.write_text("[model]\nembedding_dim = 8\ntower_layers = []\nepochs = 1\nbatch_size = 512\n")
+
+    def first_loss(name, *seed):
+        assert main(["train", "--config", str(config), "--out", str(tmp_path / name), *seed]) == 0
+        history = json.loads((tmp_path / name / "history.json").read_text())["history"]
+        return history["loss"][0]
+
+    assert first_loss("a", "--seed", "1") == first_loss("b", "--seed", "1")
+    assert first_loss("c", "--seed", "2") != first_loss("a2", "--seed", "1")
+    saved = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert saved["seed"] == 2
+
+
+def test_python_optimized_mode_still_rejects_bad_batch_sizes(tmp_path):
+    """Input checks are explicit, not asserts: `python -O` keeps them."""
+    result = subprocess.run(
+        [sys.executable, "-O", "-m", "tfrec", "train", "--strategy", "mirrored", "--logical-cpus", "2",
+         "--batch-size", "3", "--epochs", "1", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "batch_size 3 does not split evenly over 2 replicas" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+    bad_cluster = subprocess.run(
+        [sys.executable, "-O", "-m", "tfrec", "train", "--strategy", "multiworker", "--epochs", "1",
+         "--out", str(tmp_path / "run")],
+        env={**os.environ, "TF_CONFIG": '{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}'},
+        capture_output=True, text=True, timeout=300)
+    assert bad_cluster.returncode == 2 and "TF_CONFIG is not a valid cluster" in bad_cluster.stderr

@@ -30,8 +30,8 @@ def test_tf_dataset_holds_every_row_once_and_is_seeded(small):
     frame = small.interactions
     batches = list(to_tf_dataset(small, frame, batch_size=128, seed=3))
     assert sum(int(b["user_id"].shape[0]) for b in batches) == len(frame)
-    pairs = {(int(u), int(i)) for b in batches for u, i in zip(b["user_id"].numpy(), b["item_id"].numpy())}
-    assert pairs == set(zip(frame.user_id, frame.item_id))
+    pairs = {(int(u), int(i)) for b in batches for u, i in zip(b["user_id"].numpy(), b["item_id"].numpy(), strict=True)}
+    assert pairs == set(zip(frame.user_id, frame.item_id, strict=True))
     again = list(to_tf_dataset(small, frame, batch_size=128, seed=3))
     np.testing.assert_array_equal(batches[0]["item_id"].numpy(), again[0]["item_id"].numpy())
     ordered = next(iter(to_tf_dataset(small, frame, batch_size=8, shuffle=False)))

@@ -196,7 +196,8 @@ def test_ml1m_and_ml_latest_small(tmp_path):
     one.mkdir()
     (one / "ratings.dat").write_text("1::10::5::978300760\n2::20::3::978302109\n")
     (one / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n")
-    (one / "movies.dat").write_bytes("10::Am\xe9lie: Part 2 (2001)::Comedy|Romance\n20::Heat (1995)::Action\n".encode("latin-1"))
+    movies = "10::Am\xe9lie: Part 2 (2001)::Comedy|Romance\n20::Heat (1995)::Action\n"
+    (one / "movies.dat").write_bytes(movies.encode("latin-1"))
     dataset = load_ml1m(tmp_path)
     assert dataset.items.set_index("item_id").loc[10, "title"] == "Amélie: Part 2 (2001)"
     assert dataset.items.set_index("item_id").loc[10, "release_year"] == 2001
@@ -204,7 +205,8 @@ def test_ml1m_and_ml_latest_small(tmp_path):
     small = tmp_path / "ml-latest-small"
     small.mkdir()
     (small / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.5,964982703\n1,2,0.5,964981247\n")
-    (small / "movies.csv").write_text('movieId,title,genres\n1,"Toy Story, The (1995)",Adventure|Animation\n2,Jumanji (1995),(no genres listed)\n')
+    (small / "movies.csv").write_text('movieId,title,genres\n1,"Toy Story, The (1995)",Adventure|Animation\n'
+                                      '2,Jumanji (1995),(no genres listed)\n')
     latest = load_ml_latest(tmp_path, small=True)
     assert latest.interactions.rating.tolist() == [4.5, 0.5]
     assert latest.items.set_index("item_id").loc[1, "title"] == "Toy Story, The (1995)"

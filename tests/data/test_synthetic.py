@@ -63,7 +63,7 @@ def test_same_seed_same_data_other_seed_other_data():
     a = generate(200, 100, 2000, seed=5)
     b = generate(200, 100, 2000, seed=5)
     c = generate(200, 100, 2000, seed=6)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         pd.testing.assert_frame_equal(x, y)
     assert not a[2].equals(c[2])
 

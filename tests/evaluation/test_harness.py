@@ -9,11 +9,10 @@ import pytest
 from tfrec.cli import main
 from tfrec.data import load_synthetic
 from tfrec.evaluation.harness import evaluate, item_feature_vectors
+from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
 from tfrec.recommenders import make_model
 from tfrec.recommenders.base import Recommender
-from tfrec.evaluation.splits import make_splits
-
 
 SEEN_INDEXES = []
 
@@ -25,13 +24,13 @@ class Oracle(Recommender):
 
     def __init__(self, test):
         super().__init__()
-        self.truth = {(u, i): r for u, i, r in zip(test.user_id, test.item_id, test.rating)}
+        self.truth = {(u, i): r for u, i, r in zip(test.user_id, test.item_id, test.rating, strict=True)}
 
     def _fit(self, train, validation):
         SEEN_INDEXES.append(self.seen)
 
     def score(self, user_ids, item_ids):
-        return np.array([self.truth.get((u, i), 0.0) for u, i in zip(user_ids, item_ids)])
+        return np.array([self.truth.get((u, i), 0.0) for u, i in zip(user_ids, item_ids, strict=True)])
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,8 @@ def test_kfold_summary_has_mean_and_std(split):
 def test_relevance_threshold_restricts_relevant_items(split):
     all_items = evaluate({"p": lambda: make_model("popularity")}, split[:1], ks=(10,)).rows
     liked = evaluate({"p": lambda: make_model("popularity")}, split[:1], ks=(10,), relevance_threshold=5).rows
-    recall = lambda rows: rows[(rows.metric == "recall")]["value"].iloc[0]
+    def recall(rows):
+        return rows[(rows.metric == "recall")]["value"].iloc[0]
     assert recall(all_items) != recall(liked)
 
 

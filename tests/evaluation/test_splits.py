@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from tfrec.data.dataset import build_dataset
 from tfrec.errors import DataError
-from tfrec.schema import Schema
 from tfrec.evaluation.splits import SPLIT_METHODS, make_splits
+from tfrec.schema import Schema
 
 SCHEMA = Schema(timestamp="ts")
 SINGLE = ("random", "stratified", "temporal", "leave_last", "cold_users", "cold_items")
@@ -26,7 +26,7 @@ def datasets(draw):
 
 
 def keys(frame):
-    return set(zip(frame.user_id, frame.item_id))
+    return set(zip(frame.user_id, frame.item_id, strict=True))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -38,7 +38,7 @@ def test_splits_partition_rows_and_are_deterministic(dataset, method, seed, vali
     again = make_splits(dataset, method, seed=seed, validation_ratio=validation_ratio,
                         n_folds=2, test_ratio=0.3)
     everything = keys(dataset.interactions)
-    for split, twin in zip(splits, again):
+    for split, twin in zip(splits, again, strict=True):
         parts = [split.train, split.test] + ([split.validation] if split.validation is not None else [])
         sets = [keys(p) for p in parts]
         assert sum(len(p) for p in parts) == len(everything)

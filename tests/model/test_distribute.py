@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tfrec.cli import main
-from tfrec.model.distribute import make_strategy
 from tfrec.errors import ConfigError
+from tfrec.model.distribute import make_strategy
 
 MIRRORED_SCRIPT = textwrap.dedent("""
     import json, sys

@@ -18,7 +18,7 @@ def run(optimizer, rows_per_step, steps=5):
             loss = tf.reduce_sum(tf.square(picked @ dense - 1.0))
         grads = tape.gradient(loss, [table, dense])
         assert isinstance(grads[0], tf.IndexedSlices)
-        optimizer.apply_gradients(zip(grads, [table, dense]))
+        optimizer.apply_gradients(zip(grads, [table, dense], strict=True))
     return table.numpy(), dense.numpy()
 
 
@@ -26,7 +26,7 @@ def test_lazy_adam_equals_adam_when_every_row_is_updated():
     every_row = [[0, 1, 2, 3, 4, 5, 2]]  # duplicates too: Keras merges them first
     lazy = run(LazyAdam(0.05), every_row)
     adam = run(tf.keras.optimizers.Adam(0.05), every_row)
-    for a, b in zip(lazy, adam):
+    for a, b in zip(lazy, adam, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 

@@ -5,15 +5,19 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import build_from_frame as build_model
+from helpers import evaluate_frame as evaluate_model
+from helpers import train_split as train_model
 
-from tfrec.data.columns import feature_columns
 from tfrec.data import load_synthetic
+from tfrec.data.columns import feature_columns
 from tfrec.data.dataset import build_dataset
 from tfrec.errors import ConfigError
+from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
 from tfrec.model.encoder import FeatureEncoder
-from tfrec.model.stats import fit_spec
 from tfrec.model.persist import load_model, save_model
+from tfrec.model.stats import fit_spec
 from tfrec.model.two_tower import TwoTowerModel
 from tfrec.schema import (
     BucketizedFeature,
@@ -23,11 +27,6 @@ from tfrec.schema import (
     Schema,
     TextFeature,
 )
-from tfrec.evaluation.splits import make_splits
-
-from helpers import build_from_frame as build_model
-from helpers import evaluate_frame as evaluate_model
-from helpers import train_split as train_model
 
 FAST = ModelConfig(embedding_dim=16, tower_layers=(32,), id_embedding_dim=16,
                    feature_embedding_dim=8, rating_layers=(16,), epochs=8, batch_size=256,

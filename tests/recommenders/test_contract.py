@@ -6,10 +6,10 @@ import pytest
 
 from tfrec.data import load_synthetic
 from tfrec.errors import ConfigError, TfrecError
+from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
 from tfrec.recommenders import MODEL_NAMES, SURPRISE_MODELS, make_model
 from tfrec.recommenders.surprise_models import SurpriseRecommender
-from tfrec.evaluation.splits import make_splits
 
 TINY = ModelConfig(embedding_dim=8, tower_layers=(), id_embedding_dim=8, feature_embedding_dim=4,
                    rating_layers=(8,), epochs=2, batch_size=256, top_k=20)
@@ -36,7 +36,7 @@ def test_recommend_contract(name, fitted, split):
     ids, scores = model.recommend(users, k=10)
     assert ids.shape == scores.shape == (len(users), 10)
     assert np.all(np.diff(scores, axis=1) <= 0), "scores sorted best first"
-    for user, row in zip(users, ids):
+    for user, row in zip(users, ids, strict=True):
         assert not set(row) & set(model.seen_items(user)), "seen items excluded"
         assert len(set(row)) == 10
         assert set(row) <= set(split.dataset.item_ids)
@@ -96,7 +96,8 @@ def test_k_larger_than_catalog_and_bad_arguments(fitted, split):
     with pytest.raises(ConfigError, match="unknown model 'bpr'"):
         make_model("bpr")
     with pytest.raises(TfrecError, match="no rating head"):
-        make_model("two-tower", config=TINY.replace(rating_weight=0.0)).fit(split.train, split.dataset).predict([1], [1])
+        retrieval_only = make_model("two-tower", config=TINY.replace(rating_weight=0.0))
+        retrieval_only.fit(split.train, split.dataset).predict([1], [1])
 
 
 @pytest.mark.parametrize("name", [n for n in SURPRISE_MODELS if n != "normal"])
@@ -105,7 +106,7 @@ def test_vectorized_scoring_equals_surprise_predict(name, fitted, split):
     rng = np.random.default_rng(0)
     users = np.r_[rng.choice(split.dataset.user_ids, 150), [10**6, 10**6]]
     items = np.r_[rng.choice(split.dataset.item_ids, 150), [split.train.item_id.iloc[0], 10**6]]
-    expected = np.array([model.algo.predict(u, i).est for u, i in zip(users, items)])
+    expected = np.array([model.algo.predict(u, i).est for u, i in zip(users, items, strict=True)])
     np.testing.assert_allclose(model.score(users, items), expected, atol=1e-6, rtol=0)
     matrix = model.score_matrix(users[:20])
     catalog = split.dataset.item_ids
@@ -135,7 +136,7 @@ def test_knn_ties_follow_surprise_order(user_based):
     model = SurpriseRecommender("KNNBasic", k=3, sim_options={"name": "cosine", "user_based": user_based})
     model.fit(frame, dataset)
     users, items = np.meshgrid(dataset.user_ids, dataset.item_ids, indexing="ij")
-    expected = np.array([model.algo.predict(u, i).est for u, i in zip(users.ravel(), items.ravel())])
+    expected = np.array([model.algo.predict(u, i).est for u, i in zip(users.ravel(), items.ravel(), strict=True)])
     np.testing.assert_allclose(model.score(users.ravel(), items.ravel()), expected, atol=1e-9)
 
 
@@ -147,7 +148,7 @@ def test_knn_on_ml100k_match_predict(ml100k):
     items = rng.choice(ml100k.item_ids, 300)
     for name in ("item-knn", "knn-baseline"):
         model = make_model(name).fit(split.train, ml100k)
-        expected = np.array([model.algo.predict(u, i).est for u, i in zip(users, items)])
+        expected = np.array([model.algo.predict(u, i).est for u, i in zip(users, items, strict=True)])
         np.testing.assert_allclose(model.score(users, items), expected, atol=1e-6)
 
 

@@ -163,8 +163,9 @@ def test_scann_export_reloads_in_a_fresh_process(trained, exported, tmp_path):
     out = export_model(trained, tmp_path / "scann", index="scann", k=10)
     code = ("import sys, json, scann, tensorflow as tf\n"
             "m = tf.saved_model.load(sys.argv[1])\n"
-            "f = dict(user_id=tf.constant([3], tf.int64), age=tf.constant([30.0]), gender=tf.constant([1], tf.int64),"
-            " interactions=tf.constant([2], tf.int64), region=tf.constant([0], tf.int64), device_type=tf.constant([1], tf.int64))\n"
+            "f = dict(user_id=tf.constant([3], tf.int64), age=tf.constant([30.0]),"
+            " gender=tf.constant([1], tf.int64), interactions=tf.constant([2], tf.int64),"
+            " region=tf.constant([0], tf.int64), device_type=tf.constant([1], tf.int64))\n"
             "print(json.dumps(m.signatures['recommend'](**f)['item_ids'].numpy().tolist()))")
     result = subprocess.run([sys.executable, "-c", code, str(out / "savedmodel")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -200,7 +201,7 @@ def test_ten_thousand_hostile_requests_never_crash(exported):
     strings = ["", "x" * 10_000, "\u00e9\u4e2d\U0001f600", "NaN", "-1", "1e400", " 3 ", "\x00", "None"]
     numbers = ["nan", "inf", "-inf", "-1e30", "1e30", "0", "-5", "30", "abc", ""]
     answered = errors = 0
-    for request in range(10_000):
+    for _request in range(10_000):
         user = rng.choice([rng.integers(-10**12, 10**12), rng.choice(strings), int(rng.integers(0, 200)), None])
         overrides = {}
         for name in ("age", "gender", "region"):

@@ -9,6 +9,7 @@ import sys
 
 from tfrec import __version__
 from tfrec.cli import compare, data, serve, train
+from tfrec.cli.common import resolve_seed
 from tfrec.errors import TfrecError
 
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
     )
+    resolve_seed(args)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -6,6 +6,16 @@ import argparse
 
 from tfrec.data import Dataset
 
+DEFAULT_SEED = 42
+
+
+def resolve_seed(args: argparse.Namespace) -> None:
+    """Fills the default ``--seed`` and records whether the user gave one (``seed_given``)."""
+    if hasattr(args, "seed"):
+        args.seed_given = args.seed is not None
+        if args.seed is None:
+            args.seed = DEFAULT_SEED
+
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="synthetic",
@@ -16,7 +26,9 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schema", default=None, help="schema .json/.toml for generic files")
     parser.add_argument("--users", default=None, help="user feature table for generic files")
     parser.add_argument("--items", default=None, help="item feature table for generic files")
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help=f"seed of the data, split and models (default {DEFAULT_SEED}; `train` keeps "
+                             "its config's seed unless --seed is given)")
     parser.add_argument("--signal", type=float, default=1.0,
                         help="synthetic data: planted signal strength; 0 = the seed's pure noise")
     parser.add_argument("--duplicates", choices=("last", "mean", "error"), default="last",

@@ -11,6 +11,7 @@ from typing import Any
 from tfrec.cli.common import add_data_options, load
 from tfrec.errors import TfrecError
 
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -39,8 +40,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                           progress=lambda model, fold: _advance(bar, f"{model} on {fold}"))
     summary = result.summary()
     table = comparison_table(summary, ks[0])
-    print(f"{dataset.name}, split {args.split} ({', '.join(s.name for s in splits)}), "
-          f"relevance: {'all test items' if args.relevance_threshold is None else f'rating >= {args.relevance_threshold:g}'}")
+    relevance = ("all test items" if args.relevance_threshold is None
+                 else f"rating >= {args.relevance_threshold:g}")
+    print(f"{dataset.name}, split {args.split} ({', '.join(s.name for s in splits)}), relevance: {relevance}")
     print(to_text(table))
     if args.out:
         out = Path(args.out)

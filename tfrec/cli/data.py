@@ -7,6 +7,7 @@ import json
 
 from tfrec.cli.common import add_data_options, load
 
+
 def cmd_data_describe(args: argparse.Namespace) -> int:
     from tfrec.evaluation.splits import make_splits
 

@@ -7,6 +7,7 @@ import json
 
 from tfrec.errors import TfrecError
 
+
 def cmd_export(args: argparse.Namespace) -> int:
     from tfrec.serving import export_model
 
@@ -41,7 +42,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     catalog["_key"] = catalog[item_column].astype(str)
     details = catalog.set_index("_key")
     rows = []
-    for item, score in zip(ids[0], scores[0]):
+    for item, score in zip(ids[0], scores[0], strict=True):
         row = {"item_id": item.item() if hasattr(item, "item") else item, "score": float(score)}
         extra = details.loc[str(item)] if str(item) in details.index else None
         if extra is not None:

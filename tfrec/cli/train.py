@@ -11,6 +11,7 @@ from pathlib import Path
 from tfrec.cli.common import add_data_options, load
 from tfrec.errors import TfrecError
 
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains on a split of ``--data`` or on ``--train-files`` and writes the run folder."""
     from tfrec.model.distribute import is_chief, make_strategy
@@ -26,8 +27,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tfrec.model.run_folder import save_run
 
     config = ModelConfig.from_toml(args.config) if args.config else ModelConfig()
-    # --seed seeds the data, the split and the model, as in `tfrec compare`.
-    changes = {"seed": args.seed, "epochs": args.epochs, "batch_size": args.batch_size}
+    # An explicit --seed seeds the data, the split and the model, as in `tfrec compare`.
+    changes = {"seed": args.seed if args.seed_given else None, "epochs": args.epochs,
+               "batch_size": args.batch_size}
     config = config.replace(**{k: v for k, v in changes.items() if v is not None})
     chief = is_chief(strategy)
     out = Path(args.out)

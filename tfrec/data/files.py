@@ -68,12 +68,11 @@ class FileSource:
             raise DataError("no interaction files match", path=pattern,
                             fix="give a glob such as 'DIR/ratings-*.parquet', files or a folder "
                                 f"holding {'/'.join(sorted(set(FORMATS)))} files.")
-        kinds = {f: FORMATS.get(Path(f).suffix.lower()) for f in files}
-        unknown = [f for f, kind in kinds.items() if kind is None]
+        unknown = [f for f in files if Path(f).suffix.lower() not in FORMATS]
         if unknown:
             raise DataError("unknown interaction file type", path=unknown[0],
                             fix=f"use files ending in {', '.join(sorted(FORMATS))}.")
-        formats = set(kinds.values())
+        formats = {FORMATS[Path(f).suffix.lower()] for f in files}
         if len(formats) > 1:
             raise DataError("interaction files mix formats", path=pattern, value=sorted(formats),
                             fix="pass one kind of file (.parquet, .csv or .tfrecord).")
@@ -150,7 +149,7 @@ def _read_csv(path: tf.Tensor, columns: dict[str, str], header: list[str],
     def decode(lines):
         values = tf.io.decode_csv(lines, [defaults[columns[c]] for c in order],
                                   select_cols=[header.index(c) for c in order])
-        return dict(zip(order, values))
+        return dict(zip(order, values, strict=True))
 
     lines = tf.data.TextLineDataset(path).skip(1)
     lines = lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0)

@@ -7,8 +7,8 @@ import io
 import logging
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -143,7 +143,8 @@ def _check_field_count(text: str, sep: str, expected: int, header: bool, path: P
         counts = (len(r) for r in rows)
     else:
         counts = (line.count(sep) + 1 for line in lines[start:])
-    for number, (count, line) in enumerate(zip(counts, lines[start:]), start=start + 1):
+    # csv.reader yields one row per record, which may span lines: stop at the shorter one.
+    for number, (count, line) in enumerate(zip(counts, lines[start:], strict=False), start=start + 1):
         if count != expected and line.strip():
             raise DataError(
                 f"expected {expected} fields separated by {sep!r}, found {count}",

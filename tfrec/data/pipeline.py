@@ -139,7 +139,7 @@ def stream_batches(
             shard_chunks = True
     chunks = files.interleave(reader, cycle_length=min(len(source.files), 4),
                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if shard_chunks:
+    if shard_chunks and input_context is not None:
         chunks = chunks.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
 
     def clean(chunk: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -70,5 +70,5 @@ def _write_tfrecord(frame: pd.DataFrame, path: Path, floats: set[str]) -> None:
     with tf.io.TFRecordWriter(str(path)) as writer:
         for row in frame.itertuples(index=False):
             example = tf.train.Example(features=tf.train.Features(
-                feature={n: feature(v, n in floats) for n, v in zip(names, row)}))
+                feature={n: feature(v, n in floats) for n, v in zip(names, row, strict=True)}))
             writer.write(example.SerializeToString())

@@ -146,6 +146,8 @@ def novelty(recommended: np.ndarray, *,
         probabilities: ``[n]`` fraction of training users who interacted with each item.
         n_users: Number of training users (unseen items get ``p = 1 / n_users``).
     """
+    if items is None or probabilities is None or n_users is None:
+        raise ValueError("novelty needs items, probabilities and n_users")
     recommended = np.asarray(recommended)
     order = np.argsort(items)
     sorted_items, sorted_p = np.asarray(items)[order], np.asarray(probabilities, float)[order]

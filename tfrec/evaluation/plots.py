@@ -22,7 +22,7 @@ def plot_comparison(summary, metrics: list[tuple[str, int]], path: str | os.Path
               if not summary[(summary.metric == m) & (summary.k == k)].empty]
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(3.6 * max(1, len(panels)), 3.8),
                              squeeze=False)
-    for ax, (metric, k) in zip(axes[0], panels):
+    for ax, (metric, k) in zip(axes[0], panels, strict=False):  # one empty axis when no panel
         rows = summary[(summary.metric == metric) & (summary.k == k)]
         ax.bar(rows["model"], rows["mean"], yerr=rows["std"], capsize=4, color="#4C72B0")
         ax.set_title(f"{metric}@{k}" if k else metric)

@@ -45,8 +45,8 @@ def to_markdown(table: pd.DataFrame) -> str:
 def to_text(table: pd.DataFrame) -> str:
     """A fixed-width terminal table."""
     widths = [max(len(str(c)), *(len(str(v)) for v in table[c])) for c in table.columns]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(table.columns, widths))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(table.columns, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     for row in table.itertuples(index=False):
-        lines.append("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
+        lines.append("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
     return "\n".join(lines)

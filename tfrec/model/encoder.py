@@ -12,7 +12,8 @@ unknown user, item or category never crashes; missing (NaN) numbers become the t
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf

@@ -40,8 +40,10 @@ def _tokens(feature: Feature, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray
     if isinstance(feature, TextFeature):
         values = tf.strings.regex_replace(tf.strings.lower(values), PUNCTUATION, "")
         ragged = tf.strings.split(values)
-    else:
+    elif isinstance(feature, MultiCategoricalFeature):
         ragged = tf.strings.split(values, sep=feature.separator)
+    else:
+        raise TypeError(f"{feature.name!r} ({feature.kind}) has no tokens")
     tokens = np.asarray([t.decode("utf-8") for t in ragged.flat_values.numpy()], dtype=object)
     keep = tokens != ""
     rows = np.repeat(np.arange(len(texts)), ragged.row_lengths().numpy())

@@ -16,7 +16,8 @@ task entirely.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -24,32 +25,10 @@ import tensorflow_recommenders as tfrs
 
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
+from tfrec.model.distribute import gather_across_replicas
 from tfrec.model.encoder import FeatureEncoder, as_id_dtype, lookup_layer
 from tfrec.model.specs import FeatureSpec, plain
 from tfrec.schema import id_dtype
-
-
-def gather_across_replicas(context: tf.distribute.ReplicaContext, candidates: tf.Tensor,
-                           positions: tf.Tensor, sampling: tf.Tensor | None):
-    """All-gathers in-batch candidates over replicas, this replica's rows first.
-
-    Args:
-        context: The replica context.
-        candidates: ``[local_batch, dim]`` candidate embeddings.
-        positions: ``[local_batch]`` item vocabulary positions (int64).
-        sampling: ``[local_batch]`` sampling probabilities, or ``None``.
-
-    Returns:
-        ``(candidates [global_batch, dim], positions [global_batch], sampling [global_batch] or
-        None)``, rotated so that this replica's rows come first: TFRS's retrieval task takes
-        row ``i`` of the candidates as the positive of query ``i`` and the rest as negatives.
-        Gradients flow back to the replica that produced each row.
-    """
-    values = [candidates, positions] + ([sampling] if sampling is not None else [])
-    gathered = [context.all_gather(v, axis=0) for v in values]
-    shift = -tf.cast(context.replica_id_in_sync_group, tf.int32) * tf.shape(candidates)[0]
-    rotated = [tf.roll(g, shift=shift, axis=0) for g in gathered]
-    return rotated[0], rotated[1], rotated[2] if sampling is not None else None
 
 
 def batched_apply(function: Callable[[dict[str, np.ndarray]], Any], columns: dict[str, np.ndarray],
@@ -315,7 +294,7 @@ class TwoTowerModel(tfrs.Model):
                     candidate_sampling_probability=sampling, candidate_ids=candidate_ids,
                     compute_metrics=self._index_ready, compute_batch_metrics=False)
             loss += c.retrieval_weight * retrieval
-        if self.has_rating_head:
+        if self.has_rating_head and self.rating is not None:
             prediction = self.rating_from_embeddings(query, candidate, inputs, training)
             per_example = self.rating_task(
                 labels=tf.cast(inputs[self.rating], tf.float32)[:, None],
@@ -339,7 +318,7 @@ class TwoTowerModel(tfrs.Model):
                 tf.reduce_sum([tf.reduce_sum(x) for x in self.losses]))
             total = loss + regularization
         gradients = tape.gradient(total, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
         metrics = {m.name: m.result() for m in self.metrics}
         metrics.update(loss=loss, regularization_loss=regularization, total_loss=total)
         return metrics

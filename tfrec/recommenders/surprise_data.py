@@ -46,4 +46,4 @@ def to_surprise_testset(dataset: Dataset, frame: pd.DataFrame) -> list[tuple]:
     """Builds a Surprise testset: a list of ``(raw_user, raw_item, rating)`` tuples."""
     schema = dataset.schema
     return list(zip(frame[schema.user_id].tolist(), frame[schema.item_id].tolist(),
-                    _ratings(dataset, frame).tolist()))
+                    _ratings(dataset, frame).tolist(), strict=True))

@@ -24,6 +24,7 @@ import pandas as pd
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.recommenders.base import Recommender, SeenItems
 from tfrec.recommenders.surprise_data import to_surprise_trainset
+from tfrec.recommenders.surprise_knn import csr, rated_matrix, top_k_positive
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +80,9 @@ class SurpriseRecommender(Recommender):
         self._user_inner = pd.Index([trainset.to_raw_uid(u) for u in range(trainset.n_users)])
         self._item_inner = pd.Index([trainset.to_raw_iid(i) for i in range(trainset.n_items)])
         if self.algorithm in _KNN:
-            self._neighbours = _csr(self.algo.yr, self.algo.n_y)
+            self._neighbours = csr(self.algo.yr, self.algo.n_y)
         if self.algorithm in ("SlopeOne", "SVDpp"):
-            self._rated = _rated_matrix(trainset)
+            self._rated = rated_matrix(trainset)
         self._derive()
 
     def _derive(self) -> None:
@@ -104,11 +105,12 @@ class SurpriseRecommender(Recommender):
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = {name: np.asarray(getattr(self.algo, name), dtype=np.float64 if name not in
+        arrays: dict[str, Any] = {name: np.asarray(getattr(self.algo, name), dtype=np.float64 if name not in
                                    ("cltr_u", "cltr_i") else np.int64)
                   for name in _STATE_ARRAYS if getattr(self.algo, name, None) is not None}
         if self.algorithm in _KNN:
-            arrays.update(zip(("neighbour_indptr", "neighbour_ids", "neighbour_ratings"), self._neighbours))
+            names = ("neighbour_indptr", "neighbour_ids", "neighbour_ratings")
+            arrays.update(zip(names, self._neighbours, strict=True))
         if hasattr(self, "_rated"):
             arrays.update(rated_indptr=self._rated.indptr, rated_indices=self._rated.indices)
         arrays.update(seen_indptr=self.seen.indptr, seen_items=self.seen.codes)
@@ -207,7 +209,8 @@ class SurpriseRecommender(Recommender):
                 rated = self._rated[uu[both]]
                 num = np.asarray(rated.multiply(self._slope_dev[ii[both]]).sum(axis=1)).ravel()
                 cnt = np.asarray(rated.multiply(self._slope_known[ii[both]]).sum(axis=1)).ravel()
-                est[both] = np.asarray(algo.user_mean)[uu[both]] + np.divide(num, cnt, out=np.zeros_like(num), where=cnt > 0)
+                mean_dev = np.divide(num, cnt, out=np.zeros_like(num), where=cnt > 0)
+                est[both] = np.asarray(algo.user_mean)[uu[both]] + mean_dev
             return est
         return self._knn_pairs(u, i)
 
@@ -266,7 +269,8 @@ class SurpriseRecommender(Recommender):
         order = positions[np.argsort(y[positions], kind="stable")]
         ys = y[order]
         starts = np.flatnonzero(np.r_[True, ys[1:] != ys[:-1]]) if len(ys) else np.array([], int)
-        for start, end in zip(starts, np.r_[starts[1:], len(order)]):
+        ends = np.r_[starts[1:], len(order)] if len(starts) else starts
+        for start, end in zip(starts, ends, strict=True):
             pairs = order[start:end]
             est[pairs] = self._knn_anchor(ys[start], x[pairs], est[pairs])
         return est
@@ -320,7 +324,7 @@ class SurpriseRecommender(Recommender):
         r = ratings[indptr[anchor]:indptr[anchor + 1]]
         # sim is symmetric: gathering neighbour rows keeps memory access contiguous.
         similarity = algo.sim[nb] if rows is None else algo.sim[nb][:, rows]
-        weights = _top_k_positive(similarity, algo.k)  # [n_neighbours, n]
+        weights = top_k_positive(similarity, algo.k)  # [n_neighbours, n]
         n = weights.shape[1]
         actual_k = np.count_nonzero(weights, axis=0)
         sum_sim = weights.sum(axis=0)
@@ -336,43 +340,3 @@ class SurpriseRecommender(Recommender):
             deviation = r - (mu + algo.bx[nb] + algo.by[anchor])
         sum_ratings = np.where(actual_k < algo.min_k, 0.0, deviation @ weights)
         return base + np.divide(sum_ratings, sum_sim, out=np.zeros(n), where=sum_sim != 0)
-
-
-def _top_k_positive(similarity: np.ndarray, k: int) -> np.ndarray:
-    """Weights of Surprise's neighbour selection, ``[n_neighbours, n]`` (one column per x).
-
-    ``heapq.nlargest(k, ...)`` keeps the ``k`` largest similarities, earlier neighbours first
-    among equals; only positive ones then count. Vectorized per column: everything above the
-    k-th largest value, plus the first tied ones (in neighbour order) up to ``k``.
-    """
-    n = similarity.shape[0]
-    if n > k:
-        kth = np.partition(similarity, n - k, axis=0)[n - k]
-        above = similarity > kth
-        tied = similarity == kth
-        need = k - above.sum(axis=0)
-        chosen = above | tied
-        crowded = tied.sum(axis=0) > need  # more ties than free places: keep the first ones
-        if crowded.any():
-            cols = np.flatnonzero(crowded)
-            chosen[:, cols] = above[:, cols] | (tied[:, cols] & (np.cumsum(tied[:, cols], axis=0) <= need[cols]))
-        return np.where(chosen & (similarity > 0), similarity, 0.0)
-    return np.where(similarity > 0, similarity, 0.0)
-
-
-def _csr(lists: dict, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Surprise's ``{inner id: [(other, rating), ...]}`` as CSR arrays, order kept."""
-    lengths = np.array([len(lists.get(key, ())) for key in range(n)], dtype=np.int64)
-    indptr = np.r_[0, np.cumsum(lengths)]
-    flat = [pair for key in range(n) for pair in lists.get(key, ())]
-    others = np.array([p[0] for p in flat], dtype=np.int64)
-    ratings = np.array([p[1] for p in flat], dtype=np.float64)
-    return indptr, others, ratings
-
-
-def _rated_matrix(trainset):
-    """Sparse ``[n_users, n_items]`` indicator of training ratings."""
-    from scipy.sparse import csr_matrix
-
-    indptr, items, _ = _csr(trainset.ur, trainset.n_users)
-    return csr_matrix((np.ones(len(items)), items, indptr), shape=(trainset.n_users, trainset.n_items))

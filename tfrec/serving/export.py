@@ -28,6 +28,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs

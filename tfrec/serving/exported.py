@@ -90,7 +90,7 @@ class ExportedModel:
         if user_id is not None:
             row[user_column] = user_id
             position = self._user_rows.get(str(user_id))
-            if position is not None:
+            if position is not None and self.users is not None:
                 stored = self.users.iloc[position]
                 row.update({c: stored[c] for c in self.query_features if c in stored.index})
         row.update(overrides)
@@ -133,8 +133,9 @@ class ExportedModel:
         if exclude:
             dtype = self.info["features"]["candidate"][self.info["item_id"]]
             if dtype == "int64":
-                numbers = [_number(v) for v in exclude]
-                if any(n is None for n in numbers):
+                parsed = [_number(v) for v in exclude]
+                numbers = [n for n in parsed if n is not None]
+                if len(numbers) < len(parsed):
                     raise TfrecError(f"item ids are integers here; cannot exclude {exclude!r}")
                 # Ids that no int64 catalog can hold are simply not in the catalog: padding.
                 kept = [int(n) for n in numbers if np.isfinite(n) and abs(n) < 2**62]
