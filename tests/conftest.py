@@ -33,3 +33,36 @@ def ml100k(ml100k_dir):
     from tfrec.data import load_dataset
 
     return load_dataset("ml-100k", data_dir=ml100k_dir)
+
+
+SHARD_FORMATS = ("parquet", "csv", "tfrecord")
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    """A small synthetic data set with user and item features."""
+    from tfrec.data import load_synthetic
+
+    return load_synthetic(300, 120, 3000, seed=5)
+
+
+@pytest.fixture(scope="session")
+def files(synthetic, tmp_path_factory):
+    """``synthetic`` as files: its feature tables, its ratings as 3 shards in each format
+    (``parquet/``, ``csv/``, ``tfrecord/``) and as one Parquet file (``one/``)."""
+    from tfrec.data.shards import write_shards
+
+    root = tmp_path_factory.mktemp("shards")
+    synthetic.users.to_parquet(root / "users.parquet", index=False)
+    synthetic.items.to_parquet(root / "items.parquet", index=False)
+    for fmt in SHARD_FORMATS:
+        write_shards(synthetic.interactions, root / fmt, shards=3, format=fmt, schema=synthetic.schema)
+    write_shards(synthetic.interactions, root / "one", shards=1, format="parquet", schema=synthetic.schema)
+    return root
+
+
+def tables(root, schema):
+    """The feature tables of the ``files`` fixture."""
+    from tfrec.data.tabular import load_feature_tables
+
+    return load_feature_tables(schema, users=root / "users.parquet", items=root / "items.parquet")

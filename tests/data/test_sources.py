@@ -3,9 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARD_FORMATS as FORMATS
+from conftest import tables
 
 from tfrec.cli import main
-from tfrec.data import load_synthetic
 from tfrec.data.columns import feature_columns
 from tfrec.data.files import FileSource
 from tfrec.data.join import FeatureJoin
@@ -13,33 +14,10 @@ from tfrec.data.pipeline import stream_batches as stream_dataset
 from tfrec.data.scan import scan_files
 from tfrec.data.shards import write_shards
 from tfrec.data.sources import FileBatchSource
-from tfrec.data.tabular import load_feature_tables
 from tfrec.errors import DataError
 from tfrec.model.config import ModelConfig
 from tfrec.model.fit import train
 from tfrec.model.stats import TrainingStats
-
-FORMATS = ("parquet", "csv", "tfrecord")
-
-
-@pytest.fixture(scope="module")
-def synthetic():
-    return load_synthetic(300, 120, 3000, seed=5)
-
-
-@pytest.fixture(scope="module")
-def files(synthetic, tmp_path_factory):
-    """The synthetic data written as 3 shards in each format, plus its feature tables."""
-    root = tmp_path_factory.mktemp("shards")
-    synthetic.users.to_parquet(root / "users.parquet", index=False)
-    synthetic.items.to_parquet(root / "items.parquet", index=False)
-    for fmt in FORMATS:
-        write_shards(synthetic.interactions, root / fmt, shards=3, format=fmt, schema=synthetic.schema)
-    return root
-
-
-def tables(root, schema):
-    return load_feature_tables(schema, users=root / "users.parquet", items=root / "items.parquet")
 
 
 def rows(batches, columns):

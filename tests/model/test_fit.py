@@ -3,15 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tables
 
-from tfrec.data import load_synthetic
 from tfrec.data.columns import interaction_arrays
 from tfrec.data.files import FileSource
 from tfrec.data.holdout import Holdout
 from tfrec.data.scan import scan_files
-from tfrec.data.shards import write_shards
 from tfrec.data.sources import FileBatchSource, FrameSource
-from tfrec.data.tabular import load_feature_tables
 from tfrec.model.config import ModelConfig
 from tfrec.model.evaluate import evaluate
 from tfrec.model.fit import train
@@ -19,27 +17,6 @@ from tfrec.model.stats import TrainingStats
 
 SMALL = ModelConfig(epochs=1, batch_size=128, embedding_dim=16, tower_layers=(32,),
                     id_embedding_dim=16, feature_embedding_dim=8, rating_layers=(16,), seed=3)
-
-
-@pytest.fixture(scope="module")
-def synthetic():
-    return load_synthetic(300, 120, 3000, seed=5)
-
-
-@pytest.fixture(scope="module")
-def files(synthetic, tmp_path_factory):
-    """The synthetic ratings as one Parquet file and as 3 TFRecord shards, plus feature tables."""
-    root = tmp_path_factory.mktemp("fit")
-    synthetic.users.to_parquet(root / "users.parquet", index=False)
-    synthetic.items.to_parquet(root / "items.parquet", index=False)
-    write_shards(synthetic.interactions, root / "one", shards=1, format="parquet", schema=synthetic.schema)
-    write_shards(synthetic.interactions, root / "tfrecord", shards=3, format="tfrecord",
-                 schema=synthetic.schema)
-    return root
-
-
-def tables(root, schema):
-    return load_feature_tables(schema, users=root / "users.parquet", items=root / "items.parquet")
 
 
 def streamed(synthetic, files, pattern, **options):
