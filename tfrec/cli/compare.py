@@ -3,65 +3,110 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from tfrec.cli.common import add_data_options, load
+from tfrec.data import Dataset
 from tfrec.errors import TfrecError
 
 
+def parse_ks(text: str) -> list[int]:
+    """``--k`` as sorted distinct positive integers.
+
+    Raises:
+        TfrecError: An empty part, a non-integer or a value below 1.
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    if any(not p.isdigit() for p in parts) or any(int(p) < 1 for p in parts):
+        shown = str(text)[:40]
+        raise TfrecError(f"--k takes positive integers separated by commas (e.g. 10 or 5,10,20), got {shown!r}")
+    return sorted({int(p) for p in parts})
+
+
+def check_ranking_options(dataset: Dataset, ks: list[int], threshold: float | None) -> None:
+    """Checks ``--k`` against the catalog and ``--relevance-threshold`` against the ratings.
+
+    Raises:
+        TfrecError: ``k`` above the catalog size, or a threshold no rating reaches.
+    """
+    catalog = len(dataset.item_ids)
+    if max(ks) > catalog:
+        raise TfrecError(f"--k {max(ks)} is larger than the catalog of {dataset.name} ({catalog} items); "
+                         f"use at most {catalog}")
+    if threshold is None:
+        return
+    rating = dataset.schema.rating
+    if rating is None:
+        raise TfrecError("--relevance-threshold needs ratings, and this data set has implicit events only")
+    low, high = dataset.interactions[rating].min(), dataset.interactions[rating].max()
+    if not low <= threshold <= high:
+        raise TfrecError(f"--relevance-threshold {threshold:g} is outside the ratings of {dataset.name} "
+                         f"({low:g} to {high:g}): no test item would be relevant")
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    """Fits every model on the same split(s) and reports the same metrics for each."""
     from tqdm import tqdm
 
-    from tfrec.atomic import atomic_file, write_atomic
+    from tfrec.atomic import check_target, output_directory
     from tfrec.evaluation.harness import evaluate
-    from tfrec.evaluation.plots import plot_comparison
-    from tfrec.evaluation.report import comparison_table, to_markdown, to_text
     from tfrec.evaluation.splits import make_splits
     from tfrec.model.config import ModelConfig
     from tfrec.recommenders import make_model
 
-    ks = sorted({int(k) for k in str(args.k).split(",")})
-    if min(ks) < 1:
-        raise TfrecError(f"--k must list positive integers, got {args.k!r}")
+    ks = parse_ks(args.k)
+    if args.out:  # the output place is checked before any work
+        check_target(Path(args.out), overwrite=args.overwrite)
     config = ModelConfig.from_toml(args.config) if args.config else None
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     for name in names:  # unknown names fail before any data is loaded or model trained
         make_model(name, seed=args.seed, config=config)
     dataset = load(args)
+    check_ranking_options(dataset, ks, args.relevance_threshold)
     folds = args.folds.split(",") if args.folds else None
     splits = make_splits(dataset, args.split, seed=args.seed, folds=folds, test_ratio=args.test_ratio)
     factories = {name: (lambda name=name: make_model(name, seed=args.seed, config=config)) for name in names}
-    with tqdm(total=len(names) * len(splits), desc="compare", unit="fit", disable=args.quiet,
-              file=sys.stderr) as bar:
-        result = evaluate(factories, splits, ks=ks, relevance_threshold=args.relevance_threshold,
-                          progress=lambda model, fold: _advance(bar, f"{model} on {fold}"))
-    summary = result.summary()
-    table = comparison_table(summary, ks[0])
-    relevance = ("all test items" if args.relevance_threshold is None
-                 else f"rating >= {args.relevance_threshold:g}")
-    print(f"{dataset.name}, split {args.split} ({', '.join(s.name for s in splits)}), relevance: {relevance}")
-    print(to_text(table))
+    with contextlib.ExitStack() as stack:
+        staging = (stack.enter_context(output_directory(args.out, kind="compare", overwrite=args.overwrite))
+                   if args.out else None)  # locked for the whole run: a second run fails at once
+        with tqdm(total=len(names) * len(splits), desc="compare", unit="fit", disable=args.quiet,
+                  file=sys.stderr) as bar:
+            result = evaluate(factories, splits, ks=ks, relevance_threshold=args.relevance_threshold,
+                              progress=lambda model, fold: _advance(bar, f"{model} on {fold}"))
+        payload = {"data": dataset.name, "split": args.split, "folds": [s.summary() for s in splits],
+                   "models": names, "ks": ks, "relevance_threshold": args.relevance_threshold,
+                   "seed": args.seed, **result.to_dict()}
+        _print_and_write(result, payload, dataset.name, args, splits, ks, staging)
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "data": dataset.name, "split": args.split, "folds": [s.summary() for s in splits],
-            "models": names, "ks": ks, "relevance_threshold": args.relevance_threshold,
-            "seed": args.seed, **result.to_dict(),
-        }
-        write_atomic(out / "results.json", json.dumps(payload, indent=2))
-        markdown = (f"# tfrec compare: {dataset.name}\n\nSplit `{args.split}` "
-                    f"({', '.join(s.name for s in splits)}); mean ± std over folds.\n\n"
-                    + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k)) for k in ks)
-                    + "\n")
-        write_atomic(out / "report.md", markdown)
-        with atomic_file(out / "metrics.png") as tmp:
-            plot_comparison(summary, [("rmse", 0), ("ndcg", ks[0]), ("recall", ks[0]), ("coverage", ks[0])], tmp)
         print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'metrics.png'}")
     return 0
+
+
+def _print_and_write(result: Any, payload: dict, name: str, args: argparse.Namespace, splits: list,
+                     ks: list[int], staging: Path | None) -> None:
+    from tfrec.evaluation.plots import plot_comparison
+    from tfrec.evaluation.report import comparison_table, to_markdown, to_text
+
+    summary = result.summary()
+    relevance = ("all test items" if args.relevance_threshold is None
+                 else f"rating >= {args.relevance_threshold:g}")
+    folds = ", ".join(s.name for s in splits)
+    print(f"{name}, split {args.split} ({folds}), relevance: {relevance}")
+    print(to_text(comparison_table(summary, ks[0])))
+    if staging is None:
+        return
+    (staging / "results.json").write_text(json.dumps(payload, indent=2))
+    markdown = (f"# tfrec compare: {name}\n\nSplit `{args.split}` ({folds}); mean ± std over folds.\n\n"
+                + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k)) for k in ks)
+                + "\n")
+    (staging / "report.md").write_text(markdown)
+    panels = [("rmse", 0), ("ndcg", ks[0]), ("recall", ks[0]), ("coverage", ks[0])]
+    plot_comparison(summary, panels, staging / "metrics.png")
 
 
 def _advance(bar: Any, label: str) -> None:
@@ -91,5 +136,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="relevant = rated at least this (default: every test item)")
     compare.add_argument("--config", default=None, help="two-tower model config TOML")
     compare.add_argument("--out", default=None, help="write results.json, report.md, metrics.png here")
+    compare.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier compare --out (only folders tfrec created)")
     compare.add_argument("--quiet", action="store_true", help="no progress bar")
     compare.set_defaults(func=cmd_compare)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from tfrec.cli.common import add_data_options, load
 
@@ -46,6 +47,8 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_data_generate(args: argparse.Namespace) -> int:
+    """Writes synthetic users, items and (sharded) ratings into a new --out folder."""
+    from tfrec.atomic import output_directory
     from tfrec.data.shards import write_shards
     from tfrec.data.synthetic import generate
     from tfrec.schema import builtin_schema
@@ -53,12 +56,18 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     users, items, ratings = generate(args.users, args.items, args.rows, signal=args.signal,
                                      seed=args.seed)
     table_format = "parquet" if args.format == "tfrecord" else args.format
-    for name, frame, shards, fmt in (("users", users, 1, table_format), ("items", items, 1, table_format),
-                                     ("ratings", ratings, args.shards, args.format)):
-        paths = write_shards(frame, args.out, name=name, shards=shards, format=fmt,
-                             schema=builtin_schema("synthetic"))
-        where = paths[0] if len(paths) == 1 else f"{len(paths)} shards {paths[0].parent}/{name}-*"
-        print(f"wrote {where} ({len(frame):,} rows)")
+    out = Path(args.out)
+    written = []
+    # One folder, replaced whole: shards of an earlier run never mix with this one's.
+    with output_directory(out, kind="data", overwrite=args.overwrite) as staging:
+        for name, frame, shards, fmt in (("users", users, 1, table_format),
+                                         ("items", items, 1, table_format),
+                                         ("ratings", ratings, args.shards, args.format)):
+            paths = write_shards(frame, staging, name=name, shards=shards, format=fmt,
+                                 schema=builtin_schema("synthetic"))
+            where = out / paths[0].name if len(paths) == 1 else f"{len(paths)} shards {out}/{name}-*"
+            written.append(f"wrote {where} ({len(frame):,} rows)")
+    print("\n".join(written))
     return 0
 
 
@@ -86,7 +95,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     gen.add_argument("--users", type=int, default=1000, help="users (default 1,000)")
     gen.add_argument("--items", type=int, default=500, help="items (default 500)")
     gen.add_argument("--signal", type=float, default=1.0, help="0 = the seed's pure noise")
-    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    gen.add_argument("--overwrite", action="store_true",
+                     help="replace an earlier generate --out (only folders tfrec created)")
     gen.add_argument("--format", choices=("csv", "parquet", "tfrecord"), default="parquet",
                      help="ratings file format (feature tables are Parquet for tfrecord)")
     gen.add_argument("--shards", type=int, default=1,

@@ -18,7 +18,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # The strategy comes first: TensorFlow must not have initialized its devices yet.
     strategy = make_strategy(args.strategy, logical_cpus=args.logical_cpus)
-    from tfrec.atomic import atomic_directory
+    from tfrec.atomic import check_target, output_directory
+    from tfrec.cli.backup import backup_path, fingerprint, prepare_backup
     from tfrec.data.sources import BatchSource, FileBatchSource, FrameSource
     from tfrec.evaluation.splits import make_splits
     from tfrec.model.config import ModelConfig
@@ -33,13 +34,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config.replace(**{k: v for k, v in changes.items() if v is not None})
     chief = is_chief(strategy)
     out = Path(args.out)
-    # The backup lives beside the output (not in the staging folder) so that a killed run can
-    # be resumed with --resume; without --resume a stale backup is discarded.
-    backup = out.parent / f".{out.name}.backup"
-    if backup.exists() and not args.resume and chief:
-        shutil.rmtree(backup)
-    elif args.resume and not backup.exists():
-        print(f"tfrec: no backup at {backup}; training from the start", file=sys.stderr)
+    if chief:
+        check_target(out, overwrite=args.overwrite)  # before loading data or training
     verbose = 1 if sys.stdout.isatty() else 2
     validation: BatchSource | None = None
     test: BatchSource | None = None
@@ -67,6 +63,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         batches = FrameSource(tables, split.train, split.name)
         test = FrameSource(tables, split.test, f"{split.name}-test")
 
+    # The backup lives beside the output (not in the staging folder) so that a killed run can
+    # be resumed with --resume; it is used only when it is a backup of this very run.
+    backup = backup_path(out)  # other workers only name it (Keras gives them temporary copies)
+    if chief:
+        backup, resuming = prepare_backup(out, fingerprint(config, batches), resume=args.resume)
+        if args.resume and not resuming:
+            print(f"tfrec: no backup at {backup}; training from the start", file=sys.stderr)
+
     def run(checkpoints: Path):  # -> (TrainResult, test metrics)
         result = train(config, batches, validation, strategy=strategy, checkpoint_dir=checkpoints,
                        tensorboard_dir=args.tensorboard, backup_dir=backup, verbose=verbose)
@@ -78,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             run(Path(scratch) / "checkpoints")
         print(f"worker done (the chief writes {out})")
         return 0
-    with atomic_directory(out, overwrite=args.overwrite) as staging:
+    with output_directory(out, kind="train", overwrite=args.overwrite) as staging:
         result, test_metrics = run(staging / "checkpoints")
         summary = {**batches.summary(), "rows": result.scan.rows}
         save_run(result, tables, staging, split_summary=summary, test_metrics=test_metrics)

@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from tfrec.atomic import atomic_directory
+from tfrec.atomic import check_target, output_directory
 from tfrec.errors import TfrecError
 from tfrec.model.run_folder import RunFolder
 from tfrec.model.two_tower import TwoTowerModel, batched_apply
@@ -69,6 +69,7 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         raise TfrecError(f"unknown index {index!r}; use one of {list(INDEXES)}")
     if int(k) != k or k < 1:
         raise TfrecError(f"k must be a positive integer, got {k!r}")
+    check_target(out_dir, overwrite=overwrite)  # before loading and indexing the model
     run = RunFolder(model_dir).check()
     model = run.load_model()
     schema = run.schema()
@@ -101,7 +102,7 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     top_k.index(tf.constant(embeddings), tf.constant(item_ids))
     module, functions = _serving_module(model, top_k, dtypes, max_exclude)
     signatures = {name: function.get_concrete_function() for name, function in functions.items()}
-    with atomic_directory(out_dir, overwrite=overwrite) as staging:
+    with output_directory(out_dir, kind="export", overwrite=overwrite) as staging:
         options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if index == "scann" else None)
         tf.saved_model.save(module, str(staging / SAVEDMODEL_DIR), signatures=signatures, options=options)
         for name in RunFolder.DESCRIPTIONS:
