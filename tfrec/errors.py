@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+MAX_MESSAGE = 1000
+MAX_VALUE = 120
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
 
 class TfrecError(Exception):
-    """Base class of every error tfrec raises on purpose (bad input, bad configuration)."""
+    """Base class of every error tfrec raises on purpose (bad input, bad configuration).
+
+    Messages are one line and capped (a 1M-column header must not become a 10 MB message, nor
+    echo a whole file).
+    """
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(clip(" ".join(str(message).split("\n")), MAX_MESSAGE))
 
 
 class SchemaError(TfrecError, ValueError):
@@ -46,7 +61,7 @@ class DataError(TfrecError, ValueError):
         if column is not None:
             parts.append(f"column {column!r}")
         if value is not None:
-            parts.append(f"value {value!r}")
+            parts.append(f"value {clip(repr(value), MAX_VALUE)}")
         where = ", ".join(parts)
         text = f"{where}: {message}" if where else message
         if fix:

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from tfrec.cli.backup import FINGERPRINT
+
 CONFIG = ("[model]\nembedding_dim = 8\ntower_layers = [16]\nepochs = 30\nbatch_size = 128\n"
           "seed = 3\n")
 
@@ -27,7 +29,7 @@ def test_sigkill_then_resume_finishes_like_an_uninterrupted_run(tmp_path):
     process = train(out, config)
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None:
-        if backup.exists() and any(p.is_file() for p in backup.rglob("*")):
+        if backup.exists() and any(p.is_file() and p.name != FINGERPRINT for p in backup.rglob("*")):
             time.sleep(1.5)  # let it get a few epochs further, then kill it mid-epoch
             break
         time.sleep(0.1)

@@ -1,11 +1,13 @@
 import hashlib
 import logging
+import socket
 import zipfile
 
 import pytest
 
 from tfrec.data import load_dataset
-from tfrec.data.movielens import download, load_ml1m, load_ml100k, load_ml_latest
+from tfrec.data.download import download
+from tfrec.data.movielens import load_ml1m, load_ml100k, load_ml_latest
 from tfrec.data.tabular import load_tables
 from tfrec.errors import DataError
 from tfrec.schema import CategoricalFeature, ContinuousFeature, Schema
@@ -239,9 +241,52 @@ def test_download_verifies_checksums(tmp_path):
     fake = tmp_path / "src" / "ml-100k"
     write_ml100k(fake)
     _zip_folder(fake, tmp_path / "fake.zip")
-    with pytest.raises(DataError, match="checksum of u.data"):
+    with pytest.raises(DataError, match="checksum of u\.(data|item|user) is"):
         download("ml-100k", tmp_path / "dest", url=(tmp_path / "fake.zip").as_uri())
     assert not (tmp_path / "dest" / "ml-100k").exists()
+
+
+
+def test_download_trust_https_timeouts_zips_and_every_file(tmp_path, ml100k_dir):
+    from tfrec.data.download import ML100K_SHA256
+
+    with pytest.raises(DataError, match="refusing to download over http.*--insecure"):
+        download("ml-100k", tmp_path / "d", url="http://127.0.0.1:9/ml-100k.zip")
+    # A silent server: the download times out with a clear error instead of hanging.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    port = silent.getsockname()[1]
+    try:
+        with pytest.raises(DataError, match="no answer within 0.5 s"):
+            download("ml-100k", tmp_path / "d", url=f"http://127.0.0.1:{port}/x.zip", insecure=True,
+                     timeout=0.5)
+    finally:
+        silent.close()
+    page = tmp_path / "page.zip"
+    page.write_text("<html>not found</html>")
+    with pytest.raises(DataError, match="not a zip archive"):
+        download("ml-100k", tmp_path / "d", url=page.as_uri())
+    # The real files pass; a tampered u1.test (one rating changed) is refused.
+    official = tmp_path / "official.zip"
+    with zipfile.ZipFile(official, "w") as zipped:
+        for name in ML100K_SHA256:
+            zipped.write(ml100k_dir / name, f"ml-100k/{name}")
+    target = download("ml-100k", tmp_path / "ok", url=official.as_uri())
+    assert sorted(p.name for p in target.iterdir()) == sorted(ML100K_SHA256)
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(tampered, "w") as zipped:
+        for name in ML100K_SHA256:
+            data = (ml100k_dir / name).read_bytes()
+            zipped.writestr(f"ml-100k/{name}", data.replace(b"\t5\t", b"\t4\t", 1) if name == "u1.test" else data)
+    with pytest.raises(DataError, match="checksum of u1.test"):
+        download("ml-100k", tmp_path / "bad", url=tampered.as_uri())
+    slip = tmp_path / "slip.zip"
+    with zipfile.ZipFile(slip, "w") as zipped:
+        zipped.writestr("../evil.txt", "x")
+    with pytest.raises(DataError, match="unsafe path"):
+        download("ml-100k", tmp_path / "slip", url=slip.as_uri())
+    assert not (tmp_path / "evil.txt").exists()
 
 
 def test_parquet_missing_columns_and_corrupt_file(tmp_path):

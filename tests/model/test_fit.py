@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from conftest import tables
 
+from tfrec.data import load_synthetic
 from tfrec.data.columns import interaction_arrays
 from tfrec.data.files import FileSource
 from tfrec.data.holdout import Holdout
@@ -90,3 +91,11 @@ def test_same_seed_same_training_from_files(synthetic, files):
     second = train(SMALL, streamed(synthetic, files, "tfrecord")).history["loss"]
     other = train(SMALL.replace(seed=4), streamed(synthetic, files, "tfrecord")).history["loss"]
     assert first == second and not np.allclose(first, other)
+
+
+def test_a_catalog_smaller_than_top_k_trains_and_evaluates():
+    tiny = load_synthetic(60, 40, 600, seed=2)
+    result = train(SMALL.replace(top_k=100), FrameSource(tiny, tiny.interactions))
+    assert result.model.model_config.top_k == 40
+    metrics = evaluate(result.model, FrameSource(tiny, tiny.interactions.iloc[:100]))
+    assert 0 <= metrics["factorized_top_k/top_10_categorical_accuracy"] <= 1

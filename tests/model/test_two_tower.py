@@ -98,7 +98,17 @@ def test_config_errors_name_the_option(tmp_path):
     path.write_text("[model]\nembedding_dim = 8\ntower_layers = [16]\n")
     assert ModelConfig.from_toml(path).embedding_dim == 8
     path.write_text("embedding_dim = 'x'\n")
-    with pytest.raises(ConfigError, match="embedding_dim must be a positive integer"):
+    with pytest.raises(ConfigError, match="embedding_dim must be an integer from 1 to 4,096"):
+        ModelConfig.from_toml(path)
+    for option, value, limit in (("embedding_dim", 100_000_000, "4,096"), ("batch_size", 10**11, "1,048,576"),
+                                 ("tower_layers", [10**9], "16,384"), ("learning_rate", 1e9, "100")):
+        with pytest.raises(ConfigError, match=f"{option}.* must .*{limit}"):
+            ModelConfig.from_dict({option: value})
+    path.write_bytes(b"embedding_dim = 8 # caf\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        ModelConfig.from_toml(path)
+    path.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="c.toml"):
         ModelConfig.from_toml(path)
 
 
@@ -222,14 +232,18 @@ def test_shipped_configs_parse():
 def test_nan_loss_stops_with_the_likely_cause(tmp_path):
     import pandas as pd
 
-    from tfrec.errors import TfrecError
+    from tfrec.errors import DataError, TfrecError
 
     frame = pd.DataFrame({"user_id": np.arange(200) % 20, "item_id": np.arange(200) // 20,
                           "rating": np.where(np.arange(200) % 2, 3e38, -3e38)})
-    dataset = build_dataset("huge", Schema(rating_scale=None), frame)
-    split = make_splits(dataset, "random", seed=0)[0]
-    with pytest.raises(TfrecError, match=r"NaN/inf.*column 'rating' has values up to 3e\+38"):
-        train_model(FAST.replace(epochs=2, retrieval_weight=0.0), split)
+    with pytest.raises(DataError, match=r"rating beyond \+/-1e\+09.*rating_scale"):
+        build_dataset("huge", Schema(rating_scale=None), frame)  # refused before training
+    frame["rating"] = np.where(np.arange(200) % 2, 1e6, -1e6)
+    # A diverging run names the step size.
+    plain = build_dataset("steps", Schema(rating_scale=(-1e6, 1e6)), frame.drop(columns=[]))
+    split = make_splits(plain, "random", seed=0)[0]
+    with pytest.raises(TfrecError, match=r"NaN/inf.*learning_rate=1e\+30 is too high"):
+        train_model(FAST.replace(epochs=3, retrieval_weight=0.0, learning_rate=1e30), split)
 
 
 def test_xla_training_runs_and_matches_the_plain_step(synthetic_split):

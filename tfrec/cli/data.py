@@ -72,9 +72,10 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from tfrec.data.movielens import download
+    from tfrec.data.download import download
 
-    target = download(args.name, args.dest, sha256=args.sha256, url=args.url)
+    target = download(args.name, args.dest, sha256=args.sha256, url=args.url, insecure=args.insecure,
+                      timeout=args.timeout)
     print(f"downloaded {args.name} to {target}")
     return 0
 
@@ -108,5 +109,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     down.add_argument("name", choices=("ml-100k", "ml-1m", "ml-latest-small", "ml-latest"))
     down.add_argument("--dest", required=True, help="parent folder for the data")
     down.add_argument("--sha256", default=None, help="expected SHA-256 of the zip archive")
-    down.add_argument("--url", default=None, help="mirror URL instead of GroupLens")
+    down.add_argument("--url", default=None, help="mirror URL instead of GroupLens (https://, or file://)")
+    down.add_argument("--insecure", action="store_true", help="accept a plain http:// --url")
+    down.add_argument("--timeout", type=float, default=60.0,
+                      help="seconds to wait for the server on each read (default 60)")
     down.set_defaults(func=cmd_data_download)

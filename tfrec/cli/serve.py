@@ -37,7 +37,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     features = served.user_features(args.user, overrides)
     exclude = [v.strip() for v in args.exclude.split(",")] if args.exclude else None
     ids, scores = served.recommend(features, k=args.k, exclude=exclude)
-    item_column = served.info["item_id"]
+    item_column = served.info.item_id
     catalog = served.catalog.copy()
     catalog["_key"] = catalog[item_column].astype(str)
     details = catalog.set_index("_key")

@@ -111,6 +111,8 @@ def build_dataset(
     line_offset: int | None = None,
     duplicates: DuplicatePolicy = "last",
     invalid: InvalidPolicy = "error",
+    user_source: str | None = None,
+    item_source: str | None = None,
 ) -> Dataset:
     """Validates the tables against ``schema`` and assembles a :class:`Dataset`.
 
@@ -125,6 +127,9 @@ def build_dataset(
         line_offset: Line number of the first interaction row in ``source``.
         duplicates: Duplicate (user, item) policy, see :func:`clean_interactions`.
         invalid: Invalid-row policy, see :func:`clean_interactions`.
+        user_source: The user table's file, named in its messages (default: a name derived
+            from ``source``).
+        item_source: The item table's file, likewise.
 
     Raises:
         DataError: Any validation failure.
@@ -143,12 +148,12 @@ def build_dataset(
         users = clean_features(users, id_column=schema.user_id, id_dtype=schema.user_id_dtype,
                                features=schema.user_features,
                                known_ids=frame[schema.user_id].unique(),
-                               source=f"{source} (user features)", report=report)
+                               source=user_source or f"{source} (user features)", report=report)
     if items is not None:
         items = clean_features(items, id_column=schema.item_id, id_dtype=schema.item_id_dtype,
                                features=schema.item_features,
                                known_ids=frame[schema.item_id].unique(),
-                               source=f"{source} (item features)", report=report)
+                               source=item_source or f"{source} (item features)", report=report)
     cleaned_folds = {}
     for fold, (train, test) in (folds or {}).items():
         parts = []

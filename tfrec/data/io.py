@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from tfrec.data.validate import require_columns
 from tfrec.errors import DataError
 
 logger = logging.getLogger(__name__)
+
+MAX_COLUMNS = 10_000
 
 
 
@@ -62,13 +65,9 @@ def read_delimited(
             does not parse as its column's type, or missing header columns.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            "file not found" + (" (it is a directory)" if path.is_dir() else ""),
-            path=path,
-            fix=fix_hint or "check the path, or point --data-dir / TFREC_DATA_DIR at the folder.",
-        )
+    check_regular_file(path, fix_hint)
     raw = path.read_bytes()
+    check_not_binary(raw, path, "a delimited text file")
     if not raw.strip():
         raise DataError("file is empty", path=path, fix=fix_hint or "supply a file with data rows.")
     py_encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
@@ -93,17 +92,26 @@ def read_delimited(
         text = raw.decode(py_encoding)
     first_line = text.split("\n", 1)[0]
     if header:
-        names = next(csv.reader([first_line], delimiter=sep)) if len(sep) == 1 else first_line.split(sep)
+        if first_line.count(sep) + 1 > MAX_COLUMNS:
+            raise DataError(f"the header has {first_line.count(sep) + 1:,} columns; tfrec reads at most "
+                            f"{MAX_COLUMNS:,}", path=path, line=1,
+                            fix="keep the interaction or feature columns only, or check the separator.")
+        try:
+            names = next(csv.reader([first_line], delimiter=sep)) if len(sep) == 1 else first_line.split(sep)
+        except csv.Error as exc:
+            raise DataError(f"unreadable header ({exc})", path=path, line=1,
+                            fix="check the quoting and the separator of the first line.") from None
         names = [n.strip() for n in names]
         missing = [c for c in columns if c not in names]
         if missing:
             raise DataError(
-                f"header lacks column(s) {missing}; it has {names}",
+                f"header lacks column(s) {missing}; it has {quote_names(names)}",
                 path=path,
                 line=1,
                 fix="rename the columns or pass a schema whose names match the header.",
             )
-        dup = sorted({n for n in names if names.count(n) > 1})
+        counts = collections.Counter(names)
+        dup = sorted(n for n, c in counts.items() if c > 1)
         if dup:
             raise DataError(f"header repeats column(s) {dup}", path=path, line=1,
                             fix="give every column a distinct name.")
@@ -134,13 +142,60 @@ def read_delimited(
     return convert_columns(frame, columns, path=path, line_offset=1 + int(header))
 
 
+def _guarded(rows: Iterator[list[str]], path: Path) -> Iterator[list[str]]:
+    """csv rows, with the csv module's own errors (a field over its 128 KiB limit) as DataErrors."""
+    try:
+        yield from rows
+    except csv.Error as exc:
+        raise DataError(f"unreadable record ({exc})", path=path,
+                        fix="fields are limited to 128 KiB; check for an unterminated quote.") from None
+
+
+def check_regular_file(path: Path, fix_hint: str | None = None) -> None:
+    """Raises a :class:`DataError` unless ``path`` is a regular file (never reads a FIFO or device).
+
+    Raises:
+        DataError: Missing, a folder, or a FIFO/device/socket.
+    """
+    if path.is_file():
+        return
+    if path.exists():
+        kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, device or socket)"
+        raise DataError(f"{kind}, not a data file", path=path,
+                        fix="give the path of a CSV or Parquet file.")
+    raise DataError("file not found", path=path,
+                    fix=fix_hint or "check the path, or point --data-dir / TFREC_DATA_DIR at the folder.")
+
+
+_MAGIC = {b"\x1f\x8b": "gzip-compressed (decompress it: gunzip FILE)",
+          b"PK\x03\x04": "a zip archive (unpack it first)",
+          b"BZh": "bzip2-compressed (decompress it: bunzip2 FILE)",
+          b"\xfd7zXZ": "xz-compressed (decompress it: unxz FILE)",
+          b"PAR1": "a Parquet file (name it .parquet)"}
+
+
+def check_not_binary(raw: bytes, path: Path, expected: str) -> None:
+    """Raises a clear :class:`DataError` for compressed or Parquet bytes where text is expected."""
+    for magic, what in _MAGIC.items():
+        if raw.startswith(magic):
+            raise DataError(f"this is {what.split(' (')[0]}, not {expected}", path=path,
+                            fix=what.split(" (", 1)[1].rstrip(")") + ".")
+
+
+def quote_names(names: list[str], limit: int = 8) -> str:
+    """A short, capped rendering of header names for messages (never a whole line of a file)."""
+    shown = [n if len(n) <= 30 else n[:30] + "..." for n in names[:limit]]
+    more = f" and {len(names) - limit:,} more" if len(names) > limit else ""
+    return f"{shown}{more}"
+
+
 def _check_field_count(text: str, sep: str, expected: int, header: bool, path: Path) -> None:
     """Raises on the first line whose field count differs (pandas pads short lines silently)."""
     lines = text.splitlines()
     start = 1 if header else 0
     if len(sep) == 1 and header:
         rows = csv.reader(lines[start:], delimiter=sep)
-        counts = (len(r) for r in rows)
+        counts = (len(r) for r in _guarded(rows, path))
     else:
         counts = (line.count(sep) + 1 for line in lines[start:])
     # csv.reader yields one row per record, which may span lines: stop at the shorter one.
@@ -223,8 +278,8 @@ def read_parquet(path: str | os.PathLike, columns: Sequence[str] | None = None) 
         DataError: The file is missing, unreadable, or lacks requested columns.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError("file not found", path=path, fix="check the path.")
+    if not path.is_dir():
+        check_regular_file(path)
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many types for corrupt files
@@ -236,3 +291,31 @@ def read_parquet(path: str | os.PathLike, columns: Sequence[str] | None = None) 
     if columns is not None:
         require_columns(frame, list(columns), str(path), "Parquet file")
     return frame.reset_index(drop=True)
+
+
+def check_column_types(frame: pd.DataFrame, columns: Mapping[str, str], path: Path) -> None:
+    """Rejects what a typed reader cannot mean: booleans where numbers are expected, and list,
+    array or map values (one value per cell).
+
+    Args:
+        frame: A table as read (Parquet keeps its own types).
+        columns: Column name -> ``"int"``, ``"float"`` or ``"string"``.
+        path: The file, for messages.
+
+    Raises:
+        DataError: Names the file, column and a value.
+    """
+    for name, kind in columns.items():
+        if name not in frame.columns:
+            continue
+        values = frame[name]
+        if values.dtype.kind == "b" and kind in ("int", "float"):
+            raise DataError(f"boolean values where {kind} numbers are expected", path=path, column=name,
+                            fix="store numbers (e.g. 1/0, or the rating itself).")
+        if values.dtype == object:
+            nested = values.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))
+            if nested.any():
+                raise DataError("list or map values; every cell needs one value", path=path, column=name,
+                                value=values[nested].iloc[0],
+                                fix="store one value per row (explode lists into rows, or join them "
+                                    "with a separator for a multi_categorical feature).")

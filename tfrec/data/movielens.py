@@ -8,13 +8,8 @@ loader at the unpacked folder with an argument or the ``TFREC_DATA_DIR`` environ
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
-import tempfile
-import urllib.request
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +32,6 @@ ML100K_GENRES = (
 )
 ML100K_FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 # SHA-256 of the files of the official ml-100k release, as listed in its SHA256SUMS.
-ML100K_SHA256 = {
-    "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
-    "u.item": "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
-    "u.user": "f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c",
-}
 RATING_COLUMNS = {"user_id": "int", "item_id": "int", "rating": "float", "timestamp": "int"}
 
 
@@ -128,7 +118,8 @@ def load_ml100k(data_dir=None, *, duplicates: DuplicatePolicy = "last",
                            read_delimited(test, sep="\t", columns=RATING_COLUMNS))
     return build_dataset("ml-100k", builtin_schema("ml-100k"), ratings, users=users, items=items,
                          folds=folds, source=str(folder / "u.data"), line_offset=1,
-                         duplicates=duplicates, invalid=invalid)
+                         duplicates=duplicates, invalid=invalid, user_source=str(folder / "u.user"),
+                         item_source=str(folder / "u.item"))
 
 
 def _join_flags(frame: pd.DataFrame, columns: list[str], labels) -> pd.Series:
@@ -178,66 +169,3 @@ def load_ml_latest(data_dir=None, *, small: bool = True, duplicates: DuplicatePo
     return build_dataset(name, builtin_schema(name), ratings, items=items,
                          source=str(folder / "ratings.csv"), line_offset=2,
                          duplicates=duplicates, invalid=invalid)
-
-
-def download(name: str, dest: str | os.PathLike, *, sha256: str | None = None,
-             url: str | None = None) -> Path:
-    """Downloads and unpacks a MovieLens variant -- only when the user asks for it.
-
-    The archive is verified before it is unpacked: against ``sha256`` when given; for ml-100k
-    the unpacked rating, user and item files are also checked against the official checksums.
-    Other variants require ``sha256`` (published by GroupLens next to each archive).
-    Unpacking goes to a temporary folder that is renamed into place, so a failure leaves
-    nothing half-written.
-
-    Args:
-        name: One of :data:`VARIANTS`.
-        dest: Parent folder; the data land in ``dest/name``.
-        sha256: Expected SHA-256 of the zip archive.
-        url: Override the GroupLens URL (a mirror, or ``file://`` in tests).
-
-    Returns:
-        The unpacked folder.
-
-    Raises:
-        DataError: Unknown variant, missing checksum, checksum mismatch or a failed download.
-    """
-    if name not in VARIANTS:
-        raise DataError(f"unknown MovieLens variant {name!r}", fix=f"choose one of {list(VARIANTS)}.")
-    if sha256 is None and name != "ml-100k":
-        raise DataError(
-            f"downloading {name} needs its checksum",
-            fix="pass --sha256 with the SHA-256 of the zip published by GroupLens.",
-        )
-    dest = Path(dest)
-    target = dest / name
-    if target.exists():
-        raise DataError("already exists", path=target, fix="remove it first, or load it as it is.")
-    dest.mkdir(parents=True, exist_ok=True)
-    url = url or GROUPLENS_URL.format(name=name)
-    with tempfile.TemporaryDirectory(dir=dest, prefix=f".{name}-") as tmp:
-        archive = Path(tmp) / f"{name}.zip"
-        try:
-            with urllib.request.urlopen(url) as response, open(archive, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except OSError as exc:
-            raise DataError(f"download failed: {exc}", path=url,
-                            fix="check the network, or download the zip by hand and unpack it.") from None
-        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-        if sha256 is not None and digest != sha256.lower():
-            raise DataError(f"archive checksum {digest} does not match the expected {sha256}",
-                            path=url, fix="retry the download, or check the checksum you passed.")
-        unpack = Path(tmp) / "unpacked"
-        with zipfile.ZipFile(archive) as zipped:
-            zipped.extractall(unpack)
-        inner = unpack / name if (unpack / name).is_dir() else unpack
-        if name == "ml-100k":
-            for filename, expected in ML100K_SHA256.items():
-                path = inner / filename
-                actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
-                if actual != expected:
-                    raise DataError(f"checksum of {filename} is {actual}, expected {expected}",
-                                    path=url, fix="the archive is not the official ml-100k; retry.")
-        os.replace(inner, target)
-    logger.info("downloaded %s to %s", name, target)
-    return target

@@ -8,7 +8,8 @@ streaming reader (:mod:`tfrec.data.scan`, :mod:`tfrec.data.pipeline`) with
 * ``id``: the id is missing or empty;
 * ``finite``: the value is missing, non-numeric or not finite;
 * ``scale``: the rating lies outside the schema's ``rating_scale``;
-* ``non_negative``: the weight is negative.
+* ``non_negative``: the weight is negative;
+* ``magnitude``: a rating without a declared scale, or a weight, beyond +/-1e9.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ import tensorflow as tf
 
 from tfrec.schema import Schema
 
-Check = Literal["id", "finite", "scale", "non_negative"]
+Check = Literal["id", "finite", "scale", "non_negative", "magnitude"]
+#: Largest rating or weight accepted without a declared scale (float32 holds far more, but a
+#: value this large is a unit error or garbage, and its square overflows the RMSE).
+MAX_MAGNITUDE = 1e9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,9 +64,15 @@ def row_rules(schema: Schema) -> tuple[RowRule, ...]:
         rules.append(RowRule(schema.rating, "scale", f"rating outside the scale [{low:g}, {high:g}]",
                              "fix the rating, or declare the right rating_scale in the schema",
                              float(low), float(high)))
+    if schema.rating and schema.rating_scale is None:
+        rules.append(RowRule(schema.rating, "magnitude", f"rating beyond +/-{MAX_MAGNITUDE:g}",
+                             "declare the rating_scale in the schema, or rescale the ratings",
+                             -MAX_MAGNITUDE, MAX_MAGNITUDE))
     if schema.weight:
         rules.append(RowRule(schema.weight, "non_negative", "negative weight",
                              f"column {schema.weight!r} holds weights, which must be >= 0"))
+        rules.append(RowRule(schema.weight, "magnitude", f"weight above {MAX_MAGNITUDE:g}",
+                             "rescale the weights (e.g. log1p of counts)", 0.0, MAX_MAGNITUDE))
     return tuple(rules)
 
 
@@ -82,7 +92,7 @@ def frame_mask(rule: RowRule, values: pd.Series) -> np.ndarray:
     if rule.check == "finite":
         return ~np.isfinite(x)
     with np.errstate(invalid="ignore"):
-        if rule.check == "scale":
+        if rule.check in ("scale", "magnitude"):
             return (x < rule.low) | (x > rule.high)
         return x < 0
 
@@ -97,7 +107,7 @@ def tensor_mask(rule: RowRule, values: tf.Tensor) -> tf.Tensor:
     x = tf.cast(values, tf.float32)
     if rule.check == "finite":
         return ~tf.math.is_finite(x)
-    if rule.check == "scale":
+    if rule.check in ("scale", "magnitude"):
         return (x < rule.low) | (x > rule.high)
     return x < 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from tfrec.data.dataset import Dataset, build_dataset
-from tfrec.data.io import read_delimited, read_parquet
+from tfrec.data.io import check_column_types, read_delimited, read_parquet
 from tfrec.data.validate import (
     CleaningReport,
     DuplicatePolicy,
@@ -23,11 +23,7 @@ from tfrec.schema import (
     builtin_schema,
     reader_type,
 )
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from tfrec.textio import parse_json, parse_toml, read_text
 
 DEFAULT_SCHEMA = Schema(user_id="user_id", item_id="item_id", rating="rating",
                         user_id_dtype="string", item_id_dtype="string", rating_scale=None)
@@ -41,26 +37,19 @@ def load_schema(path: str | os.PathLike) -> Schema:
         SchemaError: Missing file, unknown extension or invalid content.
     """
     path = Path(path)
-    if not path.is_file() and str(path) in BUILTIN_SCHEMAS:
+    if not path.exists() and str(path) in BUILTIN_SCHEMAS:
         return builtin_schema(str(path))
-    if not path.is_file():
+    if not path.exists():
         raise SchemaError(f"{path}: schema file not found (built-in schemas: {list(BUILTIN_SCHEMAS)})")
-    text = path.read_text("utf-8")
-    if path.suffix.lower() == ".json":
-        try:
-            return Schema.from_json(text)
-        except SchemaError as exc:
-            raise SchemaError(f"{path}: {exc}") from None
-    if path.suffix.lower() == ".toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise SchemaError(f"{path}: not valid TOML: {exc}") from None
-        try:
-            return Schema.from_dict(data)
-        except SchemaError as exc:
-            raise SchemaError(f"{path}: {exc}") from None
-    raise SchemaError(f"{path}: a schema file must end in .json or .toml")
+    if path.suffix.lower() not in (".json", ".toml"):
+        raise SchemaError(f"{path}: a schema file must end in .json or .toml")
+    text = read_text(path, SchemaError, "schema")
+    data = (parse_json(text, SchemaError, str(path)) if path.suffix.lower() == ".json"
+            else parse_toml(text, SchemaError, str(path)))
+    try:
+        return Schema.from_dict(data)
+    except SchemaError as exc:
+        raise SchemaError(f"{path}: {exc}") from None
 
 
 def _column_types(features: tuple[Feature, ...]) -> dict[str, str]:
@@ -76,7 +65,9 @@ def read_table(path: str | os.PathLike, columns: dict[str, str], *, sep: str = "
     """
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq") or path.is_dir():
-        return read_parquet(path, columns=list(columns))[list(columns)], None
+        frame = read_parquet(path, columns=list(columns))[list(columns)]
+        check_column_types(frame, columns, path)
+        return frame, None
     return read_delimited(path, sep=sep, columns=columns, header=True, encoding=encoding), 2
 
 
@@ -118,7 +109,9 @@ def load_tables(
             tables[side], _ = read_table(path, types, sep=sep, encoding=encoding)
     return build_dataset(Path(interactions).name, schema, frame, users=tables.get("user"),
                          items=tables.get("item"), source=str(interactions),
-                         line_offset=line_offset, duplicates=duplicates, invalid=invalid)
+                         line_offset=line_offset, duplicates=duplicates, invalid=invalid,
+                         user_source=None if users is None else str(users),
+                         item_source=None if items is None else str(items))
 
 
 def load_feature_tables(

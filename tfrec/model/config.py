@@ -8,13 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from tfrec.errors import ConfigError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from tfrec.textio import parse_toml, read_text
 
 OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
+#: Upper bounds of the integer options: far above any sensible value, far below what would
+#: exhaust memory before the first step (an embedding_dim of 1e8 would).
+INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096),
+                  "feature_embedding_dim": (1, 1024), "epochs": (1, 10_000), "batch_size": (1, 1 << 20),
+                  "top_k": (1, 100_000), "hash_bins_above": (1, 100_000_000),
+                  "num_hard_negatives": (1, 1 << 20), "early_stopping_patience": (0, 10_000),
+                  "seed": (0, 2**31 - 1)}
+MAX_WIDTH = 16_384
+MAX_LAYERS = 16
+FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2": (0.0, 100.0),
+                "retrieval_weight": (0.0, 1e6), "rating_weight": (0.0, 1e6),
+                "temperature": (1e-6, 1e6)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,14 +116,23 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
-        positive = ("embedding_dim", "id_embedding_dim", "feature_embedding_dim", "epochs",
-                    "batch_size", "top_k")
-        for name in positive:
+        for name, (low, high) in INTEGER_LIMITS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if any(not isinstance(w, int) or w <= 0 for w in self.tower_layers + self.rating_layers):
-            raise ConfigError("tower_layers and rating_layers must list positive integers")
+            if value is None and name in ("hash_bins_above", "num_hard_negatives", "early_stopping_patience"):
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ConfigError(f"{name} must be an integer from {low} to {high:,}, got {value!r}")
+        widths = self.tower_layers + self.rating_layers
+        if any(not isinstance(w, int) or isinstance(w, bool) or not 1 <= w <= MAX_WIDTH for w in widths):
+            raise ConfigError(f"tower_layers and rating_layers must list integers from 1 to {MAX_WIDTH:,}")
+        if len(widths) > 2 * MAX_LAYERS:
+            raise ConfigError(f"at most {MAX_LAYERS} hidden layers per stack")
+        for name, (least, most) in FLOAT_LIMITS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not least <= value <= most:
+                raise ConfigError(f"{name} must be a number from {least:g} to {most:g}, got {value!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer {self.optimizer!r} unknown; use one of {list(OPTIMIZERS)}")
         if self.retrieval_weight < 0 or self.rating_weight < 0 or (
@@ -185,12 +202,9 @@ class ModelConfig:
             ConfigError: Missing file, invalid TOML, unknown keys or invalid values.
         """
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            data = tomllib.loads(path.read_text("utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        data = parse_toml(read_text(path, ConfigError, "config file"), ConfigError, str(path))
+        if not isinstance(data.get("model", {}), dict):
+            raise ConfigError(f"{path}: [model] must be a table of options")
         data = data.get("model", data)
         try:
             return cls.from_dict(data)

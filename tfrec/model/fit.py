@@ -165,6 +165,10 @@ def train(
     stats = TrainingStats(tables.schema, config.selected_features(tables.schema, "context"))
     scan = batches.scan(stats)
     catalog = batches.catalog(stats.items.vocabulary())
+    if len(catalog) < config.top_k:  # top-k metrics and the index cannot rank more items than exist
+        logger.warning("top_k %d is above the catalog size %d: using %d", config.top_k, len(catalog),
+                       len(catalog))
+        config = config.replace(top_k=len(catalog))
     with strategy.scope():
         model = build_model(config, tables, stats, batches.sample(scan.sample))
     distributed = is_distributed(strategy)

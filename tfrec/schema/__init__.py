@@ -43,6 +43,7 @@ from tfrec.schema.features import (
     check_id_type,
     feature_from_dict,
 )
+from tfrec.textio import parse_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +88,14 @@ class Schema:
         for field in ("user_id", "item_id"):
             if not isinstance(getattr(self, field), str) or not getattr(self, field):
                 raise SchemaError(f"schema {field} must name a column, got {getattr(self, field)!r}")
+        if self.user_id == self.item_id:
+            raise SchemaError(f"user_id and item_id name the same column {self.user_id!r}; "
+                              "interactions need a user column and a different item column")
+        columns = [c for c in (self.rating, self.timestamp, self.weight) if c]
+        if len(set(columns)) < len(columns) or set(columns) & {self.user_id, self.item_id}:
+            raise SchemaError(f"rating, timestamp and weight must name distinct columns, other than the "
+                              f"ids; got rating={self.rating!r}, timestamp={self.timestamp!r}, "
+                              f"weight={self.weight!r}")
         check_id_type("user_id_dtype", self.user_id_dtype)
         check_id_type("item_id_dtype", self.item_id_dtype)
         if self.rating_scale is not None:
@@ -181,13 +190,7 @@ class Schema:
         Raises:
             SchemaError: The text is not JSON or does not describe a valid schema.
         """
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SchemaError(
-                f"schema is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
-            ) from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, SchemaError, "schema"))
 
 
 BUILTIN_SCHEMAS = ("synthetic", "ml-100k", "ml-1m", "ml-latest", "ml-latest-small")

@@ -38,12 +38,10 @@ from tfrec.errors import TfrecError
 from tfrec.model.run_folder import RunFolder
 from tfrec.model.two_tower import TwoTowerModel, batched_apply
 from tfrec.schema import as_input_array
+from tfrec.serving.info import EXPORT_FILE, INDEXES, SAVEDMODEL_DIR, savedmodel_checksums
 
 logger = logging.getLogger(__name__)
 
-INDEXES = ("brute-force", "scann")
-EXPORT_FILE = "tfrec_export.json"
-SAVEDMODEL_DIR = "savedmodel"
 
 
 def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
@@ -109,12 +107,14 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             if run.file(name).is_file():
                 shutil.copy2(run.file(name), staging / name)
         catalog.to_parquet(staging / RunFolder.CATALOG, index=False)
-        if run.file(RunFolder.USERS).is_file():
+        has_users = run.file(RunFolder.USERS).is_file()
+        if has_users:
             shutil.copy2(run.file(RunFolder.USERS), staging / RunFolder.USERS)
         (staging / EXPORT_FILE).write_text(json.dumps({
             "index": index, "k": k, "max_exclude": max_exclude, "catalog_size": int(len(item_ids)),
             "user_id": schema.user_id, "item_id": schema.item_id, "features": dtypes,
             "signatures": sorted(signatures), "has_rating": bool(model.has_rating_head),
+            "has_users": has_users, "sha256": savedmodel_checksums(staging / SAVEDMODEL_DIR),
             "versions": _versions(), "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }, indent=2))
     logger.info("exported %s (%s index, k=%d, %d items) to %s", model_dir, index, k, len(item_ids), out_dir)

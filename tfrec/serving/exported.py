@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -14,12 +13,12 @@ import tensorflow as tf
 
 from tfrec.errors import TfrecError
 from tfrec.model.run_folder import RunFolder
-from tfrec.serving.export import EXPORT_FILE, SAVEDMODEL_DIR
+from tfrec.serving.info import SAVEDMODEL_DIR, ExportInfo, verify_checksums
 
 logger = logging.getLogger(__name__)
 
 
-def _number(value) -> float | None:
+def _number(value: Any) -> float | None:
     """``value`` as a float (missing -> NaN), or ``None`` when it is not a number."""
     if value is None:
         return float("nan")
@@ -29,49 +28,81 @@ def _number(value) -> float | None:
         return None
 
 
+def integer_id(value: Any, what: str) -> int:
+    """An integer id from a request value; ids outside int64 map to -1 (never in a catalog).
+
+    Raises:
+        TfrecError: The value is not a whole number (``1.9``, ``abc``): it cannot be an id.
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        whole = int(value)
+    else:
+        text = str(value).strip()
+        if not text.lstrip("+-").isdigit() or len(text) > 40:
+            raise TfrecError(f"{what} are integers in this model; {str(value)[:40]!r} is not one")
+        whole = int(text)
+    return whole if abs(whole) < 2**62 else -1
+
+
+def decode_ids(ids: np.ndarray) -> np.ndarray:
+    """Item ids from a signature: bytes -> ``str`` (UTF-8), numbers unchanged."""
+    if ids.dtype != object:
+        return ids
+    return np.vectorize(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v),
+                        otypes=[object])(ids)
 
 
 class ExportedModel:
     """A loaded export, with input checks and defaults for missing user features.
 
     Args:
-        path: Export folder written by :func:`export_model`.
+        path: Export folder written by :func:`~tfrec.serving.export.export_model`.
+
+    Attributes:
+        info: The export's checked description.
+        catalog: The item catalog (ids and item features).
+        users: The user table, or ``None`` when the model was trained without one.
 
     Raises:
-        TfrecError: Missing, incomplete or corrupt export.
+        TfrecError: Missing, incomplete, corrupt or changed export.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        info_path = self.path / EXPORT_FILE
-        if not info_path.is_file():
-            raise TfrecError(f"{self.path}: not a tfrec export ({EXPORT_FILE} missing); "
-                             "create one with `tfrec export --model DIR --out EXPORT_DIR`")
-        try:
-            self.info = json.loads(info_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise TfrecError(f"{info_path}: corrupt export description ({exc.msg}); re-export") from None
-        if self.info.get("index") == "scann":
+        self.info = ExportInfo.read(self.path)
+        verify_checksums(self.path, self.info)  # before TensorFlow reads the program
+        if self.info.index == "scann":
             try:
                 import scann  # noqa: F401
             except ImportError:
                 raise TfrecError("this export uses a ScaNN index: pip install 'tfrec[scann]'") from None
+        self.catalog = self._table(RunFolder.CATALOG)
+        if self.info.item_id not in self.catalog.columns:
+            raise TfrecError(f"{self.path / RunFolder.CATALOG}: no {self.info.item_id!r} column; re-export")
+        self.users = self._table(RunFolder.USERS) if self.info.has_users else None
         try:
             self.saved = tf.saved_model.load(str(self.path / SAVEDMODEL_DIR))
         except Exception as exc:  # TF raises several types for a damaged SavedModel
             raise TfrecError(f"{self.path}: cannot load the SavedModel ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0][:200]}); re-export the model") from None
-        self.catalog = pd.read_parquet(self.path / RunFolder.CATALOG)
-        users = self.path / RunFolder.USERS
-        self.users = pd.read_parquet(users) if users.is_file() else None
         self._user_rows = ({} if self.users is None else
-                           {str(v): i for i, v in enumerate(self.users[self.info["user_id"]])})
+                           {str(v): i for i, v in enumerate(self.users[self.info.user_id])})
+
+    def _table(self, name: str) -> pd.DataFrame:
+        path = self.path / name
+        if not path.is_file():
+            raise TfrecError(f"{path}: missing from the export; re-export the model")
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for a damaged file
+            raise TfrecError(f"{path}: unreadable ({type(exc).__name__}); re-export the model") from None
 
     @property
     def query_features(self) -> dict[str, str]:
-        return self.info["features"]["query"]
+        """Query-side input name -> dtype."""
+        return self.info.query
 
-    def user_features(self, user_id=None, overrides: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    def user_features(self, user_id: Any = None, overrides: dict[str, str] | None = None) -> dict[str, np.ndarray]:
         """One query row: the stored features of ``user_id`` (if known), then ``overrides``.
 
         Missing features get neutral values (empty string, -1, NaN), which the model maps to
@@ -79,15 +110,17 @@ class ExportedModel:
 
         Raises:
             TfrecError: An override names an unknown feature or has a non-numeric value for a
-                numeric feature.
+                numeric feature, or an integer user id is not a whole number.
         """
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(self.query_features))
         if unknown:
             raise TfrecError(f"unknown feature(s) {unknown}; this model reads {sorted(self.query_features)}")
         row: dict[str, Any] = {}
-        user_column = self.info["user_id"]
+        user_column = self.info.user_id
         if user_id is not None:
+            if self.query_features.get(user_column) == "int64":
+                user_id = integer_id(user_id, "user ids")
             row[user_column] = user_id
             position = self._user_rows.get(str(user_id))
             if position is not None and self.users is not None:
@@ -101,11 +134,8 @@ class ExportedModel:
                 out[name] = np.array(["" if value is None else str(value)], dtype=object)
                 continue
             number = _number(value)
-            if number is None and name == user_column:  # cannot be a known id: serve as unknown
-                logger.info("user id %r is not a number: served as an unknown user", value)
-                number = -1.0
             if number is None:
-                raise TfrecError(f"feature {name!r} must be a number, got {value!r}")
+                raise TfrecError(f"feature {name!r} must be a number, got {str(value)[:40]!r}")
             if dtype == "int64":
                 # Categories and ids outside int64 (or not finite) cannot be known: OOV (-1).
                 whole = np.isfinite(number) and abs(number) < 2**62
@@ -114,31 +144,30 @@ class ExportedModel:
                 out[name] = np.array([number], dtype=np.float32)  # NaN/inf -> training mean
         return out
 
+    def is_known_user(self, user_id: Any) -> bool:
+        """Whether the export holds features for ``user_id`` (else it is served cold)."""
+        return str(user_id) in self._user_rows
+
     def recommend(self, features: dict[str, np.ndarray], k: int = 10,
                   exclude: list | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` for each row of ``features``: ``(item_ids [n, k], scores [n, k])``.
 
         Raises:
-            TfrecError: ``k`` outside 1..(export k), or exclusions that leave fewer than k items.
+            TfrecError: ``k`` outside 1..(export k), too many exclusions, or exclusions that are
+                not ids of this catalog's type.
         """
-        limit = self.info["k"]
+        limit = self.info.k
         if int(k) != k or not 1 <= k <= limit:
             raise TfrecError(f"k must be between 1 and {limit} (the k this model was exported with; "
                              f"re-export with --k to raise it), got {k!r}")
         inputs = {name: tf.constant(value) for name, value in features.items()}
-        width = self.info["max_exclude"]
+        width = self.info.max_exclude
         if exclude and len(exclude) > width:
             raise TfrecError(f"at most {width} exclusions (this export's max_exclude), got "
                              f"{len(exclude)}; re-export with a larger --max-exclude")
         if exclude:
-            dtype = self.info["features"]["candidate"][self.info["item_id"]]
-            if dtype == "int64":
-                parsed = [_number(v) for v in exclude]
-                numbers = [n for n in parsed if n is not None]
-                if len(numbers) < len(parsed):
-                    raise TfrecError(f"item ids are integers here; cannot exclude {exclude!r}")
-                # Ids that no int64 catalog can hold are simply not in the catalog: padding.
-                kept = [int(n) for n in numbers if np.isfinite(n) and abs(n) < 2**62]
+            if self.info.candidate[self.info.item_id] == "int64":
+                kept = [integer_id(v, "item ids") for v in exclude]
                 ids = np.array([kept + [-1] * (width - len(kept))], dtype=np.int64)
             else:
                 ids = np.array([[str(v) for v in exclude] + [""] * (width - len(exclude))], dtype=object)
@@ -148,6 +177,4 @@ class ExportedModel:
         else:
             result = self.saved.signatures["recommend"](**inputs)
         ids, scores = result["item_ids"].numpy()[:, :k], result["scores"].numpy()[:, :k]
-        if ids.dtype == object:
-            ids = ids.astype(str)
-        return ids, scores
+        return decode_ids(ids), scores
