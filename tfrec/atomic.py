@@ -78,6 +78,9 @@ def check_target(target: str | os.PathLike, *, overwrite: bool = False) -> Path:
     target = Path(target)
     if target.name in ("", ".", ".."):
         raise TfrecError(f"--out {str(target)!r} names a folder by '.' or '..'; give a new folder name")
+    if len(os.fsencode(target.name)) > 200:
+        raise TfrecError(f"--out name is {len(os.fsencode(target.name))} bytes long; use at most 200 "
+                         "(tfrec adds a suffix for its lock, backup and staging files)")
     resolved = Path(os.path.abspath(target))
     real = target.resolve()
     cwd = Path.cwd().resolve()

@@ -41,3 +41,27 @@ def test_keras3_already_loaded_is_refused():
     ok = subprocess.run([sys.executable, "-c", "import tfrec, tensorflow as tf; print(tf.keras.__name__)"],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stdout.strip().startswith("tf_keras")
+
+
+def test_compare_and_generate_outputs_never_mix_or_overwrite_silently(tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["compare", "--models", "popularity", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    first = (out / "results.json").read_text()
+    assert main(args + ["--seed", "7"]) == 2 and "--overwrite" in capsys.readouterr().err
+    assert (out / "results.json").read_text() == first
+    assert main(args + ["--seed", "7", "--overwrite"]) == 0
+    assert json.loads((out / "results.json").read_text())["seed"] == 7
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.json").write_text("my own results")
+    assert main(["compare", "--models", "popularity", "--quiet", "--out", str(mine), "--overwrite"]) == 2
+    assert (mine / "results.json").read_text() == "my own results"
+    data = tmp_path / "gen"
+    assert main(["data", "generate", "--rows", "400", "--users", "80", "--items", "40", "--shards", "4",
+                 "--out", str(data)]) == 0
+    assert main(["data", "generate", "--rows", "300", "--users", "80", "--items", "40", "--shards", "3",
+                 "--seed", "7", "--out", str(data)]) == 2
+    assert main(["data", "generate", "--rows", "300", "--users", "80", "--items", "40", "--shards", "3",
+                 "--seed", "7", "--out", str(data), "--overwrite"]) == 0
+    assert sorted(p.name for p in data.glob("ratings-*")) == [f"ratings-{i:05d}-of-00003.parquet" for i in range(3)]

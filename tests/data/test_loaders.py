@@ -241,7 +241,7 @@ def test_download_verifies_checksums(tmp_path):
     fake = tmp_path / "src" / "ml-100k"
     write_ml100k(fake)
     _zip_folder(fake, tmp_path / "fake.zip")
-    with pytest.raises(DataError, match="checksum of u\.(data|item|user) is"):
+    with pytest.raises(DataError, match=r"checksum of u\.(data|item|user) is"):
         download("ml-100k", tmp_path / "dest", url=(tmp_path / "fake.zip").as_uri())
     assert not (tmp_path / "dest" / "ml-100k").exists()
 

@@ -139,3 +139,105 @@ def test_fuzz_schema_parser(data):
     except TfrecError:
         return
     assert Schema.from_json(schema.to_json()) == schema
+
+
+# ------------------------------------------------------------------ reliability II regressions
+def test_wide_headers_are_refused_fast_with_a_short_message(tmp_path):
+    import time
+
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(1_000_000)) + "\n1\n")
+    start = time.perf_counter()
+    with pytest.raises(TfrecError) as error:
+        load_tables(path, EXPLICIT)
+    assert time.perf_counter() - start < 1.0
+    assert "1,000,000 columns" in str(error.value) and len(str(error.value)) < 1100
+    path.write_text(",".join(f"c{i}" for i in range(5_000)) + "\n" + ",".join("1" * 5_000) + "\n")
+    start = time.perf_counter()
+    with pytest.raises(TfrecError, match="header lacks") as error:
+        load_tables(path, EXPLICIT)
+    assert time.perf_counter() - start < 1.0 and len(str(error.value)) < 1100
+
+
+def test_a_system_file_behind_a_symlink_is_not_echoed(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:" + "s3cr3t" * 50 + ":0:0\n")
+    link = tmp_path / "data.csv"
+    link.symlink_to(secret)
+    with pytest.raises(TfrecError) as error:
+        load_tables(link, EXPLICIT)
+    assert "s3cr3t" * 6 not in str(error.value)
+
+
+def test_fields_over_the_csv_limit_are_one_line_errors(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text('user_id,item_id,rating\n"' + "x" * 200_000 + '",1,3\n')
+    with pytest.raises(TfrecError, match="128 KiB|unreadable|malformed"):
+        load_tables(path, EXPLICIT)
+
+
+def test_fifos_devices_and_compressed_files_are_named_for_what_they_are(tmp_path):
+    import gzip
+    import os
+
+    fifo = tmp_path / "ratings.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(TfrecError, match="not a regular file"):
+        load_tables(fifo, EXPLICIT)
+    with pytest.raises(TfrecError, match="not a regular file"):
+        load_tables(Path("/dev/null"), EXPLICIT)
+    packed = tmp_path / "packed.csv"
+    packed.write_bytes(gzip.compress(b"user_id,item_id,rating\n1,2,3\n"))
+    with pytest.raises(TfrecError, match="gzip-compressed.*gunzip"):
+        load_tables(packed, EXPLICIT)
+
+
+def test_parquet_booleans_and_lists_are_refused(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "r.parquet"
+    pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"], "rating": [True, False]}).to_parquet(path)
+    with pytest.raises(TfrecError, match="column 'rating'.*boolean values"):
+        load_tables(path, EXPLICIT)
+    pd.DataFrame({"user_id": [[1], [2]], "item_id": ["x", "y"], "rating": [1.0, 2.0]}).to_parquet(path)
+    with pytest.raises(TfrecError, match="column 'user_id'.*list or map values"):
+        load_tables(path, EXPLICIT)
+
+
+def test_schemas_with_one_column_for_two_roles_are_refused():
+    from tfrec.errors import SchemaError
+
+    with pytest.raises(SchemaError, match="same column 'id'"):
+        Schema(user_id="id", item_id="id")
+    with pytest.raises(SchemaError, match="distinct columns"):
+        Schema(rating="score", weight="score")
+
+
+def test_absurd_ratings_without_a_scale_are_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("user_id,item_id,rating\n1,2,3\n2,3,1e300\n")
+    with pytest.raises(TfrecError, match=r"r.csv:3.*rating beyond \+/-1e\+09"):
+        load_tables(path, Schema(user_id_dtype="string", item_id_dtype="string", rating_scale=None))
+
+
+def test_bad_feature_values_name_the_feature_file(tmp_path):
+    from tfrec.schema import CategoricalFeature
+
+    (tmp_path / "r.csv").write_text("user_id,item_id,rating\n1,2,3\n")
+    (tmp_path / "users.csv").write_text("user_id,age\n1,old\n")
+    schema = Schema(rating_scale=(1, 5), user_features=(ContinuousFeature("age"),),
+                    item_features=(CategoricalFeature("kind"),))
+    (tmp_path / "items.csv").write_text("item_id,kind\n2,a\n")
+    with pytest.raises(TfrecError) as error:
+        load_tables(tmp_path / "r.csv", schema, users=tmp_path / "users.csv", items=tmp_path / "items.csv")
+    assert "users.csv" in str(error.value) and "r.csv" not in str(error.value).split(":")[0]
+
+
+def test_schema_files_that_are_not_utf8_or_nested_too_deep(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_bytes(b'{"user_id": "caf\xe9"}')
+    with pytest.raises(TfrecError, match="not UTF-8"):
+        load_schema(path)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(TfrecError, match="nested too deeply"):
+        load_schema(path)

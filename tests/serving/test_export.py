@@ -114,7 +114,9 @@ def test_exclusions_and_limits(exported):
         served.user_features(None, {"colour": "red"})
     with pytest.raises(TfrecError, match="must be a number"):
         served.user_features(None, {"age": "old"})
-    cold, _ = served.recommend(served.user_features("not-a-user", {"age": "nan"}), k=5)
+    cold, _ = served.recommend(served.user_features(999_999, {"age": "nan"}), k=5)  # unknown: cold start
+    with pytest.raises(TfrecError, match="user ids are integers"):
+        served.user_features("not-a-user")
     assert cold.shape == (1, 5)
 
 
@@ -128,29 +130,65 @@ def test_cli_recommend_known_unknown_and_json(exported, capsys):
     assert len(payload["recommendations"]) == 4 and "category" in payload["recommendations"][0]
 
 
-@pytest.mark.parametrize("damage, fragment", [
-    ("missing", "not a tfrec export"),
-    ("corrupt_json", "corrupt export description"),
-    ("corrupt_model", "cannot load the SavedModel"),
-])
-def test_cli_bad_exports_give_one_line_errors(exported, tmp_path, capsys, damage, fragment):
+def _edit_info(target, change):
+    info = json.loads((target / "tfrec_export.json").read_text())
+    (target / "tfrec_export.json").write_text(json.dumps(change(info)))
+
+
+DAMAGES = {
+    "missing": ("not a tfrec export", None),
+    "corrupt_json": ("not valid JSON", lambda t: (t / "tfrec_export.json").write_text("{not json")),
+    "empty_object": ("field 'features' is missing", lambda t: (t / "tfrec_export.json").write_text("{}")),
+    "a_list": ("not a JSON object", lambda t: (t / "tfrec_export.json").write_text("[1, 2]")),
+    "k_string": ("field 'k' is '20'", lambda t: _edit_info(t, lambda i: {**i, "k": "20"})),
+    "not_utf8": ("not UTF-8", lambda t: (t / "tfrec_export.json").write_bytes(b'{"index": "caf\xe9"}')),
+    "deep": ("nested too deeply", lambda t: (t / "tfrec_export.json").write_text("[" * 100_000 + "]" * 100_000)),
+    "corrupt_model": ("changed since export", lambda t: (t / "savedmodel" / "saved_model.pb").write_bytes(b"x")),
+    "tampered_variables": ("changed since export", lambda t: next((t / "savedmodel" / "variables").glob(
+        "*.data*")).write_bytes(b"\0" * 64)),
+    "no_checksums": ("records no checksums", lambda t: _edit_info(t, lambda i: {**i, "sha256": {}})),
+    "no_catalog": ("catalog.parquet: missing", lambda t: (t / "catalog.parquet").unlink()),
+    "corrupt_catalog": ("catalog.parquet: unreadable", lambda t: (t / "catalog.parquet").write_bytes(b"PAR1")),
+    "no_users": ("users.parquet: missing", lambda t: (t / "users.parquet").unlink()),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_cli_bad_exports_give_one_line_errors(exported, tmp_path, capsys, damage):
+    """Damaged or tampered exports are refused with one line, before TensorFlow loads them."""
     import shutil
 
+    fragment, apply = DAMAGES[damage]
     target = tmp_path / "copy"
-    if damage != "missing":
+    if apply is not None:
         shutil.copytree(exported, target)
-    if damage == "corrupt_json":
-        (target / "tfrec_export.json").write_text("{not json")
-    if damage == "corrupt_model":
-        (target / "savedmodel" / "saved_model.pb").write_bytes(b"garbage")
+        apply(target)
     assert main(["recommend", "--model", str(target), "--user", "1"]) == 2
     err = capsys.readouterr().err
-    assert fragment in err and "Traceback" not in err
+    assert fragment in err and "Traceback" not in err and err.count("\n") == 1, err
 
 
-def test_export_errors(trained, tmp_path, exported):
+def test_integer_ids_must_be_whole_numbers(exported, capsys):
+    assert main(["recommend", "--model", str(exported), "--user", "1.9"]) == 2
+    assert "user ids are integers in this model; '1.9' is not one" in capsys.readouterr().err
+    assert main(["recommend", "--model", str(exported), "--user", "1", "--exclude", "467.7"]) == 2
+    assert "item ids are integers in this model; '467.7' is not one" in capsys.readouterr().err
+    assert main(["recommend", "--model", str(exported), "--user", "1", "--exclude", "7, 99999999999999999999"]) == 0
+
+
+def test_export_errors(trained, tmp_path, exported, monkeypatch):
     with pytest.raises(TfrecError, match="exists"):
         export_model(trained, exported)
+    monkeypatch.chdir(exported)  # inside the export: '.', '..' and the folder itself are refused
+    for out in (".", "..", str(exported), str(exported.parent)):
+        with pytest.raises(TfrecError, match="never|'.' or '..'"):
+            export_model(trained, out, overwrite=True)
+    assert (exported / "tfrec_export.json").is_file() and (trained / "catalog.parquet").is_file()
+    monkeypatch.undo()
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(TfrecError, match="not a folder"):
+        export_model(trained, tmp_path / "a_file", overwrite=True)
+    assert (tmp_path / "a_file").read_text() == "mine"
     with pytest.raises(TfrecError, match="not a tfrec training folder"):
         export_model(tmp_path, tmp_path / "x")
     with pytest.raises(TfrecError, match="unknown index"):
@@ -220,4 +258,61 @@ def test_ten_thousand_hostile_requests_never_crash(exported):
         assert set(ids[0].tolist()) <= catalog and np.isfinite(scores).all()
         if exclude:
             assert not set(ids[0].tolist()) & {int(float(v)) for v in exclude if abs(float(v)) < 1e18}
-    assert answered + errors == 10_000 and answered > 3_000 and errors > 1_000
+    # Non-integer ids (user or exclusion) are refused now: fewer answers, never a crash.
+    assert answered + errors == 10_000 and answered > 1_000 and errors > 1_000
+
+
+def test_unicode_ids_round_trip_through_training_export_and_recommend(tmp_path, capsys):
+    """Non-ASCII user and item ids survive loading, training, export, recommend and JSON."""
+    import pandas as pd
+
+    users = ["zoë", "日本", "user😀", "plain"]
+    items = ["café", "naïve", "東京", "🎬 film", "item-5", "item-6"]
+    rows = [(u, i, 1 + (a + b) % 5) for a, u in enumerate(users) for b, i in enumerate(items) if (a + b) % 3]
+    pd.DataFrame(rows, columns=["user_id", "item_id", "rating"]).to_csv(tmp_path / "r.csv", index=False)
+    (tmp_path / "schema.json").write_text(json.dumps(
+        {"user_id": "user_id", "item_id": "item_id", "rating": "rating", "rating_scale": [1, 5],
+         "user_id_dtype": "string", "item_id_dtype": "string"}))
+    (tmp_path / "m.toml").write_text("[model]\nembedding_dim = 4\ntower_layers = []\nepochs = 1\nbatch_size = 8\n")
+    assert main(["train", "--data", f"csv:{tmp_path / 'r.csv'}", "--schema", str(tmp_path / "schema.json"),
+                 "--config", str(tmp_path / "m.toml"), "--out", str(tmp_path / "run")]) == 0
+    assert main(["export", "--model", str(tmp_path / "run"), "--out", str(tmp_path / "exp"), "--k", "3",
+                 "--max-exclude", "2"]) == 0
+    capsys.readouterr()
+    for user in users:
+        assert main(["recommend", "--model", str(tmp_path / "exp"), "--user", user, "-k", "3", "--json",
+                     "--exclude", "café"]) == 0
+        answer = json.loads(capsys.readouterr().out)
+        got = [r["item_id"] for r in answer["recommendations"]]
+        assert len(got) == 3 and set(got) <= set(items) and "café" not in got, got
+    served = ExportedModel(tmp_path / "exp")
+    ids, _ = served.recommend(served.user_features("日本"), k=3)
+    assert all(isinstance(i, str) and i in items for i in ids[0])
+
+
+@pytest.mark.slow
+def test_sigkill_during_export_overwrite_leaves_a_complete_old_or_new_export(trained, tmp_path):
+    """20 real `tfrec export --overwrite` processes killed at random instants."""
+    import random
+    import signal
+    import time
+
+    from tfrec.serving.info import ExportInfo, verify_checksums
+
+    target = tmp_path / "export"
+    command = [sys.executable, "-m", "tfrec", "export", "--model", str(trained), "--out", str(target),
+               "--overwrite", "--k", "10"]
+    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
+    stamps = {json.loads((target / "tfrec_export.json").read_text())["exported_at"]}
+    rng = random.Random(1)
+    for _trial in range(20):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(2.0, 9.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        info = ExportInfo.read(target)  # complete: description, checksummed SavedModel, tables
+        verify_checksums(target, info)
+        assert (target / "catalog.parquet").is_file() and (target / "users.parquet").is_file()
+        stamps.add(info.raw["exported_at"])
+    assert ExportedModel(target).recommend(ExportedModel(target).user_features(1), k=5)[0].shape == (1, 5)
+    assert len(stamps) >= 2, "some kills came after an export finished: old and new both seen"

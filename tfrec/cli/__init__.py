@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import NoReturn
 
 from tfrec import __version__
 from tfrec.cli import compare, data, serve, train
@@ -13,9 +14,18 @@ from tfrec.cli.common import resolve_seed
 from tfrec.errors import TfrecError
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with tfrec's error format: one line, ``tfrec: error: ...``, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("tfrec").strip()
+        hint = f"tfrec {command} --help" if command else "tfrec --help"
+        self.exit(2, f"tfrec: error: {' '.join(message.split())} (see {hint})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Returns the ``tfrec`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tfrec",
         description="Two-tower recommenders on TensorFlow Recommenders, compared honestly "
                     "against classic baselines.",
@@ -24,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an unexpected error (also: TFREC_DEBUG=1)")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     for module in (data, compare, serve, train):
         module.add_commands(commands)
@@ -34,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the process exit code (2 for usage and data errors)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
@@ -48,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         return func(args)
     except TfrecError as exc:
         print(f"tfrec: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the system refused (disk full, permission, name too long): not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tfrec: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: one line, the traceback only on request
         if args.debug or os.environ.get("TFREC_DEBUG") == "1":

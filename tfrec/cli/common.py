@@ -7,6 +7,18 @@ import argparse
 from tfrec.data import Dataset
 
 DEFAULT_SEED = 42
+MAX_SEED = 2**31 - 1
+
+
+def seed_value(text: str) -> int:
+    """``--seed``: an integer from 0 to 2**31 - 1 (what NumPy, TensorFlow and Surprise accept)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED:,}, got {seed}")
+    return seed
 
 
 def resolve_seed(args: argparse.Namespace) -> None:
@@ -26,7 +38,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schema", default=None, help="schema .json/.toml for generic files")
     parser.add_argument("--users", default=None, help="user feature table for generic files")
     parser.add_argument("--items", default=None, help="item feature table for generic files")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=seed_value, default=None,
                         help=f"seed of the data, split and models (default {DEFAULT_SEED}; `train` keeps "
                              "its config's seed unless --seed is given)")
     parser.add_argument("--signal", type=float, default=1.0,

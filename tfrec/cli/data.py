@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from tfrec.cli.common import add_data_options, load
+from tfrec.cli.common import add_data_options, load, seed_value
+from tfrec.errors import TfrecError
 
 
 def cmd_data_describe(args: argparse.Namespace) -> int:
@@ -48,11 +49,16 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
 
 def cmd_data_generate(args: argparse.Namespace) -> int:
     """Writes synthetic users, items and (sharded) ratings into a new --out folder."""
-    from tfrec.atomic import output_directory
+    from tfrec.atomic import check_target, output_directory
     from tfrec.data.shards import write_shards
     from tfrec.data.synthetic import generate
     from tfrec.schema import builtin_schema
 
+    for name, value, limit in (("--rows", args.rows, 100_000_000), ("--users", args.users, 10_000_000),
+                               ("--items", args.items, 10_000_000), ("--shards", args.shards, 10_000)):
+        if not 1 <= value <= limit:
+            raise TfrecError(f"{name} must be from 1 to {limit:,}, got {value}")
+    check_target(Path(args.out), overwrite=args.overwrite)  # before generating anything
     users, items, ratings = generate(args.users, args.items, args.rows, signal=args.signal,
                                      seed=args.seed)
     table_format = "parquet" if args.format == "tfrecord" else args.format
@@ -73,6 +79,9 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
 
 def cmd_data_download(args: argparse.Namespace) -> int:
     from tfrec.data.download import download
+
+    if not 0 < args.timeout <= 3600:  # also rejects nan
+        raise TfrecError(f"--timeout must be a number of seconds from 0 to 3600, got {args.timeout}")
 
     target = download(args.name, args.dest, sha256=args.sha256, url=args.url, insecure=args.insecure,
                       timeout=args.timeout)
@@ -96,7 +105,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     gen.add_argument("--users", type=int, default=1000, help="users (default 1,000)")
     gen.add_argument("--items", type=int, default=500, help="items (default 500)")
     gen.add_argument("--signal", type=float, default=1.0, help="0 = the seed's pure noise")
-    gen.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    gen.add_argument("--seed", type=seed_value, default=42, help="random seed (default 42)")
     gen.add_argument("--overwrite", action="store_true",
                      help="replace an earlier generate --out (only folders tfrec created)")
     gen.add_argument("--format", choices=("csv", "parquet", "tfrecord"), default="parquet",

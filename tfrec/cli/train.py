@@ -32,6 +32,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     changes = {"seed": args.seed if args.seed_given else None, "epochs": args.epochs,
                "batch_size": args.batch_size}
     config = config.replace(**{k: v for k, v in changes.items() if v is not None})
+    if args.shuffle_buffer < 1:
+        raise TfrecError(f"--shuffle-buffer must be at least 1, got {args.shuffle_buffer}")
     chief = is_chief(strategy)
     out = Path(args.out)
     if chief:

@@ -15,11 +15,14 @@ import dataclasses
 import functools
 import glob
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from tfrec.data.io import quote_names
 from tfrec.errors import DataError
 from tfrec.schema import Feature, Schema, feature_dtype, id_dtype
 
@@ -68,6 +71,10 @@ class FileSource:
             raise DataError("no interaction files match", path=pattern,
                             fix="give a glob such as 'DIR/ratings-*.parquet', files or a folder "
                                 f"holding {'/'.join(sorted(set(FORMATS)))} files.")
+        odd = [f for f in files if not Path(f).is_file()]
+        if odd:
+            raise DataError("not a regular file (a folder, FIFO, device or socket)", path=odd[0],
+                            fix="give interaction files, a folder of them, or a glob that matches only files.")
         unknown = [f for f in files if Path(f).suffix.lower() not in FORMATS]
         if unknown:
             raise DataError("unknown interaction file type", path=unknown[0],
@@ -98,18 +105,23 @@ def _signature(columns: dict[str, str]) -> dict[str, tf.TensorSpec]:
 
 def _parquet_chunks(path: str, columns: dict[str, str], chunk_rows: int):
     """Yields ``{column: array[<=chunk_rows]}`` from one Parquet file (pyarrow record batches)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     if isinstance(path, bytes):
         path = path.decode()
+    with open(path, "rb") as handle:  # a local file, whatever its name looks like (not a URL)
+        yield from _parquet_batches(pq.ParquetFile(handle), path, columns, chunk_rows)
+
+
+def _parquet_batches(source: Any, path: str, columns: dict[str, str], chunk_rows: int) -> Iterator[dict]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     arrow = {"int64": pa.int64(), "float32": pa.float32(), "string": pa.string()}
-    source = pq.ParquetFile(path)
     missing = [c for c in columns if c not in source.schema_arrow.names]
     if missing:
         raise DataError(f"missing column(s) {missing}", path=path,
-                        fix=f"the file has {source.schema_arrow.names}; rename or add the columns.")
+                        fix=f"the file has {quote_names(source.schema_arrow.names)}; rename or add the columns.")
     for batch in source.iter_batches(batch_size=chunk_rows, columns=list(columns)):
         out = {}
         for name, dtype in columns.items():
@@ -136,7 +148,7 @@ def _read_parquet(path: tf.Tensor, columns: dict[str, str], chunk_rows: int) -> 
 
 def _csv_header(path: str) -> list[str]:
     with open(path, encoding="utf-8", errors="replace") as handle:
-        header = handle.readline().strip("\r\n").lstrip("\ufeff")
+        header = handle.readline(1 << 20).strip("\r\n").lstrip("\ufeff")
     return [c.strip().strip('"') for c in header.split(",")]
 
 
@@ -178,8 +190,8 @@ def file_reader(source: FileSource, chunk_rows: int = READ_CHUNK_ROWS):
         missing = [c for c in source.columns if c not in this]
         if missing:
             raise DataError(f"missing column(s) {missing} in the header", path=path, line=1,
-                            fix=f"the header has {this}; every shard needs the schema's columns.")
+                            fix=f"the header has {quote_names(this)}; every shard needs the schema's columns.")
         if this != header:
             raise DataError("header differs from the first file's", path=path, line=1,
-                            value=",".join(this), fix=f"give every shard the header {header}.")
+                            value=",".join(this), fix=f"give every shard the header {quote_names(header)}.")
     return lambda path: _read_csv(path, source.columns, header, chunk_rows)

@@ -281,7 +281,7 @@ def read_parquet(path: str | os.PathLike, columns: Sequence[str] | None = None) 
     if not path.is_dir():
         check_regular_file(path)
     try:
-        frame = pd.read_parquet(path)
+        frame = read_local_parquet(path)
     except Exception as exc:  # pyarrow raises many types for corrupt files
         raise DataError(
             f"cannot read as Parquet ({type(exc).__name__}: {exc})",
@@ -319,3 +319,30 @@ def check_column_types(frame: pd.DataFrame, columns: Mapping[str, str], path: Pa
                                 value=values[nested].iloc[0],
                                 fix="store one value per row (explode lists into rows, or join them "
                                     "with a separator for a multi_categorical feature).")
+
+
+def read_local_parquet(path: str | os.PathLike) -> pd.DataFrame:
+    """A Parquet file, or a folder of Parquet shards, from the local disk -- read through file
+    handles, so that no name is ever taken for a URL (pandas would fetch ``https:/...``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    files = sorted(f for f in path.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))) \
+        if path.is_dir() else [path]
+    tables = []
+    for file in files:
+        with open(file, "rb") as handle:
+            tables.append(pq.read_table(handle))
+    if not tables:
+        raise DataError("no Parquet files in the folder", path=path, fix="give a Parquet file or a folder of them.")
+    return pa.concat_tables(tables).to_pandas()
+
+
+def write_local_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Writes ``frame`` (without its index) to a local Parquet file; see :func:`read_local_parquet`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open(path, "wb") as handle:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), handle)

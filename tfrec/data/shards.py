@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tfrec.atomic import atomic_file
 from tfrec.data.files import read_columns
+from tfrec.data.io import write_local_parquet
 from tfrec.errors import DataError
 from tfrec.schema import Schema
 
@@ -49,9 +50,10 @@ def write_shards(frame: pd.DataFrame, out: str | os.PathLike, *, name: str = "ra
         path = out / (f"{name}-{i:05d}-of-{shards:05d}.{format}" if shards > 1 else f"{name}.{format}")
         with atomic_file(path) as tmp:
             if format == "parquet":
-                part.to_parquet(tmp, index=False)
+                write_local_parquet(part, tmp)
             elif format == "csv":
-                part.to_csv(tmp, index=False)
+                with open(tmp, "w", newline="", encoding="utf-8") as handle:
+                    part.to_csv(handle, index=False)
             else:
                 _write_tfrecord(part, tmp, floats)
         paths.append(path)

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from tfrec.data.dataset import Dataset
+from tfrec.data.io import read_local_parquet, write_local_parquet
 from tfrec.errors import SchemaError, TfrecError
 from tfrec.model.fit import TrainResult
 from tfrec.model.persist import load_model, save_model
@@ -72,7 +73,7 @@ class RunFolder:
 
     def catalog(self) -> pd.DataFrame:
         """The item catalog (ids and item features)."""
-        return pd.read_parquet(self.file(self.CATALOG))
+        return read_local_parquet(self.file(self.CATALOG))
 
     def schema(self) -> Schema:
         """The data schema of the run.
@@ -112,9 +113,9 @@ def save_run(result: TrainResult, tables: Dataset, directory: str | os.PathLike,
                "validation_rows": result.validation_rows, "dropped": result.scan.report.to_dict(),
                "test": test_metrics or {}}
     run.file(run.HISTORY).write_text(json.dumps(summary, indent=2))
-    result.catalog.to_parquet(run.file(run.CATALOG), index=False)
+    write_local_parquet(result.catalog, run.file(run.CATALOG))
     if tables.users is not None:
-        tables.users.to_parquet(run.file(run.USERS), index=False)
+        write_local_parquet(tables.users, run.file(run.USERS))
     plot_history(result.history, run.file(run.HISTORY_PLOT))
     return run.path
 

@@ -34,6 +34,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfrec.atomic import check_target, output_directory
+from tfrec.data.io import write_local_parquet
 from tfrec.errors import TfrecError
 from tfrec.model.run_folder import RunFolder
 from tfrec.model.two_tower import TwoTowerModel, batched_apply
@@ -106,7 +107,7 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         for name in RunFolder.DESCRIPTIONS:
             if run.file(name).is_file():
                 shutil.copy2(run.file(name), staging / name)
-        catalog.to_parquet(staging / RunFolder.CATALOG, index=False)
+        write_local_parquet(catalog, staging / RunFolder.CATALOG)
         has_users = run.file(RunFolder.USERS).is_file()
         if has_users:
             shutil.copy2(run.file(RunFolder.USERS), staging / RunFolder.USERS)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from tfrec.data.io import read_local_parquet
 from tfrec.errors import TfrecError
 from tfrec.model.run_folder import RunFolder
 from tfrec.serving.info import SAVEDMODEL_DIR, ExportInfo, verify_checksums
@@ -93,7 +94,7 @@ class ExportedModel:
         if not path.is_file():
             raise TfrecError(f"{path}: missing from the export; re-export the model")
         try:
-            return pd.read_parquet(path)
+            return read_local_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a damaged file
             raise TfrecError(f"{path}: unreadable ({type(exc).__name__}); re-export the model") from None
 
