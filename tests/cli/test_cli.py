@@ -65,3 +65,46 @@ def test_compare_and_generate_outputs_never_mix_or_overwrite_silently(tmp_path, 
     assert main(["data", "generate", "--rows", "300", "--users", "80", "--items", "40", "--shards", "3",
                  "--seed", "7", "--out", str(data), "--overwrite"]) == 0
     assert sorted(p.name for p in data.glob("ratings-*")) == [f"ratings-{i:05d}-of-00003.parquet" for i in range(3)]
+
+
+def implicit_files(tmp_path):
+    """A play-count data set: events with weights, no ratings."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 60, 900), rng.zipf(1.6, 900) % 40
+    frame = pd.DataFrame({"user_id": users, "item_id": items, "plays": rng.integers(1, 50, 900)})
+    frame = frame.drop_duplicates(["user_id", "item_id"])
+    frame.to_csv(tmp_path / "plays.csv", index=False)
+    (tmp_path / "schema.json").write_text(json.dumps(
+        {"user_id": "user_id", "item_id": "item_id", "rating": None, "weight": "plays",
+         "user_id_dtype": "int", "item_id_dtype": "int"}))
+    return ["--data", f"csv:{tmp_path / 'plays.csv'}", "--schema", str(tmp_path / "schema.json")]
+
+
+def test_implicit_data_gets_the_implicit_defaults(tmp_path, capsys):
+    from tfrec.recommenders import IMPLICIT_DEFAULTS
+
+    data = implicit_files(tmp_path)
+    assert main(["compare", *data, "--quiet", "--out", str(tmp_path / "out")]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["models"] == list(IMPLICIT_DEFAULTS)
+    ndcg = {r["model"] for r in results["summary"] if r["metric"] == "ndcg"}
+    assert ndcg == set(IMPLICIT_DEFAULTS) and not {"svd", "user-knn", "item-knn"} & ndcg
+    capsys.readouterr()
+    assert main(["compare", *data, "--models", "svd,ease", "--quiet"]) == 2
+    assert "--implicit-as binary|log1p" in capsys.readouterr().err
+    assert main(["compare", *data, "--models", "svd,ease", "--implicit-as", "log1p", "--quiet"]) == 0
+    assert "tfrec: warning: svd predict ratings" in capsys.readouterr().err
+
+
+def test_results_record_how_they_were_made(tmp_path):
+    assert main(["compare", "--models", "popularity,ease", "--quiet", "--out", str(tmp_path / "o")]) == 0
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    run = results["run"]
+    assert run["versions"]["tensorflow"].startswith("2.20") and run["cores"] >= 1 and run["cpu"]
+    assert run["seed"] == 42 and run["command"].startswith("tfrec") and run["date"].endswith("Z")
+    assert results["folds"][0]["train"] > 0 and results["intervals"]
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "95% CI" in report and "vs best" in report and "machine:" in report

@@ -124,8 +124,8 @@ def test_compare_command_outputs_agree(tmp_path, capsys):
 
 
 def test_compare_rejects_unknown_model_before_loading(capsys):
-    assert main(["compare", "--models", "svd,bpr", "--data", "ml-100k", "--quiet"]) == 2
-    assert "unknown model 'bpr'" in capsys.readouterr().err
+    assert main(["compare", "--models", "svd,lightfm", "--data", "ml-100k", "--quiet"]) == 2
+    assert "unknown model 'lightfm'" in capsys.readouterr().err
 
 
 def test_scripts_compare_is_the_cli(tmp_path):

@@ -93,8 +93,12 @@ def test_k_larger_than_catalog_and_bad_arguments(fitted, split):
         model.recommend([1], k=3, candidates=[10**6])
     with pytest.raises(TfrecError, match="call fit"):
         make_model("svd").recommend([1], k=3)
-    with pytest.raises(ConfigError, match="unknown model 'bpr'"):
-        make_model("bpr")
+    with pytest.raises(ConfigError, match="unknown model 'lightfm'"):
+        make_model("lightfm")
+    with pytest.raises(ConfigError, match="popularity takes no parameters"):
+        make_model("popularity", params={"k": 3})
+    with pytest.raises(ConfigError, match="ease: invalid parameters"):
+        make_model("ease", params={"lambda": 3})
     with pytest.raises(TfrecError, match="no rating head"):
         retrieval_only = make_model("two-tower", config=TINY.replace(rating_weight=0.0))
         retrieval_only.fit(split.train, split.dataset).predict([1], [1])

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from tfrec.cli.common import add_data_options, load
 from tfrec.data import Dataset
 from tfrec.errors import TfrecError
@@ -54,22 +56,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from tfrec.atomic import check_target, output_directory
     from tfrec.evaluation.harness import evaluate
+    from tfrec.evaluation.provenance import provenance
     from tfrec.evaluation.splits import make_splits
+    from tfrec.evaluation.tuning import read_params
     from tfrec.model.config import ModelConfig
-    from tfrec.recommenders import make_model
+    from tfrec.recommenders import default_models, make_model
 
     ks = parse_ks(args.k)
     if args.out:  # the output place is checked before any work
         check_target(Path(args.out), overwrite=args.overwrite)
     config = ModelConfig.from_toml(args.config) if args.config else None
-    names = [m.strip() for m in args.models.split(",") if m.strip()]
-    for name in names:  # unknown names fail before any data is loaded or model trained
-        make_model(name, seed=args.seed, config=config)
+    params = read_params(args.params) if args.params else {}
+    requested = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    for name in requested or []:  # unknown names and parameters fail before any data is loaded
+        make_model(name, seed=args.seed, config=config, params=params.get(name))
     dataset = load(args)
+    names = requested or list(default_models(dataset.schema))
+    _check_feedback(dataset, names, args.implicit_as)
     check_ranking_options(dataset, ks, args.relevance_threshold)
     folds = args.folds.split(",") if args.folds else None
     splits = make_splits(dataset, args.split, seed=args.seed, folds=folds, test_ratio=args.test_ratio)
-    factories = {name: (lambda name=name: make_model(name, seed=args.seed, config=config)) for name in names}
+    factories = {name: (lambda name=name: make_model(name, seed=args.seed, config=config, params=params.get(name),
+                                                     implicit_as=args.implicit_as)) for name in names}
     with contextlib.ExitStack() as stack:
         staging = (stack.enter_context(output_directory(args.out, kind="compare", overwrite=args.overwrite))
                    if args.out else None)  # locked for the whole run: a second run fails at once
@@ -77,14 +85,36 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   file=sys.stderr) as bar:
             result = evaluate(factories, splits, ks=ks, relevance_threshold=args.relevance_threshold,
                               progress=lambda model, fold: _advance(bar, f"{model} on {fold}"))
+        source = f"tuned ({args.params})" if args.params else "defaults"
+        run = provenance(seed=args.seed, params={n: {"values": params.get(n, {}),
+                                                     "source": source if n in params else "defaults"}
+                                                 for n in names})
         payload = {"data": dataset.name, "split": args.split, "folds": [s.summary() for s in splits],
                    "models": names, "ks": ks, "relevance_threshold": args.relevance_threshold,
-                   "seed": args.seed, **result.to_dict()}
+                   "seed": args.seed, "run": run, **result.to_dict(seed=args.seed)}
         _print_and_write(result, payload, dataset.name, args, splits, ks, staging)
     if args.out:
         out = Path(args.out)
         print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'metrics.png'}")
     return 0
+
+
+def _check_feedback(dataset: Dataset, names: list[str], implicit_as: str | None) -> None:
+    """Rating models on implicit events need an explicit transform, and get a warning with it.
+
+    Raises:
+        TfrecError: Surprise rating models on implicit data without ``--implicit-as``.
+    """
+    from tfrec.recommenders import is_rating_model
+
+    rating_models = [n for n in names if is_rating_model(n)]
+    if dataset.schema.rating is not None or not rating_models:
+        return
+    if implicit_as is None:
+        raise TfrecError(f"{', '.join(rating_models)}: rating model(s), and {dataset.name} has implicit events "
+                         "only; leave them out of --models, or pass --implicit-as binary|log1p")
+    print(f"tfrec: warning: {', '.join(rating_models)} predict ratings; on implicit events read as "
+          f"{implicit_as} their rankings are rarely meaningful", file=sys.stderr)
 
 
 def _print_and_write(result: Any, payload: dict, name: str, args: argparse.Namespace, splits: list,
@@ -93,17 +123,28 @@ def _print_and_write(result: Any, payload: dict, name: str, args: argparse.Names
     from tfrec.evaluation.report import comparison_table, to_markdown, to_text
 
     summary = result.summary()
+    intervals = pd.DataFrame(payload["intervals"])
     relevance = ("all test items" if args.relevance_threshold is None
                  else f"rating >= {args.relevance_threshold:g}")
     folds = ", ".join(s.name for s in splits)
     print(f"{name}, split {args.split} ({folds}), relevance: {relevance}")
-    print(to_text(comparison_table(summary, ks[0])))
+    print(to_text(comparison_table(summary, ks[0], intervals)))
     if staging is None:
         return
-    (staging / "results.json").write_text(json.dumps(payload, indent=2))
-    markdown = (f"# tfrec compare: {name}\n\nSplit `{args.split}` ({folds}); mean ± std over folds.\n\n"
-                + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k)) for k in ks)
-                + "\n")
+    (staging / "results.json").write_text(json.dumps(payload, indent=2, default=str))
+    run = payload["run"]
+    header = (f"# tfrec compare: {name}\n\n"
+              f"- command: `{run['command']}`\n- date: {run['date']}; seed {run['seed']}\n"
+              f"- tfrec {run['versions']['tfrec']} (commit {run['git_commit'] or 'not a checkout'}), "
+              + ", ".join(f"{k} {v}" for k, v in run["versions"].items() if k != "tfrec") + "\n"
+              f"- machine: {run['cpu']}, {run['cores']} cores\n"
+              f"- split `{args.split}`: " + "; ".join(f"{s['name']} train {s['train']:,} / test {s['test']:,}"
+                                                    for s in payload["folds"]) + "\n"
+              + "".join(f"- {m}: {p['source']} {p['values'] or ''}\n" for m, p in run["params"].items())
+              + "\nMean ± std over folds; 95% CI: per-user bootstrap (1,000 resamples); vs best: paired "
+                "Wilcoxon signed-rank over users, Holm-corrected (≈best: not significantly different).\n\n")
+    markdown = (header + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k, intervals))
+                                      for k in ks) + "\n")
     (staging / "report.md").write_text(markdown)
     panels = [("rmse", 0), ("ndcg", ks[0]), ("recall", ks[0]), ("coverage", ks[0])]
     plot_comparison(summary, panels, staging / "metrics.png")
@@ -116,16 +157,21 @@ def _advance(bar: Any, label: str) -> None:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Adds this module's subcommands to the ``tfrec`` parser."""
-    from tfrec.recommenders import DEFAULT_MODELS, MODEL_NAMES
+    from tfrec.recommenders import EXPLICIT_DEFAULTS, IMPLICIT_DEFAULTS, MODEL_NAMES
 
     compare = commands.add_parser(
         "compare", help="evaluate models on the same split with the same metrics (the main job)",
         description="Fits every model on the same split(s) and reports RMSE/MAE and top-k ranking "
                     "metrics over the full catalog with training items excluded.")
     add_data_options(compare)
-    compare.add_argument("--models", default=",".join(DEFAULT_MODELS),
-                         help=f"comma-separated, from {', '.join(MODEL_NAMES)} "
-                              f"(default: {','.join(DEFAULT_MODELS)})")
+    compare.add_argument("--models", default=None,
+                         help=f"comma-separated, from {', '.join(MODEL_NAMES)} (default: explicit "
+                              f"ratings {','.join(EXPLICIT_DEFAULTS)}; implicit events "
+                              f"{','.join(IMPLICIT_DEFAULTS)})")
+    compare.add_argument("--params", default=None,
+                         help="TOML of model parameters by model name (e.g. the best of `tfrec tune`)")
+    compare.add_argument("--implicit-as", choices=("binary", "log1p"), default=None,
+                         help="let Surprise's rating models read implicit events as 1 or log1p(weight)")
     compare.add_argument("--split", default="random",
                          help="split method: random (default, 80/20), stratified, temporal, "
                               "leave_last, kfold, predefined (ml-100k u1-u5), cold_users, cold_items")

@@ -26,6 +26,7 @@ import pandas as pd
 from tfrec.data.dataset import Dataset
 from tfrec.evaluation import metrics
 from tfrec.evaluation.splits import Split
+from tfrec.evaluation.stats import compare_to_best
 from tfrec.recommenders.base import Recommender, SeenItems
 from tfrec.schema import BucketizedFeature, CategoricalFeature, MultiCategoricalFeature
 
@@ -36,15 +37,36 @@ LIST_METRICS = metrics.RANKING_METRICS + ("ndcg_graded", "coverage", "novelty", 
 COST_METRICS = ("fit_seconds", "predict_seconds", "unknown_users", "unknown_items")
 
 
+PerUser = dict[tuple[str, int], np.ndarray]
+
+
 @dataclasses.dataclass
 class EvaluationResult:
     """Tidy evaluation results.
 
     Attributes:
         rows: One row per (model, fold, metric, k); ``k`` is 0 for metrics without a cut-off.
+        per_user: ``(model, metric, k)`` -> per-user values of each ranking metric, folds
+            concatenated in split order (the same users in the same order for every model).
     """
 
     rows: pd.DataFrame
+    per_user: dict[tuple[str, str, int], np.ndarray] = dataclasses.field(default_factory=dict)
+
+    def intervals(self, *, seed: int = 0) -> pd.DataFrame:
+        """Per ranking metric and k: each model's mean over users, its bootstrap 95% interval,
+        the Holm-corrected p-value of the paired test against the best model, and whether it is
+        not significantly different from the best (see :mod:`tfrec.evaluation.stats`)."""
+        keys = sorted({(metric, k) for _, metric, k in self.per_user})
+        records = []
+        for metric, k in keys:
+            values = {m: v for (m, name, cut), v in self.per_user.items() if (name, cut) == (metric, k)}
+            for model, c in compare_to_best(values, seed=seed).items():
+                records.append({"model": model, "metric": metric, "k": k, "user_mean": c.mean,
+                                "ci_low": c.low, "ci_high": c.high, "p_vs_best": c.p_value,
+                                "same_as_best": c.same_as_best})
+        return pd.DataFrame(records, columns=["model", "metric", "k", "user_mean", "ci_low", "ci_high",
+                                              "p_vs_best", "same_as_best"])
 
     def summary(self) -> pd.DataFrame:
         """Mean, standard deviation (population) and fold count per (model, metric, k)."""
@@ -52,10 +74,11 @@ class EvaluationResult:
         out = grouped.agg(mean="mean", std=lambda v: float(np.std(v)), folds="count").reset_index()
         return out
 
-    def to_dict(self) -> dict:
-        """JSON-ready form: the rows and the summary."""
+    def to_dict(self, *, seed: int = 0) -> dict:
+        """JSON-ready form: the rows, the summary and the intervals/tests."""
         return {"rows": self.rows.to_dict(orient="records"),
-                "summary": self.summary().to_dict(orient="records")}
+                "summary": self.summary().to_dict(orient="records"),
+                "intervals": self.intervals(seed=seed).to_dict(orient="records")}
 
 
 def item_feature_vectors(dataset: Dataset) -> np.ndarray | None:
@@ -88,16 +111,18 @@ def _popularity(train: pd.DataFrame, dataset: Dataset) -> tuple[np.ndarray, np.n
 def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,),
                    relevance_threshold: float | None = None,
                    item_vectors: np.ndarray | None = None,
-                   seen: SeenItems | None = None) -> list[dict]:
+                   seen: SeenItems | None = None) -> tuple[list[dict], PerUser]:
     """Fits ``model`` on ``split.train`` (validation: ``split.validation``) and measures it on
     ``split.test``; ``seen`` is the split's shared seen-items index.
 
     Returns:
-        Tidy rows ``{"metric", "k", "value"}``.
+        Tidy rows ``{"metric", "k", "value"}``, and the per-user values of each ranking metric
+        ``{(metric, k): [n_eval_users]}``.
     """
     dataset, schema = split.dataset, split.dataset.schema
     test = split.test
     rows: list[dict] = []
+    per_user: PerUser = {}
 
     def add(metric: str, value: float, k: int = 0) -> None:
         rows.append({"metric": metric, "k": int(k), "value": float(value)})
@@ -128,8 +153,9 @@ def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,
     catalog_index = seen.catalog_index if seen is not None else pd.Index(model.catalog)
     for k in ks:
         top = recommended[:, :k]
-        for name, value in metrics.ranking_metrics(top, user_rows, relevant_items, k).items():
-            add(name, value, k)
+        for name, values in metrics.per_user_ranking_metrics(top, user_rows, relevant_items, k).items():
+            add(name, values.mean() if len(values) else np.nan, k)
+            per_user[(name, k)] = values
         if gains is not None:
             add("ndcg_graded", metrics.ranking_metrics(top, user_rows, relevant_items, k, gains=gains)["ndcg"], k)
         add("coverage", metrics.coverage(top, len(model.catalog)), k)
@@ -137,7 +163,7 @@ def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,
         if item_vectors is not None and k > 1:
             positions = catalog_index.get_indexer(top.ravel()).reshape(top.shape)
             add("diversity", metrics.intra_list_diversity(positions, item_vectors), k)
-    return rows
+    return rows, per_user
 
 
 def evaluate(
@@ -162,14 +188,19 @@ def evaluate(
         The tidy results.
     """
     rows = []
+    per_user: dict[tuple[str, str, int], list[np.ndarray]] = {}
     vectors = item_feature_vectors(splits[0].dataset) if splits else None
     for split in splits:
         seen = SeenItems.build(split.train, split.dataset)  # one index per split, every model
         for name, factory in models.items():
             logger.info("evaluating %s on %s", name, split.name)
-            for row in evaluate_split(factory(), split, ks=ks, relevance_threshold=relevance_threshold,
-                                      item_vectors=vectors, seen=seen):
-                rows.append({"model": name, "fold": split.name, **row})
+            fold_rows, fold_users = evaluate_split(factory(), split, ks=ks,
+                                                   relevance_threshold=relevance_threshold,
+                                                   item_vectors=vectors, seen=seen)
+            rows += [{"model": name, "fold": split.name, **row} for row in fold_rows]
+            for (metric, k), values in fold_users.items():
+                per_user.setdefault((name, metric, k), []).append(values)
             if progress is not None:
                 progress(name, split.name)
-    return EvaluationResult(pd.DataFrame(rows, columns=["model", "fold", "metric", "k", "value"]))
+    return EvaluationResult(pd.DataFrame(rows, columns=["model", "fold", "metric", "k", "value"]),
+                            {key: np.concatenate(parts) for key, parts in per_user.items()})

@@ -90,9 +90,11 @@ def ideal_dcg(users: np.ndarray, gains: np.ndarray, n_users: int, k: int) -> np.
     return out
 
 
-def ranking_metrics(recommended: np.ndarray, users: np.ndarray, items: np.ndarray, k: int,
-                    gains: np.ndarray | None = None) -> dict[str, float]:
-    """Precision, recall, NDCG, MAP, hit rate and MRR at ``k``, averaged over users.
+def per_user_ranking_metrics(recommended: np.ndarray, users: np.ndarray, items: np.ndarray, k: int,
+                             gains: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Precision, recall, NDCG, MAP, hit rate and MRR at ``k`` of each user with at least one
+    relevant item (rows in user-row order): the values :func:`ranking_metrics` averages, kept
+    for confidence intervals and paired tests.
 
     Args:
         recommended: ``[n_users, >=k]`` ranked item ids per user row.
@@ -102,7 +104,7 @@ def ranking_metrics(recommended: np.ndarray, users: np.ndarray, items: np.ndarra
         gains: ``[m]`` graded relevance for NDCG (binary metrics use gain > 0).
 
     Returns:
-        Metric name -> mean over users with at least one relevant item (see module doc).
+        Metric name -> ``[n_active]`` values.
     """
     recommended = np.asarray(recommended)[:, :k]
     n_users = recommended.shape[0]
@@ -111,8 +113,6 @@ def ranking_metrics(recommended: np.ndarray, users: np.ndarray, items: np.ndarra
     hit = hit_gain > 0
     n_relevant = np.bincount(np.asarray(users, np.int64), minlength=n_users)
     active = n_relevant > 0
-    if not active.any():
-        return {name: float("nan") for name in RANKING_METRICS}
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     dcg = (hit_gain * discounts).sum(axis=1)
     idcg = ideal_dcg(users, gains, n_users, k)
@@ -127,7 +127,15 @@ def ranking_metrics(recommended: np.ndarray, users: np.ndarray, items: np.ndarra
         "hit_rate": hit.any(axis=1).astype(float),
         "mrr": 1.0 / first,
     }
-    return {name: float(values[active].mean()) for name, values in out.items()}
+    return {name: values[active] for name, values in out.items()}
+
+
+def ranking_metrics(recommended: np.ndarray, users: np.ndarray, items: np.ndarray, k: int,
+                    gains: np.ndarray | None = None) -> dict[str, float]:
+    """Precision, recall, NDCG, MAP, hit rate and MRR at ``k``, averaged over users with at
+    least one relevant item (NaN when there is none); see :func:`per_user_ranking_metrics`."""
+    per_user = per_user_ranking_metrics(recommended, users, items, k, gains)
+    return {name: float(values.mean()) if len(values) else float("nan") for name, values in per_user.items()}
 
 
 def coverage(recommended: np.ndarray, catalog_size: int) -> float:

@@ -18,6 +18,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 
 from tfrec.data.dataset import Dataset
 from tfrec.errors import TfrecError
@@ -76,6 +77,20 @@ class SeenItems:
     def codes_of(self, row: int) -> np.ndarray:
         """Catalog positions of the items of CSR row ``row``."""
         return self.codes[self.indptr[row]:self.indptr[row + 1]]
+
+    def matrix(self, values: np.ndarray | None = None) -> scipy.sparse.csr_matrix:
+        """The interactions as a CSR matrix ``[n_train_users, n_catalog]`` (float32): ones, or
+        ``values`` given in this index's (user, item) order."""
+        data = np.ones(len(self.codes), np.float32) if values is None else np.asarray(values, np.float32)
+        return scipy.sparse.csr_matrix((data, self.codes, self.indptr),
+                                       shape=(len(self.users), len(self.catalog)))
+
+    def ordered(self, train: pd.DataFrame, column: str, schema_user: str, schema_item: str) -> np.ndarray:
+        """``train[column]`` in this index's (user, catalog position) order (for :meth:`matrix`)."""
+        rows = self.rows(train[schema_user].to_numpy())
+        codes = pd.Index(self.catalog).get_indexer(train[schema_item].to_numpy())
+        order = np.lexsort((codes, rows))
+        return train[column].to_numpy()[order]
 
 
 class Recommender(abc.ABC):
@@ -171,6 +186,15 @@ class Recommender(abc.ABC):
         n_items = len(self.catalog)
         scores = self.score(np.repeat(user_ids, n_items), np.tile(self.catalog, len(user_ids)))
         return np.asarray(scores, dtype=np.float64).reshape(len(user_ids), n_items)
+
+    def score_pairs(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """Scores of ``[n]`` pairs read from :meth:`score_matrix` (one row per distinct user);
+        items outside the catalog score 0. For models whose natural primitive is the matrix."""
+        users, inverse = np.unique(np.asarray(user_ids), return_inverse=True)
+        codes = self.seen.catalog_index.get_indexer(np.asarray(item_ids))
+        matrix = self.score_matrix(users)
+        out = matrix[inverse, np.maximum(codes, 0)].astype(np.float64)
+        return np.where(codes >= 0, out, 0.0)
 
     def seen_items(self, user_id: object) -> np.ndarray:
         """Raw ids of the items ``user_id`` interacted with in training."""

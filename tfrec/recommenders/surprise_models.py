@@ -23,7 +23,7 @@ import pandas as pd
 
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.recommenders.base import Recommender, SeenItems
-from tfrec.recommenders.surprise_data import to_surprise_trainset
+from tfrec.recommenders.surprise_data import IMPLICIT_TRANSFORMS, to_surprise_trainset
 from tfrec.recommenders.surprise_knn import csr, rated_matrix, top_k_positive
 
 logger = logging.getLogger(__name__)
@@ -55,11 +55,14 @@ class SurpriseRecommender(Recommender):
     """
 
     def __init__(self, algorithm: str, *, name: str | None = None, seed: int = 42,
-                 **params: Any) -> None:
+                 implicit_as: str | None = None, **params: Any) -> None:
         super().__init__()
         if algorithm not in ALGORITHMS:
             raise ConfigError(f"unknown Surprise algorithm {algorithm!r}; use one of {list(ALGORITHMS)}")
+        if implicit_as not in (None, *IMPLICIT_TRANSFORMS):
+            raise ConfigError(f"implicit_as must be one of {list(IMPLICIT_TRANSFORMS)}, got {implicit_as!r}")
         self.algorithm = algorithm
+        self.implicit_as = implicit_as
         self.name = name or algorithm
         self.seed = int(seed)
         self.params = dict(params)
@@ -73,8 +76,12 @@ class SurpriseRecommender(Recommender):
     def _fit(self, train: pd.DataFrame, validation: pd.DataFrame | None) -> None:
         import surprise
 
+        if self.dataset.schema.rating is None and self.implicit_as is None:
+            raise ConfigError(f"{self.name} is a rating model and {self.dataset.name} has implicit events "
+                              "only: leave it out, or pass --implicit-as binary|log1p to turn events into "
+                              "ratings (its rankings are then rarely meaningful)")
         self.algo = getattr(surprise, self.algorithm)(**self.params)
-        trainset = to_surprise_trainset(self.dataset, train)
+        trainset = to_surprise_trainset(self.dataset, train, self.implicit_as)
         self.algo.fit(trainset)
         self.trainset = trainset
         self._user_inner = pd.Index([trainset.to_raw_uid(u) for u in range(trainset.n_users)])

@@ -1,0 +1,159 @@
+"""Tuning on validation, never on test: ``tfrec tune``.
+
+For every split, a validation set is carved from the training rows -- the seeded (user, item)
+hash of :mod:`tfrec.data.holdout`, the same carve for every model -- and each model's search
+space (declared next to its adapter, :func:`tfrec.recommenders.search_space`) is searched with
+Optuna's seeded TPE sampler, maximizing the mean validation metric over the splits. Studies
+live in SQLite inside the output folder, so a killed tune resumes where it stopped. The test
+rows are touched only at the end, to report the tuned and the default parameters side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfrec.data.holdout import Holdout
+from tfrec.errors import ConfigError
+from tfrec.evaluation.harness import evaluate
+from tfrec.evaluation.splits import Split
+from tfrec.recommenders import DEFAULT_PARAMS, make_model, search_space
+from tfrec.textio import parse_toml, read_text
+
+logger = logging.getLogger(__name__)
+
+STUDY_FILE = "tune.db"
+PARAMS_FILE = "best_params.toml"
+
+
+def read_params(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Model parameters by model name from a TOML file (``[ease]`` ``l2 = 310.5`` ...).
+
+    Raises:
+        ConfigError: Unreadable file, or a top-level value that is not a table.
+    """
+    data = parse_toml(read_text(path, ConfigError, "parameters file"), ConfigError, str(path))
+    bad = [name for name, value in data.items() if not isinstance(value, dict)]
+    if bad:
+        raise ConfigError(f"{path}: {bad} must be tables of parameters ([model] key = value)")
+    return data
+
+
+def to_toml(params: dict[str, dict[str, Any]]) -> str:
+    """The TOML text of parameters by model name (numbers, booleans, strings, lists)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "\n".join(f'["{name}"]\n' + "".join(f"{k} = {value(v)}\n" for k, v in values.items())
+                     for name, values in params.items())
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelTuning:
+    """What tuning one model found.
+
+    Attributes:
+        model: Model name.
+        trials: Trials in the study (including those of earlier, resumed runs).
+        best_params: Parameters of the best trial.
+        validation: Best mean validation metric.
+        test_default: Test metric with the default parameters.
+        test_tuned: Test metric with the best parameters.
+    """
+
+    model: str
+    trials: int
+    best_params: dict[str, Any]
+    validation: float
+    test_default: float
+    test_tuned: float
+
+
+def validation_splits(splits: Sequence[Split], ratio: float, seed: int) -> list[Split]:
+    """Each split's training rows divided into (train, validation-as-test) by the hash carve."""
+    inner = []
+    for split in splits:
+        keep = Holdout(ratio, seed).frame_keep(split.dataset.schema, split.train)
+        inner.append(Split(f"{split.name}-validation", split.dataset,
+                           split.train.loc[keep].reset_index(drop=True),
+                           split.train.loc[~keep].reset_index(drop=True)))
+    return inner
+
+
+def _score(name: str, params: dict[str, Any], splits: Sequence[Split], *, metric: str, k: int,
+           seed: int, config: Any) -> float:
+    result = evaluate({name: lambda: make_model(name, seed=seed, config=config, params=params)}, splits, ks=(k,))
+    rows = result.rows
+    values = rows[(rows.metric == metric) & (rows.k == k)]["value"]
+    return float(values.mean())
+
+
+def tune(splits: Sequence[Split], models: Sequence[str], out_dir: str | os.PathLike, *, trials: int,
+         seed: int = 42, metric: str = "ndcg", k: int = 10, validation_ratio: float = 0.1,
+         config: Any = None, progress: Callable[[str, int, float], None] | None = None) -> list[ModelTuning]:
+    """Tunes each model's search space on validation carves of ``splits``.
+
+    Args:
+        splits: The experiment's splits (their test rows are used only for the final report).
+        models: Model names; models without a search space are refused.
+        out_dir: Folder of the SQLite study (an existing one is resumed).
+        trials: Trials per model in total (a resumed study runs only the missing ones).
+        seed: Seed of the sampler, the carve and the models.
+        metric: Ranking metric to maximize (``ndcg``, ``recall``, ``map``...).
+        k: Its cut-off.
+        validation_ratio: Fraction of each split's training rows held out for validation.
+        config: Base :class:`~tfrec.model.config.ModelConfig` of the two-tower models.
+        progress: Called with ``(model, trial number, value)`` after each trial.
+
+    Raises:
+        ConfigError: A model without a search space, or ``trials`` below 1.
+    """
+    import optuna
+
+    if trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {trials}")
+    spaces = {name: search_space(name) for name in models}
+    missing = [name for name, space in spaces.items() if space is None]
+    if missing:
+        raise ConfigError(f"{missing} have nothing to tune; tune models with parameters (e.g. ease, als)")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    inner = validation_splits(splits, validation_ratio, seed)
+    storage = f"sqlite:///{Path(out_dir).resolve() / STUDY_FILE}"
+    results = []
+    for name, space in spaces.items():
+        if space is None:  # refused above
+            continue
+        study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
+                                    sampler=optuna.samplers.TPESampler(seed=seed))
+        done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
+        if not study.trials and name in DEFAULT_PARAMS:
+            study.enqueue_trial(DEFAULT_PARAMS[name])  # the defaults are the first candidate
+
+        def objective(trial: Any, name: str = name, space: Any = space) -> float:
+            value = _score(name, space(trial), inner, metric=metric, k=k, seed=seed, config=config)
+            if progress is not None:
+                progress(name, trial.number, value)
+            return value if np.isfinite(value) else -1.0
+
+        if done < trials:
+            study.optimize(objective, n_trials=trials - done)
+        best = dict(study.best_params)
+        results.append(ModelTuning(
+            name, len(study.trials), best, float(study.best_value),
+            _score(name, {}, splits, metric=metric, k=k, seed=seed, config=config),
+            _score(name, best, splits, metric=metric, k=k, seed=seed, config=config)))
+        logger.info("tuned %s: %s", name, results[-1])
+    return results

@@ -1,0 +1,85 @@
+"""EASE^R (Steck 2019): a closed-form item-item linear model, the strongest simple baseline.
+
+With the user-item interaction matrix ``X`` ``[n_users, n_items]`` (binary), EASE solves
+``min_B ||X - X B||^2 + l2 ||B||^2`` subject to ``diag(B) = 0``:
+
+    P = (X^T X + l2 I)^-1          B = -P / diag(P) (column-wise), diag(B) = 0
+
+and scores a user's catalog as ``x_u B``. The Gram matrix and its inverse are dense
+``[n_items, n_items]``: memory grows with the square of the catalog, so catalogs above a limit
+are refused with the memory they would need instead of swapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+
+from tfrec.errors import ConfigError
+from tfrec.recommenders.base import Recommender
+
+#: Dense float32 matrices EASE holds at once (Gram, inverse, weights).
+_MATRICES = 3
+
+
+def ease_memory_bytes(n_items: int) -> int:
+    """Bytes EASE's dense matrices take for a catalog of ``n_items``."""
+    return _MATRICES * n_items * n_items * 4
+
+
+class EASE(Recommender):
+    """EASE^R behind the :class:`Recommender` interface.
+
+    Args:
+        l2: The L2 penalty ``lambda`` (default 300, tuned on ml-100k in the literature).
+        max_memory_gb: Refuse catalogs whose dense matrices would need more than this.
+        name: Report name.
+
+    Users without training items (cold users) get the popularity ranking.
+    """
+
+    predicts_ratings = False
+
+    def __init__(self, *, l2: float = 300.0, max_memory_gb: float = 8.0, name: str = "ease") -> None:
+        super().__init__()
+        if not l2 > 0:
+            raise ConfigError(f"ease l2 must be > 0, got {l2!r}")
+        self.l2 = float(l2)
+        self.max_memory_gb = float(max_memory_gb)
+        self.name = name
+
+    @staticmethod
+    def search_space(trial: Any) -> dict[str, Any]:
+        """Optuna search space of :meth:`__init__`'s parameters."""
+        return {"l2": trial.suggest_float("l2", 1.0, 5000.0, log=True)}
+
+    def _fit(self, train: pd.DataFrame, validation: pd.DataFrame | None) -> None:
+        n_items = len(self.catalog)
+        need = ease_memory_bytes(n_items)
+        if need > self.max_memory_gb * 2**30:
+            raise ConfigError(f"EASE on {n_items:,} items needs about {need / 2**30:.1f} GB of dense "
+                              f"matrices (limit {self.max_memory_gb:g} GB); leave ease out of --models or "
+                              "restrict the catalog")
+        x = self.seen.matrix()
+        gram = (x.T @ x).toarray().astype(np.float32)
+        gram[np.diag_indices(n_items)] += np.float32(self.l2)
+        inverse = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+        weights = inverse / (-np.diag(inverse))[None, :]
+        weights[np.diag_indices(n_items)] = 0.0
+        self._weights = weights.astype(np.float32)
+        self._x = x
+        self._popularity = np.asarray(x.sum(axis=0), dtype=np.float32).ravel()
+
+    def score_matrix(self, user_ids: np.ndarray) -> np.ndarray:
+        rows = self.seen.rows(np.asarray(user_ids))
+        known = rows >= 0
+        scores = np.empty((len(rows), len(self.catalog)), dtype=np.float32)
+        scores[known] = self._x[rows[known]] @ self._weights
+        scores[~known] = self._popularity
+        return scores
+
+    def score(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        return self.score_pairs(user_ids, item_ids)
