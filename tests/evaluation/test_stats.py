@@ -55,3 +55,13 @@ def test_popularity_is_significantly_worse_than_ease_on_ml100k_u1(ml100k):
     assert ndcg.loc["ease", "same_as_best"] and ndcg.loc["ease", "ci_low"] > ndcg.loc["popularity", "ci_high"]
     means = result.summary().set_index(["model", "metric", "k"])["mean"]
     assert ndcg.loc["ease", "user_mean"] == pytest.approx(means[("ease", "ndcg", 10)])
+
+
+def test_with_folds_the_interval_is_about_the_mean_of_fold_means():
+    rng = np.random.default_rng(5)
+    folds = [rng.normal(0.6, 0.1, 400), rng.normal(0.3, 0.1, 100)]  # unequal sizes and means
+    low, high = bootstrap_interval(folds, seed=0)
+    assert low < 0.45 < high  # the mean of fold means, not the pooled mean (0.54)
+    result = compare_to_best({"a": folds, "b": [f - 0.01 for f in folds]})
+    assert result["a"].mean == pytest.approx(np.mean([f.mean() for f in folds]))
+    assert result["b"].p_value < 0.01

@@ -46,12 +46,12 @@ class EvaluationResult:
 
     Attributes:
         rows: One row per (model, fold, metric, k); ``k`` is 0 for metrics without a cut-off.
-        per_user: ``(model, metric, k)`` -> per-user values of each ranking metric, folds
-            concatenated in split order (the same users in the same order for every model).
+        per_user: ``(model, metric, k)`` -> per-user values of each ranking metric, one array
+            per fold in split order (the same users in the same order for every model).
     """
 
     rows: pd.DataFrame
-    per_user: dict[tuple[str, str, int], np.ndarray] = dataclasses.field(default_factory=dict)
+    per_user: dict[tuple[str, str, int], list[np.ndarray]] = dataclasses.field(default_factory=dict)
 
     def intervals(self, *, seed: int = 0) -> pd.DataFrame:
         """Per ranking metric and k: each model's mean over users, its bootstrap 95% interval,
@@ -202,5 +202,4 @@ def evaluate(
                 per_user.setdefault((name, metric, k), []).append(values)
             if progress is not None:
                 progress(name, split.name)
-    return EvaluationResult(pd.DataFrame(rows, columns=["model", "fold", "metric", "k", "value"]),
-                            {key: np.concatenate(parts) for key, parts in per_user.items()})
+    return EvaluationResult(pd.DataFrame(rows, columns=["model", "fold", "metric", "k", "value"]), per_user)

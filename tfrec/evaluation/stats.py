@@ -13,7 +13,7 @@ A ranking metric is a mean over users, so its uncertainty comes from the users:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import scipy.stats
@@ -22,12 +22,16 @@ RESAMPLES = 1000
 ALPHA = 0.05
 
 
-def bootstrap_interval(values: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0,
-                       level: float = 0.95, block_cells: int = 20_000_000) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (one value per user).
+def bootstrap_interval(values: np.ndarray | Sequence[np.ndarray], *, resamples: int = RESAMPLES,
+                       seed: int = 0, level: float = 0.95,
+                       block_cells: int = 20_000_000) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean of per-user values.
+
+    With several folds (a sequence of arrays), users are resampled within each fold and the
+    statistic is the mean of the fold means -- the mean the comparison table reports.
 
     Args:
-        values: ``[n]`` per-user metric values.
+        values: ``[n]`` per-user values, or one such array per fold.
         resamples: Bootstrap resamples.
         seed: Seed of the resampling (the same seed, the same interval).
         level: Coverage of the interval.
@@ -36,16 +40,19 @@ def bootstrap_interval(values: np.ndarray, *, resamples: int = RESAMPLES, seed: 
     Returns:
         ``(low, high)``; ``(nan, nan)`` without values.
     """
-    values = np.asarray(values, dtype=np.float64)
-    n = len(values)
-    if n == 0:
+    folds = [np.asarray(values, dtype=np.float64)] if isinstance(values, np.ndarray) else \
+        [np.asarray(v, dtype=np.float64) for v in values]
+    folds = [f for f in folds if len(f)]
+    if not folds:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    per_block = max(1, block_cells // n)
-    for start in range(0, resamples, per_block):
-        count = min(per_block, resamples - start)
-        means[start:start + count] = values[rng.integers(0, n, size=(count, n))].mean(axis=1)
+    means = np.zeros(resamples)
+    for fold in folds:
+        n = len(fold)
+        per_block = max(1, block_cells // n)
+        for start in range(0, resamples, per_block):
+            count = min(per_block, resamples - start)
+            means[start:start + count] += fold[rng.integers(0, n, size=(count, n))].mean(axis=1) / len(folds)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)
@@ -82,39 +89,44 @@ class Comparison:
     same_as_best: bool
 
 
-def compare_to_best(per_user: Mapping[str, np.ndarray], *, seed: int = 0,
+def compare_to_best(per_user: Mapping[str, Sequence[np.ndarray]], *, seed: int = 0,
                     higher_is_better: bool = True) -> dict[str, Comparison]:
     """Intervals for every model and paired tests against the best one.
 
     Args:
-        per_user: Model -> ``[n]`` per-user values, aligned (the same users in the same order).
+        per_user: Model -> per-user values of each fold (aligned across models: the same users
+            in the same order).
         seed: Seed of the bootstrap.
         higher_is_better: Direction of the metric.
 
     Returns:
-        Model -> :class:`Comparison`.
+        Model -> :class:`Comparison` (``mean``: the mean of the fold means).
 
     Raises:
-        ValueError: The models' arrays are not aligned (different lengths).
+        ValueError: The models' values are not aligned (different lengths).
     """
-    lengths = {len(v) for v in per_user.values()}
-    if len(lengths) > 1:
-        raise ValueError(f"per-user values must be aligned across models, got lengths {sorted(lengths)}")
-    means = {m: float(np.mean(v)) if len(v) else float("nan") for m, v in per_user.items()}
+    folds = {m: [np.asarray(v, float) for v in ([v] if isinstance(v, np.ndarray) else v)]
+             for m, v in per_user.items()}
+    shapes = {tuple(len(f) for f in v) for v in folds.values()}
+    if len(shapes) > 1:
+        raise ValueError(f"per-user values must be aligned across models, got lengths {sorted(shapes)}")
+    means = {m: float(np.mean([f.mean() for f in v if len(f)])) if any(len(f) for f in v) else float("nan")
+             for m, v in folds.items()}
     sign = 1.0 if higher_is_better else -1.0
     best = max(means, key=lambda m: sign * means[m] if np.isfinite(means[m]) else -np.inf)
+    pooled = {m: np.concatenate(v) if v else np.zeros(0) for m, v in folds.items()}
     raw = {}
-    for model, values in per_user.items():
+    for model in folds:
         if model == best:
             continue
-        diff = np.asarray(per_user[best], float) - np.asarray(values, float)
+        diff = pooled[best] - pooled[model]
         if not np.any(diff != 0):
             raw[model] = 1.0  # identical per-user values: no difference
             continue
         raw[model] = float(scipy.stats.wilcoxon(diff, zero_method="wilcox").pvalue)
     adjusted = holm(raw)
     out = {}
-    for model, values in per_user.items():
+    for model, values in folds.items():
         low, high = bootstrap_interval(values, seed=seed)
         p_value = 1.0 if model == best else adjusted[model]
         out[model] = Comparison(means[model], low, high, p_value, p_value >= ALPHA)
