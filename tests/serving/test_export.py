@@ -31,8 +31,10 @@ def test_export_layout_and_metadata(exported):
     info = json.loads((exported / "tfrec_export.json").read_text())
     assert info["index"] == "brute-force" and info["k"] == 20 and info["max_exclude"] == 5
     assert info["catalog_size"] == 500  # the whole catalog, not only items seen in training
-    assert set(info["signatures"]) == {"recommend", "recommend_excluding", "predict_rating",
-                                       "user_embedding", "item_embedding"}
+    assert set(info["signatures"]) == {"recommend", "recommend_excluding", "recommend_including_seen",
+                                       "predict_rating", "user_embedding", "item_embedding"}
+    assert info["seen"]["users"] > 0 and info["seen"]["pairs"] >= info["seen"]["users"]
+    assert info["seen"]["bytes"] > 8 * info["seen"]["pairs"] and info["seen"]["excluded_by_default"]
     assert info["versions"]["tensorflow"].startswith("2.20")
     for name in ("schema.json", "vocabularies.json", "config.json", "history.json", "catalog.parquet",
                  "users.parquet"):
@@ -60,6 +62,11 @@ out = {
   "top_scores": loaded.signatures["recommend"](**features)["scores"].numpy().tolist(),
   "excluded": loaded.signatures["recommend_excluding"](
       exclude=tf.constant([[-1] * 5, [-1] * 5], tf.int64), **features)["item_ids"].numpy().tolist(),
+  "known": loaded.signatures["recommend"](**features)["known_user"].numpy().tolist(),
+  "with_seen": loaded.signatures["recommend_including_seen"](
+      exclude=tf.constant([[-1] * 5, [-1] * 5], tf.int64), **features)["item_ids"].numpy().tolist(),
+  "top32": loaded.recommend({k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v
+                             for k, v in features.items()})["item_ids"].numpy().tolist(),
 }
 print(json.dumps(out))
 """
@@ -90,9 +97,16 @@ def test_fresh_process_without_tfrec_gets_same_outputs(trained, exported):
     columns["price"] = columns["price"].astype(np.float32)
     columns["discount"] = columns["discount"].astype(np.float32)
     scores = model.query_embedding(features).numpy() @ model.candidate_embedding(columns).numpy().T
+    seen = pd.read_parquet(trained / "seen.parquet")
+    mine = set(seen.loc[seen.user_id == 3, "item_id"])
+    assert mine, "user 3 has training items"
+    scores[0, np.isin(columns["item_id"], list(mine))] = -np.inf  # left out for a known user
     expected = np.sort(scores, axis=1)[:, ::-1][:, :20]
     np.testing.assert_allclose(fresh["top_scores"], expected, atol=1e-4)
-    assert fresh["excluded"] == fresh["top"]
+    assert not set(fresh["top"][0]) & mine
+    assert fresh["excluded"] == fresh["top"] and fresh["known"] == [True, False]
+    assert fresh["top32"] == fresh["top"], "int32 inputs are accepted (cast inside)"
+    assert set(fresh["with_seen"][0]) & mine, "recommend_including_seen keeps them"
 
 
 def test_exclusions_and_limits(exported):

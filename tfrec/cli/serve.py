@@ -36,7 +36,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     overrides = _parse_features(args.features)
     features = served.user_features(args.user, overrides)
     exclude = [v.strip() for v in args.exclude.split(",")] if args.exclude else None
-    ids, scores = served.recommend(features, k=args.k, exclude=exclude)
+    ids, scores, known = served.recommend_with_status(features, k=args.k, exclude=exclude,
+                                                      include_seen=args.include_seen)
+    status = ("known" if known[0] else "cold (features only)") if args.user is not None else "features only"
     item_column = served.info.item_id
     catalog = served.catalog.copy()
     catalog["_key"] = catalog[item_column].astype(str)
@@ -50,11 +52,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                         if c != item_column})
         rows.append(row)
     if args.json:
-        print(json.dumps({"user": args.user, "features": overrides, "k": args.k,
-                          "recommendations": rows}, indent=2, default=str))
+        print(json.dumps({"user": args.user, "user_status": status.split(" ")[0],
+                          "seen_items_excluded": not args.include_seen, "features": overrides, "k": args.k,
+                          "recommendations": rows}, indent=2, default=str, ensure_ascii=False))
         return 0
     title = next((c for c in ("title", "name") if c in catalog.columns), None)
-    print(f"top {args.k} for user {args.user if args.user is not None else '(features only)'}:")
+    seen_note = "training items included" if args.include_seen else "training items left out"
+    print(f"top {args.k} for user {args.user if args.user is not None else '(features only)'} "
+          f"[{status}; {seen_note}]:")
     for rank, row in enumerate(rows, start=1):
         label = row.get(title, "") if title else ", ".join(f"{c}={row[c]}" for c in list(row)[2:6])
         print(f"{rank:3}. {str(row['item_id']):>8}  {row['score']:8.4f}  {label}")
@@ -66,7 +71,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", help="export a trained model as a SavedModel with a top-k index")
     export.add_argument("--model", required=True, help="the --out folder of `tfrec train`")
     export.add_argument("--out", required=True, help="export folder")
-    export.add_argument("--index", choices=("brute-force", "scann"), default="brute-force")
+    export.add_argument("--index", choices=("brute-force", "scann"), default="brute-force",
+                        help="top-k index: brute-force (exact, plain TF ops) or scann (approximate, fast "
+                             "on large catalogs; needs the scann extra)")
     export.add_argument("--k", type=int, default=100, help="items per recommend call (default 100)")
     export.add_argument("--max-exclude", type=int, default=100,
                         help="how many item ids one request may exclude (default 100)")
@@ -80,5 +87,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                            help="user features, e.g. age=30,gender=F,occupation=writer")
     recommend.add_argument("-k", "--k", type=int, default=10, help="number of items (default 10)")
     recommend.add_argument("--exclude", default=None, help="item ids to leave out, comma-separated")
+    recommend.add_argument("--include-seen", action="store_true",
+                           help="also recommend items the user had in training (left out by default)")
     recommend.add_argument("--json", action="store_true", help="print JSON")
     recommend.set_defaults(func=cmd_recommend)

@@ -37,7 +37,7 @@ from tfrec.model.config import ModelConfig
 from tfrec.model.distribute import check_batch_size, is_distributed
 from tfrec.model.optimizers import make_optimizer
 from tfrec.model.persist import single_device_copy
-from tfrec.model.stats import TrainingStats
+from tfrec.model.stats import SeenPairs, TrainingStats
 from tfrec.model.two_tower import TwoTowerModel
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class TrainResult:
         catalog: The item catalog the index holds (item table rows, or ids only).
         scan: What the scan of the training rows found (rows, drops).
         validation_rows: Rows of the validation source (0 without validation).
+        seen: The distinct training (user, item) pairs (excluded from served recommendations).
     """
 
     model: TwoTowerModel
@@ -72,6 +73,7 @@ class TrainResult:
     catalog: pd.DataFrame
     scan: ScanResult
     validation_rows: int = 0
+    seen: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     @property
     def steady_examples_per_second(self) -> float:
@@ -163,7 +165,8 @@ def train(
         batches, validation = batches.holdout(config.validation_ratio, config.seed)
     tables = batches.tables
     stats = TrainingStats(tables.schema, config.selected_features(tables.schema, "context"))
-    scan = batches.scan(stats)
+    seen = SeenPairs(tables.schema)
+    scan = batches.scan(_Both(stats, seen))
     catalog = batches.catalog(stats.items.vocabulary())
     if len(catalog) < config.top_k:  # top-k metrics and the index cannot rank more items than exist
         logger.warning("top_k %d is above the catalog size %d: using %d", config.top_k, len(catalog),
@@ -210,7 +213,19 @@ def train(
     epochs_run = len(values.get("loss", [])) or config.epochs
     rows_per_epoch = steps * config.batch_size if steps else scan.rows
     return TrainResult(model, values, seconds, epochs_run * rows_per_epoch / max(seconds, 1e-9),
-                       epoch_log.seconds, catalog, scan, validation_rows or 0)
+                       epoch_log.seconds, catalog, scan, validation_rows or 0, seen.frame())
+
+
+@dataclasses.dataclass
+class _Both:
+    """Feeds each scanned chunk to two sinks."""
+
+    first: TrainingStats
+    second: SeenPairs
+
+    def add(self, columns: Columns) -> None:
+        self.first.add(columns)
+        self.second.add(columns)
 
 
 def _callbacks(config: ModelConfig, epoch_log: _EpochLog, catalog: Columns, validating: bool,

@@ -11,6 +11,7 @@ One :class:`RunFolder` names every file, so the writer (:func:`save_run`) and th
     history.png         loss and metrics per epoch
     catalog.parquet     the whole item catalog (ids + item features)
     users.parquet       the user feature table, when there is one
+    seen.parquet        the training (user, item) pairs: served recommendations leave them out
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class RunFolder:
     HISTORY_PLOT = "history.png"
     CATALOG = "catalog.parquet"
     USERS = "users.parquet"
+    SEEN = "seen.parquet"
     #: Descriptions an export copies beside its SavedModel.
     DESCRIPTIONS = (CONFIG, SCHEMA, VOCABULARIES, HISTORY)
 
@@ -74,6 +76,11 @@ class RunFolder:
     def catalog(self) -> pd.DataFrame:
         """The item catalog (ids and item features)."""
         return read_local_parquet(self.file(self.CATALOG))
+
+    def seen(self) -> pd.DataFrame | None:
+        """The training (user, item) pairs, or ``None`` for a run saved before tfrec kept them."""
+        path = self.file(self.SEEN)
+        return read_local_parquet(path) if path.is_file() else None
 
     def schema(self) -> Schema:
         """The data schema of the run.
@@ -116,6 +123,7 @@ def save_run(result: TrainResult, tables: Dataset, directory: str | os.PathLike,
     write_local_parquet(result.catalog, run.file(run.CATALOG))
     if tables.users is not None:
         write_local_parquet(tables.users, run.file(run.USERS))
+    write_local_parquet(result.seen, run.file(run.SEEN))
     plot_history(result.history, run.file(run.HISTORY_PLOT))
     return run.path
 

@@ -209,3 +209,33 @@ class TrainingStats:
     def mean_rating(self) -> float:
         """Mean training rating (0 without ratings)."""
         return self.rating_sum / self.rows if self.rows and self.schema.rating else 0.0
+
+
+class SeenPairs:
+    """The distinct (user, item) pairs of the training rows, gathered during the scan: what an
+    export excludes from each known user's recommendations.
+
+    Args:
+        schema: The data schema (names the id columns).
+    """
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self._users: list[np.ndarray] = []
+        self._items: list[np.ndarray] = []
+
+    def add(self, columns: dict[str, np.ndarray]) -> SeenPairs:
+        """Adds a chunk of interaction columns (a :class:`~tfrec.data.scan.ChunkSink`)."""
+        self._users.append(np.asarray(columns[self.schema.user_id]))
+        self._items.append(np.asarray(columns[self.schema.item_id]))
+        return self
+
+    def frame(self) -> pd.DataFrame:
+        """``[user_id, item_id]`` rows, distinct, sorted by user then item."""
+        schema = self.schema
+        if not self._users:
+            return pd.DataFrame({schema.user_id: [], schema.item_id: []})
+        frame = pd.DataFrame({schema.user_id: np.concatenate(self._users),
+                              schema.item_id: np.concatenate(self._items)})
+        return frame.drop_duplicates().sort_values([schema.user_id, schema.item_id], kind="stable",
+                                                   ignore_index=True)

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
@@ -40,6 +41,7 @@ from tfrec.model.run_folder import RunFolder
 from tfrec.model.two_tower import TwoTowerModel, batched_apply
 from tfrec.schema import as_input_array
 from tfrec.serving.info import EXPORT_FILE, INDEXES, SAVEDMODEL_DIR, savedmodel_checksums
+from tfrec.serving.seen import SeenItems, top_k_excluding
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +80,11 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     item_ids = item_columns[model.item_id]
     embeddings = batched_apply(model.candidate_embedding, item_columns)
     k = int(min(k, len(item_ids)))
-    # TFRS retrieves k + (exclusion width) items: the width is fixed and fits the catalog.
+    seen = _seen_items(run, model, dtypes)
+    # The index retrieves k + (seen width) + (request exclusions) candidates, then drops the
+    # excluded ones: the widths are fixed at export and fit the catalog.
     max_exclude = int(max(0, min(max_exclude, len(item_ids) - k)))
+    retrieved = int(min(len(item_ids), k + seen.width + max_exclude))
     if index == "scann":
         try:
             import scann  # noqa: F401  (registers the ScaNN ops)
@@ -91,16 +96,15 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         # below ~5k items), so their results are exact instead of depending on the random
         # k-means partition (recall@10 of a 500-item catalog varied between runs otherwise).
         leaves = int(max(1, min(2000, np.sqrt(len(item_ids)))))
-        candidates = max(10 * k, 1000)
+        candidates = max(10 * retrieved, 1000)
         to_search = max(1, leaves // 5, min(leaves, math.ceil(candidates * leaves / len(item_ids))))
         top_k = tfrs.layers.factorized_top_k.ScaNN(
-            k=k, num_leaves=leaves, num_leaves_to_search=to_search,
+            k=retrieved, num_leaves=leaves, num_leaves_to_search=to_search,
             num_reordering_candidates=candidates)
     else:
-        top_k = tfrs.layers.factorized_top_k.BruteForce(k=k)
+        top_k = tfrs.layers.factorized_top_k.BruteForce(k=retrieved)
     top_k.index(tf.constant(embeddings), tf.constant(item_ids))
-    module, functions = _serving_module(model, top_k, dtypes, max_exclude)
-    signatures = {name: function.get_concrete_function() for name, function in functions.items()}
+    module, signatures = serving_module(model, top_k, seen, dtypes, k=k, max_exclude=max_exclude)
     with output_directory(out_dir, kind="export", overwrite=overwrite) as staging:
         options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if index == "scann" else None)
         tf.saved_model.save(module, str(staging / SAVEDMODEL_DIR), signatures=signatures, options=options)
@@ -116,9 +120,12 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             "user_id": schema.user_id, "item_id": schema.item_id, "features": dtypes,
             "signatures": sorted(signatures), "has_rating": bool(model.has_rating_head),
             "has_users": has_users, "sha256": savedmodel_checksums(staging / SAVEDMODEL_DIR),
+            "seen": {"users": seen.n_users, "pairs": seen.pairs,
+                     "width": seen.width, "bytes": seen.nbytes, "excluded_by_default": True},
             "versions": _versions(), "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }, indent=2))
-    logger.info("exported %s (%s index, k=%d, %d items) to %s", model_dir, index, k, len(item_ids), out_dir)
+    logger.info("exported %s (%s index, k=%d, %d items; seen-items table %d users, %.1f MB) to %s",
+                model_dir, index, k, len(item_ids), seen.n_users, seen.nbytes / 2**20, out_dir)
     return out_dir
 
 
@@ -128,47 +135,90 @@ def _versions() -> dict[str, str]:
     return {"tfrec": __version__, "tensorflow": tf.__version__, "tensorflow_recommenders": tfrs.__version__}
 
 
-def _specs(names: dict[str, str]) -> dict[str, tf.TensorSpec]:
-    return {name: tf.TensorSpec([None], getattr(tf, dtype), name=name) for name, dtype in names.items()}
+def _seen_items(run: RunFolder, model: TwoTowerModel, dtypes: dict[str, dict[str, str]]) -> SeenItems:
+    pairs = run.seen()
+    if pairs is None:
+        logger.warning("%s has no %s (trained by an older tfrec): served lists will not leave out the "
+                       "users' training items; re-train to get them", run.path, RunFolder.SEEN)
+        pairs = pd.DataFrame({model.user_id: [], model.item_id: []})
+    return SeenItems(pairs, model.user_id, model.item_id,
+                     tf.as_dtype(dtypes["query"][model.user_id]), tf.as_dtype(dtypes["candidate"][model.item_id]))
 
 
-def _serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer,
-                    dtypes: dict[str, dict[str, str]], max_exclude: int) -> tuple[tf.Module, dict]:
-    """The exported ``tf.Module`` and its signature functions (name -> ``tf.function``)."""
+def _specs(names: dict[str, str], integers: tf.DType = tf.int64) -> dict[str, tf.TensorSpec]:
+    return {name: tf.TensorSpec([None], integers if dtype == "int64" else getattr(tf, dtype), name=name)
+            for name, dtype in names.items()}
+
+
+def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: SeenItems,
+                   dtypes: dict[str, dict[str, str]], *, k: int, max_exclude: int) -> tuple[tf.Module, dict]:
+    """The exported ``tf.Module`` and its signatures (name -> concrete function).
+
+    Every function is traced for int64 and for int32 integer inputs (cast inside), so Python
+    callers of ``loaded.recommend({...})`` may pass either; the named signatures (TF Serving)
+    take int64.
+    """
     module = tf.Module()
-    module.model, module.top_k = model, top_k
-    query_specs, item_specs = _specs(dtypes["query"]), _specs(dtypes["candidate"])
-    item_id_dtype = item_specs[model.item_id].dtype
+    module.model, module.top_k, module.seen = model, top_k, seen
+    item_dtype = tf.as_dtype(dtypes["candidate"][model.item_id])
 
-    @tf.function(input_signature=[query_specs])
+    def user_ids(features: dict[str, tf.Tensor]) -> tf.Tensor:
+        ids = features[model.user_id]
+        return tf.cast(ids, tf.int64) if ids.dtype.is_integer else ids
+
+    def wide(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return {n: tf.cast(v, tf.int64) if v.dtype == tf.int32 else v for n, v in features.items()}
+
+    def answer(features: dict[str, tf.Tensor], exclusions: tf.Tensor) -> dict[str, tf.Tensor]:
+        scores, ids = top_k(model.query_embedding(wide(features)))
+        scores, ids = top_k_excluding(scores, ids, exclusions, k)
+        return {"item_ids": ids, "scores": scores, "known_user": seen.known(user_ids(features))}
+
+    def request_exclusions(exclude: tf.Tensor) -> tf.Tensor:
+        return tf.cast(exclude, tf.int64) if exclude.dtype.is_integer else exclude
+
+    @tf.function
     def recommend(features):
-        scores, ids = top_k(model.query_embedding(features))
-        return {"item_ids": ids, "scores": scores}
+        return answer(features, seen.items(user_ids(features)))
 
-    @tf.function(input_signature=[query_specs,
-                                  tf.TensorSpec([None, max_exclude], item_id_dtype, name="exclude")])
+    @tf.function
     def recommend_excluding(features, exclude):
-        scores, ids = top_k.query_with_exclusions(model.query_embedding(features), exclude)
-        return {"item_ids": ids, "scores": scores}
+        return answer(features, tf.concat([seen.items(user_ids(features)), request_exclusions(exclude)], axis=1))
 
-    @tf.function(input_signature=[query_specs])
+    @tf.function
+    def recommend_including_seen(features, exclude):
+        return answer(features, request_exclusions(exclude))
+
+    @tf.function
     def user_embedding(features):
-        return {"embedding": model.query_embedding(features)}
+        return {"embedding": model.query_embedding(wide(features))}
 
-    @tf.function(input_signature=[item_specs])
+    @tf.function
     def item_embedding(features):
-        return {"embedding": model.candidate_embedding(features)}
+        return {"embedding": model.candidate_embedding(wide(features))}
 
-    functions = {"recommend": recommend, "recommend_excluding": recommend_excluding,
-                 "user_embedding": user_embedding, "item_embedding": item_embedding}
+    @tf.function
+    def predict_rating(features):
+        return {"rating": model.predict_rating(wide(features))}
+
+    functions = {"recommend": (recommend, ["query"]),
+                 "recommend_excluding": (recommend_excluding, ["query", "exclude"]),
+                 "recommend_including_seen": (recommend_including_seen, ["query", "exclude"]),
+                 "user_embedding": (user_embedding, ["query"]), "item_embedding": (item_embedding, ["candidate"])}
     if model.has_rating_head:
-        @tf.function(input_signature=[{**query_specs, **item_specs}])
-        def predict_rating(features):
-            return {"rating": model.predict_rating(features)}
-
-        functions["predict_rating"] = predict_rating
-    for name, function in functions.items():
+        functions["predict_rating"] = (predict_rating, ["query+candidate"])
+    signatures = {}
+    for name, (function, inputs) in functions.items():
+        for integers in (tf.int32, tf.int64):  # the int64 trace, traced last, is the signature
+            args = []
+            for part in inputs:
+                if part == "exclude":
+                    dtype = integers if item_dtype == tf.int64 else tf.string
+                    args.append(tf.TensorSpec([None, max_exclude], dtype, name="exclude"))
+                elif part == "query+candidate":
+                    args.append({**_specs(dtypes["query"], integers), **_specs(dtypes["candidate"], integers)})
+                else:
+                    args.append(_specs(dtypes[part], integers))
+            signatures[name] = function.get_concrete_function(*args)
         setattr(module, name, function)
-    return module, functions
-
-
+    return module, signatures

@@ -149,33 +149,45 @@ class ExportedModel:
         """Whether the export holds features for ``user_id`` (else it is served cold)."""
         return str(user_id) in self._user_rows
 
-    def recommend(self, features: dict[str, np.ndarray], k: int = 10,
-                  exclude: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(self, features: dict[str, np.ndarray], k: int = 10, exclude: list | None = None,
+                  include_seen: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` for each row of ``features``: ``(item_ids [n, k], scores [n, k])``.
+
+        Known users' training items are left out unless ``include_seen``; ``exclude`` adds
+        request-time exclusions.
 
         Raises:
             TfrecError: ``k`` outside 1..(export k), too many exclusions, or exclusions that are
                 not ids of this catalog's type.
         """
+        ids, scores, _ = self.recommend_with_status(features, k, exclude, include_seen)
+        return ids, scores
+
+    def recommend_with_status(self, features: dict[str, np.ndarray], k: int = 10, exclude: list | None = None,
+                              include_seen: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`recommend` plus ``[n]`` whether each user is known (has training items)."""
         limit = self.info.k
         if int(k) != k or not 1 <= k <= limit:
             raise TfrecError(f"k must be between 1 and {limit} (the k this model was exported with; "
                              f"re-export with --k to raise it), got {k!r}")
         inputs = {name: tf.constant(value) for name, value in features.items()}
         width = self.info.max_exclude
-        if exclude and len(exclude) > width:
+        exclude = list(exclude or [])
+        if len(exclude) > width:
             raise TfrecError(f"at most {width} exclusions (this export's max_exclude), got "
                              f"{len(exclude)}; re-export with a larger --max-exclude")
-        if exclude:
-            if self.info.candidate[self.info.item_id] == "int64":
-                kept = [integer_id(v, "item ids") for v in exclude]
-                ids = np.array([kept + [-1] * (width - len(kept))], dtype=np.int64)
-            else:
-                ids = np.array([[str(v) for v in exclude] + [""] * (width - len(exclude))], dtype=object)
-            rows = len(next(iter(features.values())))
-            result = self.saved.signatures["recommend_excluding"](
-                exclude=tf.constant(np.repeat(ids, rows, axis=0)), **inputs)
+        if self.info.candidate[self.info.item_id] == "int64":
+            kept = [integer_id(v, "item ids") for v in exclude]
+            ids = np.array([kept + [-1] * (width - len(kept))], dtype=np.int64).reshape(1, width)
+        else:
+            ids = np.array([[str(v) for v in exclude] + [""] * (width - len(exclude))], dtype=object).reshape(1, width)
+        rows = len(next(iter(features.values())))
+        matrix = tf.constant(np.repeat(ids, rows, axis=0))
+        if include_seen:
+            result = self.saved.signatures["recommend_including_seen"](exclude=matrix, **inputs)
+        elif exclude:
+            result = self.saved.signatures["recommend_excluding"](exclude=matrix, **inputs)
         else:
             result = self.saved.signatures["recommend"](**inputs)
-        ids, scores = result["item_ids"].numpy()[:, :k], result["scores"].numpy()[:, :k]
-        return decode_ids(ids), scores
+        found, scores = result["item_ids"].numpy()[:, :k], result["scores"].numpy()[:, :k]
+        return decode_ids(found), scores, result["known_user"].numpy()
