@@ -62,3 +62,21 @@ def test_no_user_is_served_a_training_item(ml100k_export, ml100k_dir, capsys):
         answer = json.loads(capsys.readouterr().out)
         assert answer["user_status"] == "known" and answer["seen_items_excluded"]
         assert not {r["item_id"] for r in answer["recommendations"]} & seen[user]
+
+
+@pytest.mark.slow
+def test_the_tf_serving_rest_request_in_the_readme_fits_the_signature(ml100k_export):
+    """TF Serving's REST 'instances' (row format) become one tensor per input, batched on
+    axis 0, cast to the signature's dtypes: do the same with plain TensorFlow."""
+    import tensorflow as tf
+
+    text = (REPO_ROOT / "README.md").read_text()
+    request = json.loads(re.findall(r"```json\n(.+?)\n```", text.split("TF Serving", 1)[1], flags=re.S)[0])
+    loaded = tf.saved_model.load(str(ml100k_export / "exports" / "ml100k" / "savedmodel"))
+    signature = loaded.signatures[request["signature_name"]]
+    specs = signature.structured_input_signature[1]
+    assert set(specs) == set(request["instances"][0])
+    inputs = {name: tf.constant([row[name] for row in request["instances"]], spec.dtype)
+              for name, spec in specs.items()}
+    out = signature(**inputs)
+    assert out["item_ids"].shape == (len(request["instances"]), 10) and bool(out["known_user"][0])

@@ -66,6 +66,19 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serves an export over HTTP until interrupted."""
+    from tfrec.serving.http import serve
+
+    if not 1 <= args.max_batch <= 4096 or not 0 <= args.max_wait_ms <= 1000:
+        raise TfrecError("--max-batch must be from 1 to 4096 and --max-wait-ms from 0 to 1000")
+    if not 0 <= args.port <= 65535:
+        raise TfrecError(f"--port must be from 0 to 65535, got {args.port}")
+    print(f"serving {args.model} on http://{args.host}:{args.port} (page at /, JSON at /recommend)")
+    serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Adds this module's subcommands to the ``tfrec`` parser."""
     export = commands.add_parser("export", help="export a trained model as a SavedModel with a top-k index")
@@ -91,3 +104,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                            help="also recommend items the user had in training (left out by default)")
     recommend.add_argument("--json", action="store_true", help="print JSON")
     recommend.set_defaults(func=cmd_recommend)
+
+    http = commands.add_parser("serve", help="serve an export over HTTP (JSON API and a page)")
+    http.add_argument("--model", required=True, help="export folder of `tfrec export`")
+    http.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    http.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    http.add_argument("--max-batch", type=int, default=64, help="most requests answered by one call (default 64)")
+    http.add_argument("--max-wait-ms", type=float, default=2.0,
+                      help="longest wait for more requests to batch (default 2 ms)")
+    http.set_defaults(func=cmd_serve)

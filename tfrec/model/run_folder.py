@@ -52,8 +52,8 @@ class RunFolder:
     CATALOG = "catalog.parquet"
     USERS = "users.parquet"
     SEEN = "seen.parquet"
-    #: Descriptions an export copies beside its SavedModel.
-    DESCRIPTIONS = (CONFIG, SCHEMA, VOCABULARIES, HISTORY)
+    #: Files an export copies beside its SavedModel.
+    DESCRIPTIONS = (CONFIG, SCHEMA, VOCABULARIES, HISTORY, SEEN)
 
     def __init__(self, path: str | os.PathLike) -> None:
         object.__setattr__(self, "path", Path(path))

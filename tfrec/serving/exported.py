@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -13,8 +14,10 @@ import tensorflow as tf
 
 from tfrec.data.io import read_local_parquet
 from tfrec.errors import TfrecError
+from tfrec.schema import as_input_array
 from tfrec.model.run_folder import RunFolder
 from tfrec.serving.info import SAVEDMODEL_DIR, ExportInfo, verify_checksums
+from tfrec.textio import read_text
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +91,36 @@ class ExportedModel:
                              f"{str(exc).splitlines()[0][:200]}); re-export the model") from None
         self._user_rows = ({} if self.users is None else
                            {str(v): i for i, v in enumerate(self.users[self.info.user_id])})
+        schema_path = self.path / RunFolder.SCHEMA
+        self.schema_json = read_text(schema_path, TfrecError, "schema") if schema_path.is_file() else None
+        self.title_column = json.loads(self.schema_json).get("item_title") if self.schema_json else None
+        self._seen: pd.DataFrame | None = None
+
+    def history(self, user_id: Any) -> list:
+        """The user's training items (empty for an unknown user or an export without them)."""
+        if self._seen is None:
+            path = self.path / RunFolder.SEEN
+            self._seen = self._table(RunFolder.SEEN) if path.is_file() else pd.DataFrame(
+                {self.info.user_id: [], self.info.item_id: []})
+        users = self._seen[self.info.user_id].astype(str)
+        return self._seen.loc[users == str(user_id), self.info.item_id].tolist()
+
+    def predict_rating(self, features: dict[str, np.ndarray], item_id: Any) -> float:
+        """The rating head's prediction for one user row and one catalog item.
+
+        Raises:
+            TfrecError: No rating head, or an item id that is not in the catalog.
+        """
+        if not self.info.has_rating:
+            raise TfrecError("this model has no rating head")
+        ids = self.catalog[self.info.item_id]
+        match = self.catalog[ids.astype(str) == str(item_id)]
+        if match.empty:
+            raise TfrecError(f"item {str(item_id)[:40]!r} is not in the catalog")
+        inputs = {name: tf.constant(value) for name, value in features.items()}
+        for name, dtype in self.info.candidate.items():
+            inputs[name] = tf.constant(as_input_array(match[name].iloc[:1], dtype))
+        return float(self.saved.signatures["predict_rating"](**inputs)["rating"].numpy()[0])
 
     def _table(self, name: str) -> pd.DataFrame:
         path = self.path / name

@@ -1,0 +1,115 @@
+"""Load test of `tfrec serve` on loopback: concurrent clients, throughput and latency percentiles.
+
+Trains and exports ml-100k (fold u1) unless --export is given, starts `tfrec serve` in its own
+process on 127.0.0.1, and drives it with --clients concurrent keep-alive clients sending
+--requests `POST /recommend` requests for random known users (bounded in count and time).
+Writes JSON stamped with the commit, CPU, cores and versions.
+
+    python scripts/bench_http.py --data-dir ../shared/data/ml-100k --out scripts/results_bench_http.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_export(data_dir: str, work: Path, index: str) -> Path:
+    from tfrec.cli import main
+
+    (work / "m.toml").write_text("[model]\nepochs = 3\n")
+    assert main(["train", "--data", "ml-100k", "--data-dir", data_dir, "--split", "predefined", "--fold", "u1",
+                 "--config", str(work / "m.toml"), "--out", str(work / "run")]) == 0
+    assert main(["export", "--model", str(work / "run"), "--out", str(work / "export"), "--k", "10",
+                 "--index", index]) == 0
+    return work / "export"
+
+
+def client(port: int, users: list[int], latencies: list[float], errors: list[int]) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for user in users:
+        body = json.dumps({"user_id": user, "k": 10})
+        start = time.perf_counter()
+        connection.request("POST", "/recommend", body, {"content-type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        latencies.append(time.perf_counter() - start)
+        if response.status != 200:
+            errors.append(response.status)
+    connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", default="../shared/data/ml-100k")
+    parser.add_argument("--export", default=None, help="an existing export (default: train and export ml-100k)")
+    parser.add_argument("--index", default="brute-force", choices=("brute-force", "scann"))
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=4000, help="in total (bounded)")
+    parser.add_argument("--max-batch", type=int, default=64)
+    parser.add_argument("--max-wait-ms", type=float, default=2.0)
+    parser.add_argument("--out", default="results_bench_http.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(args.export) if args.export else build_export(args.data_dir, Path(tmp), args.index)
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(export), "--port",
+                                   str(port), "--max-batch", str(args.max_batch), "--max-wait-ms",
+                                   str(args.max_wait_ms)], stdout=subprocess.DEVNULL,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        try:
+            for _ in range(240):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            rng = np.random.default_rng(0)
+            users = rng.integers(1, 944, size=args.requests).tolist()
+            client(port, users[:200], [], [])  # warm-up: traces and caches
+            latencies: list[float] = []
+            errors: list[int] = []
+            shares = [users[i::args.clients] for i in range(args.clients)]
+            threads = [threading.Thread(target=client, args=(port, share, latencies, errors)) for share in shares]
+            start = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=600)
+            seconds = time.perf_counter() - start
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    from tfrec.evaluation.provenance import provenance
+
+    ms = np.asarray(latencies) * 1000
+    result = {"index": args.index, "clients": args.clients, "requests": len(latencies), "errors": len(errors),
+              "seconds": seconds, "recommendations_per_second": len(latencies) / seconds,
+              "latency_ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
+                             "p99": float(np.percentile(ms, 99))},
+              "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
+              "run": provenance(seed=0, script="scripts/bench_http.py")}
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "run"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

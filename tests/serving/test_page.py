@@ -1,0 +1,81 @@
+"""The page of `tfrec serve`, rendered in a real headless browser (Debian's chromium)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from conftest import REPO_ROOT
+
+from tfrec.cli import main
+from tfrec.serving import ExportedModel
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--virtual-time-budget=15000"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(ml100k_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("page")
+    (root / "m.toml").write_text("[model]\nepochs = 1\n")
+    assert main(["train", "--data", "ml-100k", "--data-dir", str(ml100k_dir), "--split", "predefined", "--fold",
+                 "u1", "--config", str(root / "m.toml"), "--out", str(root / "run")]) == 0
+    assert main(["export", "--model", str(root / "run"), "--out", str(root / "export"), "--k", "10"]) == 0
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(root / "export"),
+                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("tfrec serve did not answer /healthz: " + process.stderr.read().decode()[-2000:])
+    yield url, root / "export"
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_the_page_shows_a_users_history_and_titled_recommendations(chromium, server, tmp_path):
+    url, export = server
+    served = ExportedModel(export)
+    ids, _ = served.recommend(served.user_features(42), k=10)
+    catalog = served.catalog.set_index("item_id")
+    expected = [catalog.loc[int(i), "title"] for i in ids[0]]
+    history = [catalog.loc[int(i), "title"] for i in served.history(42)[:3]]
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, "--dump-dom", f"{url}/?user=42"], capture_output=True,
+                         text=True, timeout=120).stdout
+    assert 'data-ready="yes"' in dom, dom[-2000:]
+    for title in expected + history:
+        assert title.replace("&", "&amp;") in dom, title
+    assert "user 42: known (training items left out)" in dom
+    artifacts = REPO_ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "serve-page.png"
+    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--screenshot={shot}", "--window-size=1200,900",
+                    f"{url}/?user=42"], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.read_bytes()[:4] == b"\x89PNG"
