@@ -1,6 +1,7 @@
 """The ``tfrec`` command line: one-line errors, subcommands, the console script."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -108,3 +109,35 @@ def test_results_record_how_they_were_made(tmp_path):
     assert results["folds"][0]["train"] > 0 and results["intervals"]
     report = (tmp_path / "o" / "report.md").read_text()
     assert "95% CI" in report and "vs best" in report and "machine:" in report
+
+
+def test_every_option_has_help_and_k_is_spelled_both_ways():
+    import argparse
+
+    from tfrec.cli import build_parser
+
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    missing = []
+    for parser in parsers(build_parser()):
+        for action in parser._actions:
+            if action.option_strings and not action.help and action.dest != "help":
+                missing.append(f"{parser.prog} {action.option_strings[0]}")
+            if "--k" in action.option_strings:
+                assert "-k" in action.option_strings, parser.prog
+    assert not missing, missing
+
+
+def test_tensorflow_is_silent_unless_asked(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-m", "tfrec", "data", "describe"], capture_output=True, text=True,
+                           env=clean, cwd=tmp_path)
+    assert quiet.returncode == 0 and "tensorflow/core" not in quiet.stderr and "cuda" not in quiet.stderr
+    chatty = subprocess.run([sys.executable, "-m", "tfrec", "-v", "data", "describe"], capture_output=True,
+                            text=True, env=clean, cwd=tmp_path)
+    assert chatty.returncode == 0 and "tensorflow" in chatty.stderr

@@ -298,3 +298,19 @@ def test_parquet_missing_columns_and_corrupt_file(tmp_path):
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(DataError, match="cannot read as Parquet"):
         load_dataset(str(tmp_path / "bad.parquet"))
+
+
+def test_friendlier_loaders_case_insensitive_headers_separators_and_fold_messages(tmp_path):
+    from tfrec.evaluation.splits import make_splits
+
+    small = tmp_path / "ml-latest-small"
+    small.mkdir()
+    (small / "ratings.csv").write_text("userid,movieid,rating,timestamp\n1,1,4.5,964982703\n2,1,3,964981247\n")
+    (small / "movies.csv").write_text("MOVIEID,Title,Genres\n1,Heat (1995),Action\n")
+    assert len(load_ml_latest(tmp_path, small=True).interactions) == 2
+    dat = tmp_path / "ratings.dat"
+    dat.write_text("user_id\titem_id\trating\nu1\ti1\t4\nu2\ti1\t5\n")
+    data = load_dataset(str(dat), sep="\t")
+    assert len(data.interactions) == 2
+    with pytest.raises(DataError, match="has no predefined folds.*--split random"):
+        make_splits(data, "predefined")

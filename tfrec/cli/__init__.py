@@ -6,12 +6,23 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from typing import NoReturn
 
 from tfrec import __version__
 from tfrec.cli import compare, data, serve, train, tune
 from tfrec.cli.common import resolve_seed
 from tfrec.errors import TfrecError
+
+
+def quiet_tensorflow(verbose: int) -> None:
+    """Silences TensorFlow's C++ and Python logs unless ``-v`` (or the user's own
+    ``TF_CPP_MIN_LOG_LEVEL``); call before TensorFlow is imported."""
+    if verbose == 0:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", module="tensorflow|tf_keras|keras|tensorflow_recommenders")
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "against classic baselines.",
     )
     parser.add_argument("--version", action="version", version=f"tfrec {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-v: tfrec's and TensorFlow's logs; -vv: debug)")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an unexpected error (also: TFREC_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -43,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the process exit code (2 for usage and data errors)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Before the parser is built: building it imports the model registry, and with it TensorFlow.
+    quiet_tensorflow(sum(a.count("v") for a in argv if a.startswith("-v") and set(a[1:]) == {"v"})
+                     + argv.count("--verbose"))
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

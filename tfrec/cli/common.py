@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from tfrec.data import Dataset
+if TYPE_CHECKING:  # the data layer imports TensorFlow: only when a command runs
+    from tfrec.data import Dataset
 
 DEFAULT_SEED = 42
 MAX_SEED = 2**31 - 1
+
+
+def separator(text: str) -> str:
+    """``--sep``: one character, ``tab``, or a short multi-character separator like ``::``."""
+    value = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(text.lower(), text)
+    if not 1 <= len(value) <= 3 or value.isalnum() or value in ('"', "\n", "\r"):
+        raise argparse.ArgumentTypeError(f"not a usable separator: {text[:10]!r} (e.g. tab, ';', '|', '::')")
+    return value
 
 
 def seed_value(text: str) -> int:
@@ -45,6 +55,9 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="synthetic data: planted signal strength; 0 = the seed's pure noise")
     parser.add_argument("--duplicates", choices=("last", "mean", "error"), default="last",
                         help="policy for repeated (user, item) rows (default: keep the last)")
+    parser.add_argument("--sep", default=None, type=separator,
+                        help="field separator of delimited files: a character, 'tab' or '::' "
+                             "(default: tab for .tsv, else comma)")
     parser.add_argument("--invalid", choices=("error", "drop"), default="error",
                         help="policy for rows with empty ids or bad ratings (default: error)")
 
@@ -55,5 +68,5 @@ def load(args: argparse.Namespace) -> Dataset:
 
     schema = load_schema(args.schema) if args.schema else None
     return load_dataset(args.data, data_dir=args.data_dir, schema=schema, users=args.users,
-                        items=args.items, seed=args.seed,
+                        items=args.items, seed=args.seed, sep=args.sep,
                         signal=args.signal, duplicates=args.duplicates, invalid=args.invalid)

@@ -7,13 +7,15 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from tfrec.cli.common import add_data_options, load
-from tfrec.data import Dataset
 from tfrec.errors import TfrecError
+
+if TYPE_CHECKING:  # TensorFlow is imported only when a command runs
+    from tfrec.data import Dataset
 
 
 def parse_ks(text: str) -> list[int]:
@@ -120,7 +122,9 @@ def _check_feedback(dataset: Dataset, names: list[str], implicit_as: str | None)
 def _print_and_write(result: Any, payload: dict, name: str, args: argparse.Namespace, splits: list,
                      ks: list[int], staging: Path | None) -> None:
     from tfrec.evaluation.plots import plot_comparison
-    from tfrec.evaluation.report import comparison_table, to_markdown, to_text
+    from tfrec.evaluation.report import TERMINAL_METRICS, comparison_table, to_markdown, to_text
+
+    columns = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else TERMINAL_METRICS
 
     summary = result.summary()
     intervals = pd.DataFrame(payload["intervals"])
@@ -128,7 +132,8 @@ def _print_and_write(result: Any, payload: dict, name: str, args: argparse.Names
                  else f"rating >= {args.relevance_threshold:g}")
     folds = ", ".join(s.name for s in splits)
     print(f"{name}, split {args.split} ({folds}), relevance: {relevance}")
-    print(to_text(comparison_table(summary, ks[0], intervals)))
+    for k in ks:  # every k, in a table that fits 120 columns (report.md has every metric)
+        print(to_text(comparison_table(summary, k, intervals, metrics=columns, compact=True)))
     if staging is None:
         return
     (staging / "results.json").write_text(json.dumps(payload, indent=2, default=str))
@@ -177,12 +182,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                               "leave_last, kfold, predefined (ml-100k u1-u5), cold_users, cold_items")
     compare.add_argument("--folds", default=None, help="predefined folds, e.g. u1,u2,u3,u4,u5")
     compare.add_argument("--test-ratio", type=float, default=0.2, help="test fraction (default 0.2)")
-    compare.add_argument("--k", default="10", help="cut-off(s) of ranking metrics, e.g. 10,20")
+    compare.add_argument("-k", "--k", default="10", help="cut-off(s) of ranking metrics, e.g. 10,20")
     compare.add_argument("--relevance-threshold", type=float, default=None,
                          help="relevant = rated at least this (default: every test item)")
     compare.add_argument("--config", default=None, help="two-tower model config TOML")
     compare.add_argument("--out", default=None, help="write results.json, report.md, metrics.png here")
     compare.add_argument("--overwrite", action="store_true",
                          help="replace an earlier compare --out (only folders tfrec created)")
+    compare.add_argument("--metrics", default=None,
+                         help="terminal table columns, e.g. ndcg,recall,map,mrr,novelty,diversity "
+                              "(default rmse,ndcg,recall,precision,coverage,fit_seconds; report.md has all)")
     compare.add_argument("--quiet", action="store_true", help="no progress bar")
     compare.set_defaults(func=cmd_compare)

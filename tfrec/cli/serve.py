@@ -87,7 +87,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--index", choices=("brute-force", "scann"), default="brute-force",
                         help="top-k index: brute-force (exact, plain TF ops) or scann (approximate, fast "
                              "on large catalogs; needs the scann extra)")
-    export.add_argument("--k", type=int, default=100, help="items per recommend call (default 100)")
+    export.add_argument("-k", "--k", type=int, default=100, help="items per recommend call (default 100)")
     export.add_argument("--max-exclude", type=int, default=100,
                         help="how many item ids one request may exclude (default 100)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing --out")

@@ -32,7 +32,7 @@ def load_dataset(spec: str = "synthetic", *, data_dir: str | os.PathLike | None 
                  schema: Schema | None = None, users: str | os.PathLike | None = None,
                  items: str | os.PathLike | None = None, seed: int = 42, signal: float = 1.0,
                  duplicates: DuplicatePolicy = "last", invalid: InvalidPolicy = "error",
-                 **synthetic_sizes: int) -> Dataset:
+                 sep: str | None = None, **synthetic_sizes: int) -> Dataset:
     """Loads a data set by name or path.
 
     Args:
@@ -47,6 +47,7 @@ def load_dataset(spec: str = "synthetic", *, data_dir: str | os.PathLike | None 
         signal: Planted signal strength for synthetic data.
         duplicates: Duplicate (user, item) policy.
         invalid: Invalid-row policy.
+        sep: Field separator of delimited files (default: tab for .tsv, else comma).
         **synthetic_sizes: ``n_users``, ``n_items``, ``n_ratings`` for synthetic data.
 
     Raises:
@@ -65,10 +66,10 @@ def load_dataset(spec: str = "synthetic", *, data_dir: str | os.PathLike | None 
                                         duplicates=duplicates, invalid=invalid)
     kind, _, rest = spec.partition(":")
     path = Path(rest if kind in ("csv", "parquet") and rest else spec)
-    if path.suffix.lower() in (".csv", ".tsv", ".txt", ".parquet", ".pq") or kind in ("csv", "parquet"):
+    if path.suffix.lower() in (".csv", ".tsv", ".txt", ".dat", ".parquet", ".pq") or kind in ("csv", "parquet"):
         tabular.check_no_pickle(path)
         return tabular.load_tables(path, schema or tabular.DEFAULT_SCHEMA, users=users, items=items,
-                                   sep="\t" if path.suffix.lower() == ".tsv" else ",",
+                                   sep=sep or ("\t" if path.suffix.lower() == ".tsv" else ","),
                                    duplicates=duplicates, invalid=invalid)
     raise DataError(
         f"unknown data {spec!r}",

@@ -102,6 +102,11 @@ def read_delimited(
             raise DataError(f"unreadable header ({exc})", path=path, line=1,
                             fix="check the quoting and the separator of the first line.") from None
         names = [n.strip() for n in names]
+        # Header names match the schema's case-insensitively (userid = userId): renamed to it.
+        by_lower = {n.lower(): n for n in names}
+        wanted = {c.lower(): c for c in columns}
+        if len(by_lower) == len(names):
+            names = [wanted.get(n.lower(), n) if n not in columns else n for n in names]
         missing = [c for c in columns if c not in names]
         if missing:
             raise DataError(

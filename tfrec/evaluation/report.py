@@ -11,16 +11,25 @@ MAIN_COLUMNS = (("rmse", 0), ("mae", 0), ("precision", None), ("recall", None), 
                 ("unknown_users", 0), ("unknown_items", 0))
 
 
-def comparison_table(summary: pd.DataFrame, k: int, intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+#: The terminal's default columns: a table that fits 120 characters.
+TERMINAL_METRICS = ("rmse", "ndcg", "recall", "precision", "coverage", "fit_seconds")
+
+
+def comparison_table(summary: pd.DataFrame, k: int, intervals: pd.DataFrame | None = None, *,
+                     metrics: tuple[str, ...] | None = None, compact: bool = False) -> pd.DataFrame:
     """Models as rows, the main metrics at ``k`` as columns, cells ``mean ± std`` (over folds).
 
     With ``intervals`` (:meth:`~tfrec.evaluation.harness.EvaluationResult.intervals`) a column
     ``ndcg@k 95% CI`` gives the per-user bootstrap interval, and models that are not
     significantly different from the best (paired Wilcoxon, Holm) are marked ``≈best``.
+    ``metrics`` keeps only those metrics; ``compact`` (the terminal) drops the interval column
+    and shortens the verdict.
     """
     models = list(dict.fromkeys(summary["model"]))
     table: dict[str, list] = {"model": models}
     for metric, cut in MAIN_COLUMNS:
+        if metrics is not None and metric not in metrics:
+            continue
         cut = k if cut is None else cut
         rows = summary[(summary.metric == metric) & (summary.k == cut)].set_index("model")
         if rows.empty:
@@ -30,13 +39,16 @@ def comparison_table(summary: pd.DataFrame, k: int, intervals: pd.DataFrame | No
         table[label] = [_cell(rows, m, digits) for m in models]
         if metric == "ndcg" and intervals is not None and not intervals.empty:
             ci = intervals[(intervals.metric == "ndcg") & (intervals.k == cut)].set_index("model")
-            table[f"{label} 95% CI"] = [f"[{ci.loc[m, 'ci_low']:.4f}, {ci.loc[m, 'ci_high']:.4f}]"
-                                        if m in ci.index else "–" for m in models]
+            if not compact:
+                table[f"{label} 95% CI"] = [f"[{ci.loc[m, 'ci_low']:.4f}, {ci.loc[m, 'ci_high']:.4f}]"
+                                            if m in ci.index else "–" for m in models]
             table["vs best"] = [("best" if ci.loc[m, "p_vs_best"] == 1.0 and ci.loc[m, "same_as_best"]
                                  and ci.loc[m, "user_mean"] == ci["user_mean"].max() else
                                  f"≈best (p={ci.loc[m, 'p_vs_best']:.2g})" if ci.loc[m, "same_as_best"] else
                                  f"worse (p={ci.loc[m, 'p_vs_best']:.2g})") if m in ci.index else "–"
                                 for m in models]
+            if compact:
+                table["vs best"] = [v.split(" ")[0] for v in table["vs best"]]
     return pd.DataFrame(table)
 
 

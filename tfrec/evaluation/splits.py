@@ -177,10 +177,14 @@ def make_splits(
         available = sorted(dataset.folds)
         wanted = list(folds) if folds else [f for f in available if f.startswith("u") and f[1:].isdigit()]
         missing = [f for f in wanted if f not in dataset.folds]
+        if not available:
+            raise DataError(f"{dataset.name} has no predefined folds",
+                            fix="use --split random, stratified, temporal, leave_last, kfold, cold_users or "
+                                "cold_items (predefined folds come with ml-100k: u1-u5, ua, ub).")
         if missing or not wanted:
             raise DataError(
                 f"{dataset.name} has no predefined fold(s) {missing or wanted}; it has {available}",
-                fix="put the uN.base/uN.test files beside u.data, or use another split method.",
+                fix="name folds it has (--folds), or use another split method.",
             )
         splits = [(f, *dataset.folds[f]) for f in wanted]
     elif method == "kfold":

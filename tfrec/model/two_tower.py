@@ -319,7 +319,8 @@ class TwoTowerModel(tfrs.Model):
             total = loss + regularization
         gradients = tape.gradient(total, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
-        metrics = {m.name: m.result() for m in self.metrics}
+        # Factorized top-k metrics are computed only in evaluation: leave them out of training logs.
+        metrics = {m.name: m.result() for m in self.metrics if not m.name.startswith("factorized_top_k")}
         metrics.update(loss=loss, regularization_loss=regularization, total_loss=total)
         return metrics
 
