@@ -116,3 +116,47 @@ def test_ten_thousand_malformed_requests_get_4xx_json_never_5xx(client):
         assert 400 <= response.status_code < 500 and response.json()["error"]
     assert client.get("/healthz").status_code == 200
     assert sum(statuses.values()) == 10_000 and statuses.get(200, 0) > 100 and statuses.get(400, 0) > 1000
+
+
+@pytest.mark.slow
+def test_slow_and_stalled_clients_do_not_block_others(export):
+    """A real server: 20 clients that send half a request and stall; others are answered."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(export), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # an unread pipe would fill
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        stalled = []
+        for i in range(20):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"user_id\": " +
+                      str(i).encode())
+            stalled.append(s)
+        start = time.perf_counter()
+        for user in range(20):
+            request = urllib.request.Request(url + "/recommend", data=json.dumps({"user_id": user}).encode(),
+                                             headers={"content-type": "application/json"})
+            assert json.loads(urllib.request.urlopen(request, timeout=10).read())["items"]
+        assert time.perf_counter() - start < 20
+        for s in stalled:
+            s.close()
+        assert urllib.request.urlopen(url + "/healthz", timeout=5).status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -42,7 +42,8 @@ def server(ml100k_dir, tmp_path_factory):
     assert main(["export", "--model", str(root / "run"), "--out", str(root / "export"), "--k", "10"]) == 0
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(root / "export"),
-                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                "--port", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=open(root / "serve.log", "w"),  # noqa: SIM115 (a file, not a pipe that fills)
                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -53,7 +54,7 @@ def server(ml100k_dir, tmp_path_factory):
             time.sleep(0.5)
     else:
         process.kill()
-        pytest.fail("tfrec serve did not answer /healthz: " + process.stderr.read().decode()[-2000:])
+        pytest.fail("tfrec serve did not answer /healthz: " + (root / "serve.log").read_text()[-2000:])
     yield url, root / "export"
     process.terminate()
     process.wait(timeout=30)

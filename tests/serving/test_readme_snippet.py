@@ -56,6 +56,16 @@ def test_no_user_is_served_a_training_item(ml100k_export, ml100k_dir, capsys):
     assert all(not set(ids[i]) & seen[u] for i, u in enumerate(users)), "a training item was served"
     included, _ = served.recommend(features, k=10, include_seen=True)
     assert sum(bool(set(included[i]) & seen[u]) for i, u in enumerate(users)) > len(users) // 2
+    from starlette.testclient import TestClient
+
+    from tfrec.serving.http import create_app
+
+    with TestClient(create_app(served)) as client:  # HTTP, every user
+        for user in users:
+            body = client.post("/recommend", json={"user_id": int(user), "k": 10}).json()
+            assert body["user_status"] == "known" and len(body["items"]) == 10
+            assert not {i["item_id"] for i in body["items"]} & seen[user], user
+            assert all(i.get("title") for i in body["items"])
     for user in users[:25]:  # the CLI, as a user runs it
         assert main(["recommend", "--model", str(ml100k_export / "exports" / "ml100k"), "--user", str(user),
                      "-k", "10", "--json"]) == 0

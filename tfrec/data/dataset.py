@@ -171,8 +171,10 @@ def build_dataset(
 def raise_missing_table(source: str, side: str, schema: Schema) -> None:
     """Raises the error for a schema with ``side`` features but no ``side`` table."""
     names = [f.name for f in getattr(schema, f"{side}_features")]
+    id_column = schema.user_id if side == "user" else schema.item_id
     raise DataError(
         f"the schema lists {side} features {names} but no {side} feature table was given",
         path=source,
-        fix=f"pass the {side} table, or remove {side}_features from the schema.",
+        fix=f"pass the {side} table (--{side}s TABLE: CSV or Parquet keyed by {id_column!r}), or remove "
+            f"{side}_features from the schema.",
     )

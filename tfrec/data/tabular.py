@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfrec.data.dataset import Dataset, build_dataset
+from tfrec.data.dataset import Dataset, build_dataset, raise_missing_table
 from tfrec.data.io import check_column_types, read_delimited, read_parquet
 from tfrec.data.validate import (
     CleaningReport,
@@ -140,9 +140,7 @@ def load_feature_tables(
         features = getattr(schema, f"{side}_features")
         if path is None:
             if features:
-                raise DataError(f"the schema has {side} features {[f.name for f in features]} "
-                                f"but no {side} table was given",
-                                fix=f"pass --{side}s TABLE (CSV or Parquet keyed by {id_column!r}).")
+                raise_missing_table(name, side, schema)
             tables[side] = None
             continue
         types = {id_column: "string", **_column_types(features)}

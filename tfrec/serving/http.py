@@ -131,7 +131,7 @@ def _clean(value: Any) -> Any:
 def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float = 2.0) -> Any:
     """The Starlette application serving ``served``."""
     from starlette.applications import Starlette
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
 
@@ -236,6 +236,8 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
         return HTMLResponse(PAGE)
 
     async def refuse(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, ClientDisconnect):  # the client went away mid-request: nothing to answer
+            return JSONResponse({"error": "client disconnected"}, status_code=400)
         if isinstance(exc, BadRequest):
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         if isinstance(exc, TfrecError):
@@ -251,7 +253,7 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
               Route("/history", history, methods=["GET"]), Route("/healthz", healthz, methods=["GET"]),
               Route("/metadata", metadata, methods=["GET"]), Route("/", page, methods=["GET"])]
     return Starlette(routes=routes, exception_handlers={
-        BadRequest: refuse, TfrecError: refuse, Exception: refuse,
+        BadRequest: refuse, TfrecError: refuse, ClientDisconnect: refuse, Exception: refuse,
         400: refuse, 404: refuse, 405: refuse, 413: refuse, 422: refuse})
 
 
