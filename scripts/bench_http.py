@@ -43,6 +43,25 @@ def build_export(data_dir: str, work: Path, index: str) -> Path:
     return work / "export"
 
 
+def build_synthetic_export(n_items: int, work: Path, index: str) -> Path:
+    """A synthetic catalog of ``n_items`` (20,000 users, 200,000 ratings), trained and exported."""
+    from tfrec.data import load_synthetic
+    from tfrec.data.sources import FrameSource
+    from tfrec.evaluation.splits import make_splits
+    from tfrec.model.config import ModelConfig
+    from tfrec.model.fit import train
+    from tfrec.model.run_folder import save_run
+    from tfrec.serving import export_model
+
+    dataset = load_synthetic(n_users=20_000, n_items=n_items, n_ratings=200_000, seed=1)
+    (split,) = make_splits(dataset, "random", seed=1)
+    config = ModelConfig(embedding_dim=32, tower_layers=(64,), id_embedding_dim=16, epochs=2, batch_size=4096,
+                         optimizer="lazy_adam")
+    trained = train(config, FrameSource(split.dataset, split.train, split.name))
+    run = save_run(trained, split.dataset, work / "run")
+    return export_model(run, work / "export", index=index, k=10)
+
+
 def client(port: int, users: list[int], latencies: list[float], errors: list[int]) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for user in users:
@@ -62,6 +81,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default="../shared/data/ml-100k")
     parser.add_argument("--export", default=None, help="an existing export (default: train and export ml-100k)")
     parser.add_argument("--index", default="brute-force", choices=("brute-force", "scann"))
+    parser.add_argument("--synthetic-items", type=int, default=None,
+                        help="serve a synthetic catalog of this many items instead of ml-100k")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=4000, help="in total (bounded)")
     parser.add_argument("--max-batch", type=int, default=64)
@@ -69,7 +90,12 @@ def main() -> None:
     parser.add_argument("--out", default="results_bench_http.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        export = Path(args.export) if args.export else build_export(args.data_dir, Path(tmp), args.index)
+        if args.export:
+            export = Path(args.export)
+        elif args.synthetic_items:
+            export = build_synthetic_export(args.synthetic_items, Path(tmp), args.index)
+        else:
+            export = build_export(args.data_dir, Path(tmp), args.index)
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(export), "--port",
                                    str(port), "--max-batch", str(args.max_batch), "--max-wait-ms",
@@ -101,7 +127,8 @@ def main() -> None:
     from tfrec.evaluation.provenance import provenance
 
     ms = np.asarray(latencies) * 1000
-    result = {"index": args.index, "clients": args.clients, "requests": len(latencies), "errors": len(errors),
+    result = {"index": args.index, "catalog": args.synthetic_items or "ml-100k", "clients": args.clients,
+              "requests": len(latencies), "errors": len(errors),
               "seconds": seconds, "recommendations_per_second": len(latencies) / seconds,
               "latency_ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
                              "p99": float(np.percentile(ms, 99))},
