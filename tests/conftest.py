@@ -7,6 +7,7 @@ which turns the absence into a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -66,3 +67,39 @@ def tables(root, schema):
     from tfrec.data.tabular import load_feature_tables
 
     return load_feature_tables(schema, users=root / "users.parquet", items=root / "items.parquet")
+
+
+@contextlib.contextmanager
+def running_server(export, log):
+    """``tfrec serve`` on a free loopback port, answering /healthz; yields ``(url, port)``."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(log, "w") as stderr:  # a file: an unread pipe would fill and stall the server
+        process = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(export), "--port",
+                                    str(port)], stdout=subprocess.DEVNULL, stderr=stderr,
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(240):
+                try:
+                    urllib.request.urlopen(url + "/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                pytest.fail("tfrec serve did not answer /healthz: " + Path(log).read_text()[-2000:])
+            yield url, port
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # open client connections delay a graceful stop
+                process.kill()
+                process.wait()

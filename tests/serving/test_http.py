@@ -121,27 +121,13 @@ def test_ten_thousand_malformed_requests_get_4xx_json_never_5xx(client):
 @pytest.mark.slow
 def test_slow_and_stalled_clients_do_not_block_others(export):
     """A real server: 20 clients that send half a request and stall; others are answered."""
-    import os
     import socket
-    import subprocess
-    import sys
     import time
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(export), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # an unread pipe would fill
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    from conftest import running_server
+
+    with running_server(export, export.parent / "serve.log") as (url, port):
         stalled = []
         for i in range(20):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -157,6 +143,3 @@ def test_slow_and_stalled_clients_do_not_block_others(export):
         for s in stalled:
             s.close()
         assert urllib.request.urlopen(url + "/healthz", timeout=5).status == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

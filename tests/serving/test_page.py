@@ -1,15 +1,10 @@
 """The page of `tfrec serve`, rendered in a real headless browser (Debian's chromium)."""
 
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, running_server
 
 from tfrec.cli import main
 from tfrec.serving import ExportedModel
@@ -17,12 +12,6 @@ from tfrec.serving import ExportedModel
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--virtual-time-budget=15000"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +29,8 @@ def server(ml100k_dir, tmp_path_factory):
     assert main(["train", "--data", "ml-100k", "--data-dir", str(ml100k_dir), "--split", "predefined", "--fold",
                  "u1", "--config", str(root / "m.toml"), "--out", str(root / "run")]) == 0
     assert main(["export", "--model", str(root / "run"), "--out", str(root / "export"), "--k", "10"]) == 0
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(root / "export"),
-                                "--port", str(port)], stdout=subprocess.DEVNULL,
-                               stderr=open(root / "serve.log", "w"),  # noqa: SIM115 (a file, not a pipe that fills)
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("tfrec serve did not answer /healthz: " + (root / "serve.log").read_text()[-2000:])
-    yield url, root / "export"
-    process.terminate()
-    process.wait(timeout=30)
+    with running_server(root / "export", root / "serve.log") as (url, _port):
+        yield url, root / "export"
 
 
 @pytest.mark.slow
