@@ -13,7 +13,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     out = export_model(args.model, args.out, index=args.index, k=args.k,
                        max_exclude=args.max_exclude, overwrite=args.overwrite)
-    print(f"exported {args.model} to {out} ({args.index} index, k={args.k})")
+    seen = json.loads((out / "tfrec_export.json").read_text()).get("seen") or {}
+    print(f"exported {args.model} to {out} ({args.index} index, k={args.k}); training items left out of "
+          f"recommendations: {seen.get('pairs', 0):,} (user, item) pairs of {seen.get('users', 0):,} users, "
+          f"{seen.get('bytes', 0) / 2**20:.1f} MB in the SavedModel")
     return 0
 
 
