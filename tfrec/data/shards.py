@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tfrec.atomic import atomic_file
 from tfrec.data.files import read_columns
-from tfrec.data.io import write_local_parquet
+from tfrec.data.parquet import write_local_parquet
 from tfrec.errors import DataError
 from tfrec.schema import Schema
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from tfrec.data.dataset import Dataset, build_dataset, raise_missing_table
-from tfrec.data.io import check_column_types, read_delimited, read_parquet
+from tfrec.data.io import read_delimited
+from tfrec.data.parquet import check_column_types, read_parquet
 from tfrec.data.validate import (
     CleaningReport,
     DuplicatePolicy,

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from tfrec.data.dataset import Dataset
-from tfrec.data.io import read_local_parquet, write_local_parquet
+from tfrec.data.parquet import read_local_parquet, write_local_parquet
 from tfrec.errors import SchemaError, TfrecError
 from tfrec.model.fit import TrainResult
 from tfrec.model.persist import load_model, save_model

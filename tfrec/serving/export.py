@@ -35,7 +35,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfrec.atomic import check_target, output_directory
-from tfrec.data.io import write_local_parquet
+from tfrec.data.parquet import write_local_parquet
 from tfrec.errors import TfrecError
 from tfrec.model.run_folder import RunFolder
 from tfrec.model.two_tower import TwoTowerModel, batched_apply

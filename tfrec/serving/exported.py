@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfrec.data.io import read_local_parquet
+from tfrec.data.parquet import read_local_parquet
 from tfrec.errors import TfrecError
 from tfrec.model.run_folder import RunFolder
 from tfrec.schema import as_input_array
