@@ -22,6 +22,7 @@ import scipy.sparse
 
 from tfrec.data.dataset import Dataset
 from tfrec.errors import TfrecError
+from tfrec.recommenders.topk import mask_rows, top_k_rows
 
 logger = logging.getLogger(__name__)
 
@@ -241,11 +242,8 @@ class Recommender(abc.ABC):
             batch = user_ids[start:start + batch_size]
             scores = self.score_matrix(batch)[:, codes].astype(np.float64)
             if exclude_seen:
-                for r, row in enumerate(self.seen.rows(batch)):  # one slice per user, vectorized inside
-                    if row >= 0:
-                        seen = position[self.seen.codes_of(row)]
-                        scores[r, seen[seen >= 0]] = -np.inf
-            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+                mask_rows(scores, self.seen.rows(batch), self.seen.indptr, self.seen.codes, position)
+            top = top_k_rows(scores, k)
             all_ids.append(self.catalog[codes[top]])
             all_scores.append(np.take_along_axis(scores, top, axis=1))
         if not all_ids:
