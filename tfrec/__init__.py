@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -45,4 +46,13 @@ _select_legacy_keras()
 from tfrec.errors import DataError, SchemaError, TfrecError  # noqa: E402
 from tfrec.schema import Schema  # noqa: E402
 
-__all__ = ["DataError", "Schema", "SchemaError", "TfrecError", "__version__"]
+__all__ = ["DataError", "Schema", "SchemaError", "TfrecError", "__version__", "compare"]
+
+
+def __getattr__(name: str) -> Any:
+    """``tfrec.compare``: the main job from Python, imported on first use (it loads TensorFlow)."""
+    if name == "compare":
+        from tfrec.evaluation.compare import compare
+
+        return compare
+    raise AttributeError(f"module 'tfrec' has no attribute {name!r}")

@@ -57,9 +57,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tfrec.atomic import check_target, output_directory
-    from tfrec.evaluation.harness import evaluate
-    from tfrec.evaluation.provenance import provenance
-    from tfrec.evaluation.splits import make_splits
+    from tfrec.evaluation.compare import compare, rating_models_on_events
     from tfrec.evaluation.tuning import read_params
     from tfrec.model.config import ModelConfig
     from tfrec.recommenders import default_models, make_model
@@ -74,49 +72,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
         make_model(name, seed=args.seed, config=config, params=params.get(name))
     dataset = load(args)
     names = requested or list(default_models(dataset.schema))
-    _check_feedback(dataset, names, args.implicit_as)
+    rating = rating_models_on_events(dataset, names, args.implicit_as)
+    if rating:
+        print(f"tfrec: warning: {', '.join(rating)} predict ratings; on implicit events read as "
+              f"{args.implicit_as} their rankings are rarely meaningful", file=sys.stderr)
     check_ranking_options(dataset, ks, args.relevance_threshold)
     folds = args.folds.split(",") if args.folds else None
-    splits = make_splits(dataset, args.split, seed=args.seed, folds=folds, test_ratio=args.test_ratio)
-    factories = {name: (lambda name=name: make_model(name, seed=args.seed, config=config, params=params.get(name),
-                                                     implicit_as=args.implicit_as)) for name in names}
     with contextlib.ExitStack() as stack:
         staging = (stack.enter_context(output_directory(args.out, kind="compare", overwrite=args.overwrite))
                    if args.out else None)  # locked for the whole run: a second run fails at once
-        with tqdm(total=len(names) * len(splits), desc="compare", unit="fit", disable=args.quiet,
-                  file=sys.stderr) as bar:
-            result = evaluate(factories, splits, ks=ks, relevance_threshold=args.relevance_threshold,
+        with tqdm(desc="compare", unit="fit", disable=args.quiet, file=sys.stderr) as bar:
+            outcome = compare(dataset, models=names, split=args.split, ks=ks, seed=args.seed, folds=folds,
+                              test_ratio=args.test_ratio, relevance_threshold=args.relevance_threshold,
+                              config=config, params=params, implicit_as=args.implicit_as,
                               progress=lambda model, fold: _advance(bar, f"{model} on {fold}"))
-        source = f"tuned ({args.params})" if args.params else "defaults"
-        run = provenance(seed=args.seed, params={n: {"values": params.get(n, {}),
-                                                     "source": source if n in params else "defaults"}
-                                                 for n in names})
-        payload = {"data": dataset.name, "split": args.split, "folds": [s.summary() for s in splits],
-                   "models": names, "ks": ks, "relevance_threshold": args.relevance_threshold,
-                   "seed": args.seed, "run": run, **result.to_dict(seed=args.seed)}
-        _print_and_write(result, payload, dataset.name, args, splits, ks, staging)
+        payload = outcome.payload
+        if args.params:
+            for entry in payload["run"]["params"].values():
+                entry["source"] = entry["source"].replace("tuned", f"tuned ({args.params})")
+        _print_and_write(outcome.result, payload, dataset.name, args, outcome.splits, ks, staging)
     if args.out:
         out = Path(args.out)
         print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'metrics.png'}")
     return 0
-
-
-def _check_feedback(dataset: Dataset, names: list[str], implicit_as: str | None) -> None:
-    """Rating models on implicit events need an explicit transform, and get a warning with it.
-
-    Raises:
-        TfrecError: Surprise rating models on implicit data without ``--implicit-as``.
-    """
-    from tfrec.recommenders import is_rating_model
-
-    rating_models = [n for n in names if is_rating_model(n)]
-    if dataset.schema.rating is not None or not rating_models:
-        return
-    if implicit_as is None:
-        raise TfrecError(f"{', '.join(rating_models)}: rating model(s), and {dataset.name} has implicit events "
-                         "only; leave them out of --models, or pass --implicit-as binary|log1p")
-    print(f"tfrec: warning: {', '.join(rating_models)} predict ratings; on implicit events read as "
-          f"{implicit_as} their rankings are rarely meaningful", file=sys.stderr)
 
 
 def _print_and_write(result: Any, payload: dict, name: str, args: argparse.Namespace, splits: list,

@@ -1,0 +1,121 @@
+"""The main job as a function: ``tfrec.compare(...)`` -- what ``tfrec compare`` runs.
+
+Loads (or takes) a data set, builds the shared split(s), fits every model through the harness
+and returns a :class:`Comparison`: the tidy results, the intervals and tests, a table per k and
+a figure. The CLI calls the same function, so notebooks and the command line cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from tfrec.data import Dataset, load_dataset
+from tfrec.errors import TfrecError
+from tfrec.evaluation.harness import EvaluationResult, evaluate
+from tfrec.evaluation.provenance import provenance
+from tfrec.evaluation.report import TERMINAL_METRICS, comparison_table
+from tfrec.evaluation.splits import Split, make_splits
+from tfrec.recommenders import default_models, is_rating_model, make_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Comparison:
+    """The outcome of :func:`compare`.
+
+    Attributes:
+        dataset: The data set compared on.
+        splits: The shared splits.
+        ks: Cut-offs of the ranking metrics.
+        models: Model names, in table order.
+        result: Tidy results and per-user values.
+        payload: The JSON-ready record ``tfrec compare --out`` writes as ``results.json``.
+    """
+
+    dataset: Dataset
+    splits: list[Split]
+    ks: list[int]
+    models: list[str]
+    result: EvaluationResult
+    payload: dict[str, Any]
+
+    def table(self, k: int | None = None, metrics: Sequence[str] | None = TERMINAL_METRICS) -> pd.DataFrame:
+        """Models as rows, metrics at ``k`` (default: the first k) as columns; ``metrics=None``
+        for every metric with the 95% interval column."""
+        intervals = pd.DataFrame(self.payload["intervals"])
+        return comparison_table(self.result.summary(), k or self.ks[0], intervals,
+                                metrics=tuple(metrics) if metrics else None, compact=metrics is not None)
+
+    def figure(self) -> Any:
+        """A matplotlib figure of the main metrics (RMSE, nDCG, recall, coverage at the first k)."""
+        from tfrec.evaluation.plots import plot_comparison
+
+        k = self.ks[0]
+        return plot_comparison(self.result.summary(), [("rmse", 0), ("ndcg", k), ("recall", k), ("coverage", k)])
+
+
+def rating_models_on_events(dataset: Dataset, names: Sequence[str], implicit_as: str | None) -> list[str]:
+    """Surprise rating models asked for on implicit events (they need ``implicit_as``).
+
+    Raises:
+        TfrecError: Such models without ``implicit_as``.
+    """
+    rating = [n for n in names if is_rating_model(n)]
+    if dataset.schema.rating is not None or not rating:
+        return []
+    if implicit_as is None:
+        raise TfrecError(f"{', '.join(rating)}: rating model(s), and {dataset.name} has implicit events "
+                         "only; leave them out of --models, or pass --implicit-as binary|log1p")
+    logger.warning("%s predict ratings; on implicit events read as %s their rankings are rarely meaningful",
+                   ", ".join(rating), implicit_as)
+    return rating
+
+
+def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None = None, split: str = "random",
+            ks: Sequence[int] = (10,), seed: int = 42, folds: Sequence[str] | None = None,
+            test_ratio: float = 0.2, relevance_threshold: float | None = None, config: Any = None,
+            params: dict[str, dict[str, Any]] | None = None, implicit_as: str | None = None,
+            data_dir: str | None = None, progress: Callable[[str, str], None] | None = None) -> Comparison:
+    """Fits every model on the same split(s) and measures them the same way.
+
+    Args:
+        data: A :class:`~tfrec.data.Dataset`, or a name/path for :func:`~tfrec.data.load_dataset`.
+        models: Model names (default: by feedback, :func:`~tfrec.recommenders.default_models`).
+        split: Split method (``random``, ``predefined``...).
+        ks: Cut-offs of the ranking metrics.
+        seed: Seed of the data, split and models.
+        folds: Predefined folds to use.
+        test_ratio: Test fraction of single-split methods.
+        relevance_threshold: Relevant = rated at least this (default: every test item).
+        config: Two-tower :class:`~tfrec.model.config.ModelConfig`.
+        params: Parameters by model name (e.g. ``tfrec tune``'s best).
+        implicit_as: How Surprise's rating models read implicit events.
+        data_dir: MovieLens folder for named data sets.
+        progress: Called with ``(model, fold)`` after each fit.
+
+    Raises:
+        TfrecError: Unknown models or parameters, bad options, invalid data.
+    """
+    params = dict(params or {})
+    for name in models or []:  # unknown names and parameters fail before any data is loaded
+        make_model(name, seed=seed, config=config, params=params.get(name))
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, data_dir=data_dir, seed=seed)
+    names = list(models or default_models(dataset.schema))
+    rating_models_on_events(dataset, names, implicit_as)
+    ks = sorted(set(ks))
+    splits = make_splits(dataset, split, seed=seed, folds=folds, test_ratio=test_ratio)
+    factories = {name: (lambda name=name: make_model(name, seed=seed, config=config, params=params.get(name),
+                                                     implicit_as=implicit_as)) for name in names}
+    result = evaluate(factories, splits, ks=ks, relevance_threshold=relevance_threshold, progress=progress)
+    run = provenance(seed=seed, params={n: {"values": params.get(n, {}),
+                                            "source": "tuned" if n in params else "defaults"} for n in names})
+    payload = {"data": dataset.name, "split": split, "folds": [s.summary() for s in splits], "models": names,
+               "ks": ks, "relevance_threshold": relevance_threshold, "seed": seed, "run": run,
+               **result.to_dict(seed=seed)}
+    return Comparison(dataset, splits, ks, names, result, payload)
