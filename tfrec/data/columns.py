@@ -61,6 +61,7 @@ def side_columns(dataset: Dataset, side: str, ids: np.ndarray, missing: str = "e
     return FeatureJoin.from_dataset(dataset, side).join_arrays(columns)
 
 
-def catalog_columns(dataset: Dataset) -> Columns:
-    """Item id plus item features for the whole catalog (``{column: array[n_items]}``)."""
-    return side_columns(dataset, "item", dataset.item_ids)
+def catalog_columns(tables: Dataset, catalog: pd.DataFrame) -> Columns:
+    """Item id plus item features of every item of ``catalog`` (``{column: array[n_items]}``);
+    items without a feature row get the missing values."""
+    return side_columns(tables, "item", catalog[tables.schema.item_id].to_numpy(), missing="default")

@@ -36,6 +36,17 @@ class ChunkSink(Protocol):
         """Takes ``{column: array[n]}`` (strings as ``object`` arrays of ``str``)."""
 
 
+class Tee:
+    """Feeds each chunk to several sinks, in order (``None`` entries are skipped)."""
+
+    def __init__(self, *sinks: ChunkSink | None) -> None:
+        self.sinks = [s for s in sinks if s is not None]
+
+    def add(self, columns: Columns) -> None:
+        for sink in self.sinks:
+            sink.add(columns)
+
+
 @dataclasses.dataclass
 class ScanResult:
     """What one streaming pass over the interaction files found.

@@ -31,7 +31,7 @@ from tfrec.data.files import FileSource
 from tfrec.data.holdout import Holdout
 from tfrec.data.join import Columns, FeatureJoin, check_feature_rows
 from tfrec.data.pipeline import frame_batches, stream_batches
-from tfrec.data.scan import ChunkSink, ScanResult, scan_files
+from tfrec.data.scan import ChunkSink, ScanResult, Tee, scan_files
 from tfrec.data.validate import CleaningReport, InvalidPolicy
 
 
@@ -141,7 +141,7 @@ class FileBatchSource(BatchSource):
 
     def scan(self, sink: ChunkSink | None = None) -> ScanResult:
         ids = _IdCollector(self.tables)
-        result = scan_files(self.files, self.tables.schema, _Tee(ids, sink), invalid=self.invalid,
+        result = scan_files(self.files, self.tables.schema, Tee(ids, sink), invalid=self.invalid,
                             holdout=self.carve)
         ids.check()
         return result
@@ -182,13 +182,3 @@ class _IdCollector:
         check_feature_rows(self.tables, np.asarray(sorted(self.users, key=str)),
                            np.asarray(sorted(self.items, key=str)))
 
-
-@dataclasses.dataclass
-class _Tee:
-    first: ChunkSink
-    second: ChunkSink | None
-
-    def add(self, columns: Columns) -> None:
-        self.first.add(columns)
-        if self.second is not None:
-            self.second.add(columns)

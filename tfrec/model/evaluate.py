@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tfrec.data.columns import catalog_columns
 from tfrec.data.sources import BatchSource
-from tfrec.model.fit import catalog_columns
 from tfrec.model.two_tower import TwoTowerModel
 
 

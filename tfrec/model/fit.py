@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfrec.data.columns import side_columns
+from tfrec.data.columns import catalog_columns
 from tfrec.data.dataset import Dataset
 from tfrec.data.join import Columns
-from tfrec.data.scan import ScanResult
+from tfrec.data.scan import ScanResult, Tee
 from tfrec.data.sources import BatchSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.build import build_model
@@ -115,12 +115,6 @@ class _RefreshIndex(tf.keras.callbacks.Callback):
         self.model.index_candidates(self.catalog)
 
 
-def catalog_columns(tables: Dataset, catalog: pd.DataFrame) -> Columns:
-    """Item id plus item features of every catalog item (``{column: array[n_items]}``)."""
-    ids = catalog[tables.schema.item_id].to_numpy()
-    return side_columns(tables, "item", ids, missing="default")
-
-
 def train(
     config: ModelConfig,
     batches: BatchSource,
@@ -166,7 +160,7 @@ def train(
     tables = batches.tables
     stats = TrainingStats(tables.schema, config.selected_features(tables.schema, "context"))
     seen = SeenPairs(tables.schema)
-    scan = batches.scan(_Both(stats, seen))
+    scan = batches.scan(Tee(stats, seen))
     catalog = batches.catalog(stats.items.vocabulary())
     if len(catalog) < config.top_k:  # top-k metrics and the index cannot rank more items than exist
         logger.warning("top_k %d is above the catalog size %d: using %d", config.top_k, len(catalog),
@@ -215,17 +209,6 @@ def train(
     return TrainResult(model, values, seconds, epochs_run * rows_per_epoch / max(seconds, 1e-9),
                        epoch_log.seconds, catalog, scan, validation_rows or 0, seen.frame())
 
-
-@dataclasses.dataclass
-class _Both:
-    """Feeds each scanned chunk to two sinks."""
-
-    first: TrainingStats
-    second: SeenPairs
-
-    def add(self, columns: Columns) -> None:
-        self.first.add(columns)
-        self.second.add(columns)
 
 
 def _callbacks(config: ModelConfig, epoch_log: _EpochLog, catalog: Columns, validating: bool,
@@ -277,4 +260,3 @@ def likely_nan_cause(config: ModelConfig, stats: TrainingStats, tables: Dataset)
     return f"learning_rate={config.learning_rate:g} is too high for {config.optimizer}; lower it"
 
 
-__all__: list[str] = ["TrainResult", "catalog_columns", "likely_nan_cause", "seed_everything", "train"]
