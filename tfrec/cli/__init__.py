@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import warnings
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from tfrec import __version__
 from tfrec.cli import compare, data, serve, train, tune
@@ -23,6 +23,27 @@ def quiet_tensorflow(verbose: int) -> None:
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         logging.getLogger("absl").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", module="tensorflow|tf_keras|keras|tensorflow_recommenders")
+
+
+class _Formatter(logging.Formatter):
+    """tfrec's own warnings read like its errors (``tfrec: warning: ...``); the rest as given."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno == logging.WARNING and record.name.startswith("tfrec"):
+            return f"tfrec: warning: {record.getMessage()}"
+        return super().format(record)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (not when it was created)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 class Parser(argparse.ArgumentParser):
@@ -64,10 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors (already printed)
         return exc.code if isinstance(exc.code, int) else 2
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):  # once per process
+        handler = _StderrHandler()
+        handler.setFormatter(_Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING - 10 * min(args.verbose, 2))
     resolve_seed(args)
     func = getattr(args, "func", None)
     if func is None:

@@ -57,7 +57,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tfrec.atomic import check_target, output_directory
-    from tfrec.evaluation.compare import compare, rating_models_on_events
+    from tfrec.evaluation.compare import compare
     from tfrec.evaluation.tuning import read_params
     from tfrec.model.config import ModelConfig
     from tfrec.recommenders import default_models, make_model
@@ -72,10 +72,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
         make_model(name, seed=args.seed, config=config, params=params.get(name))
     dataset = load(args)
     names = requested or list(default_models(dataset.schema))
-    rating = rating_models_on_events(dataset, names, args.implicit_as)
-    if rating:
-        print(f"tfrec: warning: {', '.join(rating)} predict ratings; on implicit events read as "
-              f"{args.implicit_as} their rankings are rarely meaningful", file=sys.stderr)
     check_ranking_options(dataset, ks, args.relevance_threshold)
     folds = args.folds.split(",") if args.folds else None
     with contextlib.ExitStack() as stack:
