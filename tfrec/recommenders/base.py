@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import logging
 
 import numpy as np
@@ -66,9 +67,9 @@ class SeenItems:
         indptr = np.searchsorted(user_rows[order], np.arange(len(train_users) + 1))
         return cls(catalog, train_users, pd.Index(np.unique(items)), indptr, item_codes[order])
 
-    @property
+    @functools.cached_property
     def catalog_index(self) -> pd.Index:
-        """Raw item id -> catalog position."""
+        """Raw item id -> catalog position (built once; every recommend call reads it)."""
         return pd.Index(self.catalog)
 
     def rows(self, user_ids: np.ndarray) -> np.ndarray:

@@ -94,16 +94,16 @@ class ExportedModel:
         schema_path = self.path / RunFolder.SCHEMA
         self.schema_json = read_text(schema_path, TfrecError, "schema") if schema_path.is_file() else None
         self.title_column = json.loads(self.schema_json).get("item_title") if self.schema_json else None
-        self._seen: pd.DataFrame | None = None
+        self._seen: dict[str, list] | None = None
 
     def history(self, user_id: Any) -> list:
         """The user's training items (empty for an unknown user or an export without them)."""
-        if self._seen is None:
-            path = self.path / RunFolder.SEEN
-            self._seen = self._table(RunFolder.SEEN) if path.is_file() else pd.DataFrame(
-                {self.info.user_id: [], self.info.item_id: []})
-        users = self._seen[self.info.user_id].astype(str)
-        return self._seen.loc[users == str(user_id), self.info.item_id].tolist()
+        if self._seen is None:  # read and grouped once, on the first request
+            pairs = (self._table(RunFolder.SEEN) if (self.path / RunFolder.SEEN).is_file()
+                     else pd.DataFrame({self.info.user_id: [], self.info.item_id: []}))
+            groups = pairs.groupby(pairs[self.info.user_id].astype(str), sort=False)[self.info.item_id]
+            self._seen = {user: items.tolist() for user, items in groups}
+        return list(self._seen.get(str(user_id), []))
 
     def predict_rating(self, features: dict[str, np.ndarray], item_id: Any) -> float:
         """The rating head's prediction for one user row and one catalog item.
