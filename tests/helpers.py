@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 
 from tfrec.data.dataset import Dataset
+from tfrec.data.scan import Tee
 from tfrec.data.sources import FrameSource
 from tfrec.evaluation.splits import Split
 from tfrec.model.build import build_model
 from tfrec.model.config import ModelConfig
 from tfrec.model.evaluate import evaluate
 from tfrec.model.fit import TrainResult, train
+from tfrec.model.history import HistoryTable
 from tfrec.model.stats import TrainingStats
 from tfrec.model.two_tower import TwoTowerModel
 
@@ -32,5 +34,7 @@ def build_from_frame(config: ModelConfig, dataset: Dataset, frame: pd.DataFrame)
     """An untrained model whose statistics come from ``frame``."""
     source = FrameSource(dataset, frame)
     stats = TrainingStats(dataset.schema, config.selected_features(dataset.schema, "context"))
-    scan = source.scan(stats)
-    return build_model(config, dataset, stats, source.sample(scan.sample))
+    history = (HistoryTable(dataset.schema, config.history_max_len, config.history_weighting)
+               if config.history else None)
+    scan = source.scan(Tee(stats, history))
+    return build_model(config, dataset, stats, source.sample(scan.sample), history)

@@ -39,9 +39,19 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     overrides = _parse_features(args.features)
     features = served.user_features(args.user, overrides)
     exclude = [v.strip() for v in args.exclude.split(",")] if args.exclude else None
-    ids, scores, known = served.recommend_with_status(features, k=args.k, exclude=exclude,
-                                                      include_seen=args.include_seen)
-    status = ("known" if known[0] else "cold (features only)") if args.user is not None else "features only"
+    if args.history is not None:
+        if args.exclude or args.include_seen or args.user is not None:
+            raise TfrecError("--history describes a new user by their items: it does not combine with "
+                             "--user, --exclude or --include-seen (the given items are left out)")
+        history = [v.strip() for v in args.history.split(",") if v.strip()]
+        if not history:
+            raise TfrecError("--history needs item ids separated by commas, e.g. --history 50,172,181")
+        found, found_scores = served.recommend_from_history(history, k=args.k, features=features)
+        ids, scores, status = found[None, :], found_scores[None, :], "history"
+    else:
+        ids, scores, known = served.recommend_with_status(features, k=args.k, exclude=exclude,
+                                                          include_seen=args.include_seen)
+        status = ("known" if known[0] else "cold (features only)") if args.user is not None else "features only"
     item_column = served.info.item_id
     catalog = served.catalog.copy()
     catalog["_key"] = catalog[item_column].astype(str)
@@ -56,13 +66,18 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         rows.append(row)
     if args.json:
         print(json.dumps({"user": args.user, "user_status": status.split(" ")[0],
+                          **({"history": history} if args.history is not None else {}),
                           "seen_items_excluded": not args.include_seen, "features": overrides, "k": args.k,
                           "recommendations": rows}, indent=2, default=str, ensure_ascii=False))
         return 0
     title = next((c for c in ("title", "name") if c in catalog.columns), None)
     seen_note = "training items included" if args.include_seen else "training items left out"
-    print(f"top {args.k} for user {args.user if args.user is not None else '(features only)'} "
-          f"[{status}; {seen_note}]:")
+    if args.history is not None:
+        print(f"top {args.k} for a new user with {len(history)} history item(s) [served from the "
+              "history; its items left out]:")
+    else:
+        print(f"top {args.k} for user {args.user if args.user is not None else '(features only)'} "
+              f"[{status}; {seen_note}]:")
     for rank, row in enumerate(rows, start=1):
         label = row.get(title, "") if title else ", ".join(f"{c}={row[c]}" for c in list(row)[2:6])
         print(f"{rank:3}. {str(row['item_id']):>8}  {row['score']:8.4f}  {label}")
@@ -101,6 +116,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     recommend.add_argument("--user", default=None, help="user id (unknown ids are served too)")
     recommend.add_argument("--features", default=None,
                            help="user features, e.g. age=30,gender=F,occupation=writer")
+    recommend.add_argument("--history", default=None,
+                           help="serve a new user from their item ids, comma-separated, oldest first "
+                                "(models trained with history = true); the items are left out")
     recommend.add_argument("-k", "--k", type=int, default=10, help="number of items (default 10)")
     recommend.add_argument("--exclude", default=None, help="item ids to leave out, comma-separated")
     recommend.add_argument("--include-seen", action="store_true",

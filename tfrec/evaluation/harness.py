@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from tfrec import metrics
 from tfrec.data.dataset import Dataset
-from tfrec.evaluation import metrics
 from tfrec.evaluation.splits import Split
 from tfrec.evaluation.stats import compare_to_best
 from tfrec.recommenders.base import Recommender, SeenItems

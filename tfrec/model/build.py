@@ -8,6 +8,7 @@ import pandas as pd
 from tfrec.data.dataset import Dataset
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
+from tfrec.model.history import HistoryTable
 from tfrec.model.specs import FeatureSpec
 from tfrec.model.stats import TrainingStats, fit_spec, id_spec
 from tfrec.model.two_tower import TwoTowerModel
@@ -25,7 +26,7 @@ def _side_specs(features: tuple[Feature, ...], table: pd.DataFrame | None, id_co
 
 
 def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
-                sample: dict[str, np.ndarray]) -> TwoTowerModel:
+                sample: dict[str, np.ndarray], history: HistoryTable | None = None) -> TwoTowerModel:
     """Builds a model from training statistics.
 
     Args:
@@ -33,6 +34,7 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
         tables: Schema and feature tables (its interactions are not read).
         stats: Counts per id, rating mean and context statistics of the training rows.
         sample: A few joined training rows ``{column: array[n]}`` (variables are created on them).
+        history: The users' training items (needed with ``config.history``).
 
     Raises:
         ConfigError: Unknown features named in the config, or no input in a tower.
@@ -50,9 +52,20 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
     if config.use_item_id:
         candidate_specs.insert(0, id_spec(schema.item_id, stats.items.counts, schema.item_id_dtype,
                                           config.id_embedding_dim, config.hash_bins_above))
-    for side, specs in (("query", query_specs), ("candidate", candidate_specs)):
-        if not specs:
+    history_width = config.id_embedding_dim if config.history else 0
+    for side, specs, extra in (("query", query_specs, history_width), ("candidate", candidate_specs, 0)):
+        if not specs and not extra:
             raise ConfigError(f"the {side} tower has no input: enable the id or add features")
+        width = sum(s.embedding_dim for s in specs) + extra
+        if not config.projection and width != config.embedding_dim:
+            raise ConfigError(
+                f"projection = false makes the {side} tower's input its output, but that input is "
+                f"{width} wide ({[s.name for s in specs] + (['history'] if extra else [])}) and "
+                f"embedding_dim is {config.embedding_dim}: make them equal (e.g. ids only with "
+                "id_embedding_dim = embedding_dim) or set projection = true")
+    if config.history and history is None:
+        raise ConfigError("history = true needs the users' training items (a HistoryTable)")
+    pairs = history.frame() if config.history and history is not None else None
     item_vocabulary = stats.items.vocabulary()
     item_counts = stats.items.counts.reindex(item_vocabulary).to_numpy()
     model = TwoTowerModel(
@@ -60,6 +73,12 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
         user_id=schema.user_id, item_id=schema.item_id, user_id_dtype=schema.user_id_dtype,
         item_id_dtype=schema.item_id_dtype, user_vocabulary=sorted(stats.users.vocabulary(), key=str),
         item_vocabulary=item_vocabulary, item_probabilities=(item_counts / item_counts.sum()).tolist(),
-        rating=schema.rating, weight=schema.weight, global_mean=stats.mean_rating)
+        rating=schema.rating, weight=schema.weight, global_mean=stats.mean_rating,
+        history_pairs=0 if pairs is None else len(pairs))
     model({k: v[:2] for k, v in sample.items()})  # creates every variable
+    if pairs is not None and model.history_pool is not None:
+        users = model.user_index(as_input_array(pairs["user"])).numpy()
+        order = np.argsort(users, kind="stable")  # keeps each user's items oldest first
+        items = model.item_positions(as_input_array(pairs["item"].to_numpy()[order])).numpy()
+        model.history_pool.set_table(users[order], items, pairs["weight"].to_numpy()[order])
     return model

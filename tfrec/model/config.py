@@ -11,12 +11,16 @@ from tfrec.errors import ConfigError
 from tfrec.textio import parse_toml, read_text
 
 OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
+NEGATIVES = ("in_batch", "mixed", "full")
+HISTORY_WEIGHTINGS = ("none", "rating", "recency")
+HISTORY_POOLINGS = ("mean", "sqrt")
 #: Upper bounds of the integer options: far above any sensible value, far below what would
 #: exhaust memory before the first step (an embedding_dim of 1e8 would).
 INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096),
                   "feature_embedding_dim": (1, 1024), "epochs": (1, 10_000), "batch_size": (1, 1 << 20),
                   "top_k": (1, 100_000), "hash_bins_above": (1, 100_000_000),
                   "num_hard_negatives": (1, 1 << 20), "early_stopping_patience": (0, 10_000),
+                  "history_max_len": (1, 100_000), "num_sampled": (1, 1 << 20),
                   "seed": (0, 2**31 - 1)}
 MAX_WIDTH = 16_384
 MAX_LAYERS = 16
@@ -56,6 +60,22 @@ class ModelConfig:
         cross_replica_negatives: Under a multi-replica strategy, gather the in-batch
             candidates of all replicas so each softmax sees the whole global batch (off: each
             replica's softmax sees only its local batch, a different and weaker objective).
+        history: Feed the query tower each user's training items, pooled over the candidate
+            tower's item id embedding (shared weights): the user is described by what they
+            interacted with, so users unknown to training are served from a history.
+        history_max_len: Items kept per user (the latest by timestamp, else the last read).
+        history_weighting: ``none``, ``rating`` or ``recency`` weights of the pooled items.
+        history_pooling: ``mean`` (weighted mean) or ``sqrt`` (sum over sqrt of the weight sum).
+        history_dropout: Fraction of history items dropped at random in training (denoising).
+        projection: End each tower in a Dense ``embedding_dim`` layer. Off (with no
+            ``tower_layers``), the towers' outputs are their inputs: with the history on and
+            ids only, the query is the pooled history and the candidate the item's embedding
+            itself (a tied linear model), which each side's input width must equal.
+        negatives: ``in_batch`` (the other rows' items, logQ-corrected), ``mixed`` (in-batch
+            plus ``num_sampled`` uniformly sampled catalog items, each logQ-corrected, Yi et
+            al. 2020) or ``full`` (softmax over the whole catalog: exact; for catalogs up to
+            ~100k items on CPU).
+        num_sampled: Uniform negatives per batch with ``negatives = "mixed"``.
         rating_layers: Hidden widths of the rating head over the two tower outputs.
         use_cross: Put a DCN ``Cross`` layer in front of the rating head.
         use_bias: Add global, user and item bias terms to the predicted rating.
@@ -94,6 +114,14 @@ class ModelConfig:
     remove_accidental_hits: bool = False
     logq_correction: bool = True
     cross_replica_negatives: bool = True
+    history: bool = False
+    history_max_len: int = 200
+    history_weighting: str = "none"
+    history_pooling: str = "sqrt"
+    history_dropout: float = 0.5
+    projection: bool = True
+    negatives: str = "in_batch"
+    num_sampled: int = 1024
     rating_layers: tuple[int, ...] = (64,)
     use_cross: bool = False
     use_bias: bool = True
@@ -142,6 +170,18 @@ class ModelConfig:
                 "retrieval_weight and rating_weight must be >= 0 and not both 0 "
                 f"(got {self.retrieval_weight}, {self.rating_weight})"
             )
+        for name, allowed in (("negatives", NEGATIVES), ("history_weighting", HISTORY_WEIGHTINGS),
+                              ("history_pooling", HISTORY_POOLINGS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        if not 0 <= self.history_dropout < 1:
+            raise ConfigError(f"history_dropout must be in [0, 1), got {self.history_dropout}")
+        if self.history and not self.use_item_id:
+            raise ConfigError("history = true embeds history items with the item id embedding: "
+                              "it needs use_item_id = true")
+        if not self.projection and self.tower_layers:
+            raise ConfigError("projection = false needs tower_layers = [] (hidden layers end in a "
+                              "projection to embedding_dim)")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.validation_ratio < 1:
@@ -150,8 +190,6 @@ class ModelConfig:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.early_stopping_patience is not None and self.validation_ratio == 0:
-            raise ConfigError("early_stopping_patience needs validation_ratio > 0")
 
     def selected_features(self, schema, side: str) -> tuple:
         """The schema's ``side`` features (``"user"``, ``"item"`` or ``"context"``) this config

@@ -83,6 +83,11 @@ class FeatureEncoder(tf.keras.layers.Layer):
             self._preprocess[name] = pre
         self.output_dim = sum(s.embedding_dim for s in self.specs)
 
+    def id_layers(self, name: str) -> tuple[tf.keras.layers.Layer, tf.keras.layers.Layer]:
+        """The (lookup or hashing, embedding) layers of categorical feature ``name``: what
+        another layer shares to embed the same ids with the same weights."""
+        return self._preprocess[name], self._embed[name]
+
     @property
     def feature_names(self) -> list[str]:
         """Names of the input features this encoder reads."""

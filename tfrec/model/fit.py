@@ -35,10 +35,12 @@ from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.build import build_model
 from tfrec.model.config import ModelConfig
 from tfrec.model.distribute import check_batch_size, is_distributed
+from tfrec.model.history import HistoryTable
 from tfrec.model.optimizers import make_optimizer
 from tfrec.model.persist import single_device_copy
 from tfrec.model.stats import SeenPairs, TrainingStats
 from tfrec.model.two_tower import TwoTowerModel
+from tfrec.model.validation import RankingValidation
 
 logger = logging.getLogger(__name__)
 
@@ -157,17 +159,25 @@ def train(
     check_batch_size(config.batch_size, strategy)
     if validation is None and config.validation_ratio > 0:
         batches, validation = batches.holdout(config.validation_ratio, config.seed)
+    if validation is None and config.early_stopping_patience is not None:
+        raise ConfigError("early_stopping_patience needs validation rows: set validation_ratio > 0 "
+                          "or give a validation split")
     tables = batches.tables
     stats = TrainingStats(tables.schema, config.selected_features(tables.schema, "context"))
     seen = SeenPairs(tables.schema)
-    scan = batches.scan(Tee(stats, seen))
+    history = (HistoryTable(tables.schema, config.history_max_len, config.history_weighting)
+               if config.history else None)
+    scan = batches.scan(Tee(stats, seen, history))
+    if history is not None:
+        logger.info("history table: at most %d items per user, %d pairs at the peak of the scan, "
+                    "%.1f MB kept", config.history_max_len, history.peak_pairs, history.nbytes / 2**20)
     catalog = batches.catalog(stats.items.vocabulary())
     if len(catalog) < config.top_k:  # top-k metrics and the index cannot rank more items than exist
         logger.warning("top_k %d is above the catalog size %d: using %d", config.top_k, len(catalog),
                        len(catalog))
         config = config.replace(top_k=len(catalog))
     with strategy.scope():
-        model = build_model(config, tables, stats, batches.sample(scan.sample))
+        model = build_model(config, tables, stats, batches.sample(scan.sample), history)
     distributed = is_distributed(strategy)
     # Under a strategy every replica (and worker) runs the same number of equal-sized steps.
     steps = _steps_per_epoch(scan.rows, config.batch_size) if distributed else None
@@ -179,17 +189,24 @@ def train(
 
     train_data = (strategy.distribute_datasets_from_function(dataset_fn) if distributed
                   else dataset_fn(tf.distribute.InputContext()))
-    validation_data = validation_rows = None
+    validation_data = validation_rows = validation_pairs = None
     if validation is not None:
-        validation_rows = validation.scan().rows
+        held_out = SeenPairs(tables.schema)
+        validation_rows = validation.scan(held_out).rows
+        validation_pairs = held_out.frame()
         validation_data = validation.batches(config.batch_size, shuffle=False)
     with strategy.scope():
         # XLA cannot compile the lookup tables: the model compiles its dense parts itself.
         model.compile(optimizer=make_optimizer(config), jit_compile=False)
     columns = catalog_columns(tables, catalog)
+    if config.negatives != "in_batch":
+        model.set_training_catalog(columns)
     epoch_log = _EpochLog()
+    ranking = None
+    if validation_pairs is not None and not distributed and config.retrieval_weight > 0:
+        ranking = RankingValidation(tables, columns, seen.frame(), validation_pairs)
     callbacks = _callbacks(config, epoch_log, columns, validation_data is not None, distributed,
-                           checkpoint_dir, tensorboard_dir, backup_dir)
+                           checkpoint_dir, tensorboard_dir, backup_dir, ranking)
     start = time.perf_counter()
     history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
                         steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
@@ -213,23 +230,31 @@ def train(
 
 def _callbacks(config: ModelConfig, epoch_log: _EpochLog, catalog: Columns, validating: bool,
                distributed: bool, checkpoint_dir: str | os.PathLike | None,
-               tensorboard_dir: str | os.PathLike | None,
-               backup_dir: str | os.PathLike | None) -> list[tf.keras.callbacks.Callback]:
-    callbacks: list[tf.keras.callbacks.Callback] = [tf.keras.callbacks.TerminateOnNaN(), epoch_log]
+               tensorboard_dir: str | os.PathLike | None, backup_dir: str | os.PathLike | None,
+               ranking: RankingValidation | None = None) -> list[tf.keras.callbacks.Callback]:
+    """Keras callbacks in order: the ranking validation writes ``val_ndcg@10`` into the epoch
+    logs before early stopping and checkpoints read it (they monitor it when it exists:
+    validation nDCG@10, higher is better; else the validation loss)."""
+    callbacks: list[tf.keras.callbacks.Callback] = [tf.keras.callbacks.TerminateOnNaN()]
+    monitor, mode = ("val_loss", "min") if ranking is None else (ranking.name, "max")
     if validating:
         if not distributed:  # the index is a single-device layer
             callbacks.append(_RefreshIndex(catalog))
+        if ranking is not None:
+            callbacks.append(ranking)
         if config.early_stopping_patience is not None:
             callbacks.append(tf.keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.early_stopping_patience,
+                monitor=monitor, mode=mode, patience=config.early_stopping_patience,
                 restore_best_weights=True))
+    callbacks.append(epoch_log)
     if checkpoint_dir is not None:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         # Under MultiWorkerMirroredStrategy Keras writes from the chief only (other workers
         # write to temporary folders it deletes).
         callbacks.append(tf.keras.callbacks.ModelCheckpoint(
             str(Path(checkpoint_dir) / "ckpt-{epoch:03d}"), save_weights_only=True,
-            monitor="val_loss" if validating else "loss", save_best_only=validating))
+            monitor=monitor if validating else "loss", mode=mode if validating else "min",
+            save_best_only=validating))
     if tensorboard_dir is not None:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     if backup_dir is not None:

@@ -16,7 +16,7 @@ task entirely.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,77 +26,16 @@ import tensorflow_recommenders as tfrs
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
 from tfrec.model.distribute import gather_across_replicas
-from tfrec.model.encoder import FeatureEncoder, as_id_dtype, lookup_layer
+from tfrec.model.encoder import as_id_dtype, lookup_layer
+from tfrec.model.history import HistoryPooling
+from tfrec.model.negatives import CatalogNegatives
 from tfrec.model.specs import FeatureSpec, plain
+from tfrec.model.tower import Tower, batched_apply
 from tfrec.schema import id_dtype
 
-
-def batched_apply(function: Callable[[dict[str, np.ndarray]], Any], columns: dict[str, np.ndarray],
-                  batch_size: int = 8192) -> np.ndarray:
-    """Applies ``function`` to ``{column: array[n]}`` in row batches.
-
-    Returns:
-        The batch outputs concatenated along the first axis, ``[n, ...]`` (NumPy).
-    """
-    n = len(next(iter(columns.values())))
-    parts = [np.asarray(function({k: v[start:start + batch_size] for k, v in columns.items()}))
-             for start in range(0, n, batch_size)]
-    return np.concatenate(parts) if parts else np.zeros((0,))
-
-
-class Tower(tf.keras.layers.Layer):
-    """Feature encoder -> Dense stack -> ``output_dim``, optionally L2-normalized.
-
-    Args:
-        specs: Feature specs for the :class:`FeatureEncoder`.
-        hidden_layers: Widths of the hidden ReLU layers.
-        output_dim: Width of the output embedding.
-        dropout: Dropout rate after each hidden layer.
-        normalize: L2-normalize the output.
-        l2: L2 penalty on embedding tables.
-        jit_compile: Compile the Dense stack with XLA (the feature lookups use hash tables,
-            which XLA cannot compile, so they stay outside).
-
-    Call args:
-        inputs: ``{feature: Tensor[batch]}``.
-
-    Returns:
-        ``Tensor[batch, output_dim]``.
-    """
-
-    def __init__(self, specs: Sequence[FeatureSpec | dict[str, Any]], hidden_layers: Sequence[int],
-                 output_dim: int, dropout: float = 0.0, normalize: bool = False, l2: float = 0.0,
-                 jit_compile: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.encoder = FeatureEncoder(specs, l2=l2, name="features")
-        self.jit_compile = bool(jit_compile)
-        self.hidden_layers = [int(w) for w in hidden_layers]
-        self.output_dim = int(output_dim)
-        self.dropout = float(dropout)
-        self.normalize = bool(normalize)
-        self.dense = []
-        for i, width in enumerate(self.hidden_layers):
-            self.dense.append(tf.keras.layers.Dense(width, activation="relu", name=f"hidden_{i}"))
-            if self.dropout > 0:
-                self.dense.append(tf.keras.layers.Dropout(self.dropout))
-        self.dense.append(tf.keras.layers.Dense(self.output_dim, name="output"))
-        self._stack = tf.function(self._dense_stack, jit_compile=True) if self.jit_compile else self._dense_stack
-
-    def _dense_stack(self, x: tf.Tensor, training: bool) -> tf.Tensor:
-        for layer in self.dense:
-            x = layer(x, training=training)
-        if self.normalize:
-            x = tf.math.l2_normalize(x, axis=-1)
-        return x
-
-    def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        return self._stack(self.encoder(inputs), training)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "specs": [spec.to_dict() for spec in self.encoder.specs],
-                "hidden_layers": self.hidden_layers, "output_dim": self.output_dim,
-                "dropout": self.dropout, "normalize": self.normalize, "l2": self.encoder.l2,
-                "jit_compile": self.jit_compile}
+#: Feature names of an explicit history (serving a user from their items, not their id).
+HISTORY_ITEMS = "__history_items__"
+HISTORY_WEIGHTS = "__history_weights__"
 
 
 class TwoTowerModel(tfrs.Model):
@@ -120,6 +59,12 @@ class TwoTowerModel(tfrs.Model):
         rating: Rating column, or ``None`` when there are no explicit ratings.
         weight: Sample-weight column, or ``None``.
         global_mean: Mean training rating (the bias term's starting point).
+        history_pairs: Size of the history table (``config.history``; filled by the builder).
+
+    With ``config.history`` the query tower also reads each user's pooled history (the table
+    of :class:`~tfrec.model.history.HistoryPooling`, keyed by user id), or an explicit history
+    given as :data:`HISTORY_ITEMS` (``[batch, n]`` item ids, padded with any id of weight 0)
+    and :data:`HISTORY_WEIGHTS` (``[batch, n]``) in the features: a user unknown to training.
     """
 
     def __init__(self, config: ModelConfig | dict[str, Any],
@@ -128,7 +73,7 @@ class TwoTowerModel(tfrs.Model):
                  user_id: str, item_id: str, user_id_dtype: str, item_id_dtype: str,
                  user_vocabulary: list, item_vocabulary: list, item_probabilities: list[float],
                  rating: str | None = None, weight: str | None = None,
-                 global_mean: float = 0.0, **kwargs: Any) -> None:
+                 global_mean: float = 0.0, history_pairs: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model_config = config if isinstance(config, ModelConfig) else ModelConfig.from_dict(plain(config))
         self.query_specs = [FeatureSpec.coerce(s) for s in query_specs]
@@ -141,10 +86,18 @@ class TwoTowerModel(tfrs.Model):
         c = self.model_config
         # Both towers end in c.embedding_dim, so their outputs always dot-multiply.
         self.query_tower = Tower(self.query_specs, c.tower_layers, c.embedding_dim, c.dropout,
-                                 c.normalize, c.l2, c.jit_compile, name="query_tower")
+                                 c.normalize, c.l2, c.jit_compile, c.projection, name="query_tower")
         self.candidate_tower = Tower(self.candidate_specs, c.tower_layers, c.embedding_dim,
-                                     c.dropout, c.normalize, c.l2, c.jit_compile,
+                                     c.dropout, c.normalize, c.l2, c.jit_compile, c.projection,
                                      name="candidate_tower")
+        self.history_pairs = int(history_pairs)
+        self.history_pool: HistoryPooling | None = None
+        if c.history:
+            lookup, embedding = self.candidate_tower.encoder.id_layers(item_id)
+            self.history_pool = HistoryPooling(len(self.user_vocabulary) + 1, self.history_pairs,
+                                          c.history_pooling, c.history_dropout, lookup, embedding,
+                                          name="history")
+        self.negatives: CatalogNegatives | None = None
         self.item_index = lookup_layer(item_id_dtype, self.item_vocabulary, "item_index")
         self.user_index = lookup_layer(user_id_dtype, self.user_vocabulary, "user_index")
         self._log_probabilities = tf.constant(
@@ -158,7 +111,7 @@ class TwoTowerModel(tfrs.Model):
         self.retrieval_task = tfrs.tasks.Retrieval(
             metrics=tfrs.metrics.FactorizedTopK(candidates=self.topk_index, ks=ks),
             temperature=c.temperature, num_hard_negatives=c.num_hard_negatives,
-            remove_accidental_hits=c.remove_accidental_hits)
+            remove_accidental_hits=c.remove_accidental_hits or c.negatives == "mixed")
         # The rating head exists only when it is trained: a rating column and rating_weight > 0.
         self.has_rating_head = rating is not None and c.rating_weight > 0
         if self.has_rating_head:
@@ -183,9 +136,44 @@ class TwoTowerModel(tfrs.Model):
                 metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")])
 
     # ------------------------------------------------------------------ inference primitives
-    def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """User/query embeddings ``[batch, embedding_dim]``."""
-        return self.query_tower(features, training=training)
+    def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False,
+                        positives: tf.Tensor | None = None) -> tf.Tensor:
+        """User/query embeddings ``[batch, embedding_dim]``.
+
+        Args:
+            features: ``{feature: Tensor[batch]}`` (plus the history inputs, see the class).
+            training: Training mode (dropout, history dropout).
+            positives: ``[batch]`` item index of each row's positive, removed from the row's
+                stored history (training only).
+        """
+        extra = None
+        if self.history_pool is not None:
+            extra = self.history_vector(features, training, positives)
+        return self.query_tower(features, training=training, extra=extra)
+
+    def history_vector(self, features: dict[str, tf.Tensor], training: bool = False,
+                       positives: tf.Tensor | None = None) -> tf.Tensor:
+        """Pooled history ``[batch, id_embedding_dim]``: the explicit history in ``features``
+        when given, else the stored history of each row's user (empty for unknown users)."""
+        assert self.history_pool is not None
+        if HISTORY_ITEMS in features:
+            items = self.history_pool.item_lookup(as_id_dtype(features[HISTORY_ITEMS], self.item_id_dtype))
+            weights = features.get(HISTORY_WEIGHTS)
+            weights = tf.ones(tf.shape(items), tf.float32) if weights is None else tf.cast(weights, tf.float32)
+            return self.history_pool.pool(tf.RaggedTensor.from_tensor(items),
+                                     tf.RaggedTensor.from_tensor(weights))
+        users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+        return self.history_pool.pool_users(users, positives, training)
+
+    def item_positions(self, item_ids: tf.Tensor) -> tf.Tensor:
+        """Index of each item id ``[batch]`` in the candidate tower's id embedding."""
+        assert self.history_pool is not None
+        return self.history_pool.item_lookup(as_id_dtype(item_ids, self.item_id_dtype))
+
+    def set_training_catalog(self, columns: dict[str, np.ndarray]) -> None:
+        """The catalog (``{column: array[n_items]}``) the ``full`` and ``mixed`` negatives
+        draw from; needed before training with them."""
+        self.negatives = CatalogNegatives(columns, self.item_id, self.item_id_dtype, self.item_index)
 
     def candidate_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Item/candidate embeddings ``[batch, embedding_dim]``."""
@@ -268,11 +256,20 @@ class TwoTowerModel(tfrs.Model):
         behaviour, which trains a different objective, see TFRS issue #561).
         """
         c = self.model_config
-        query = self.query_embedding(inputs, training)
+        positives = None
+        if training and self.history_pool is not None:
+            positives = self.item_positions(inputs[self.item_id])
+        query = self.query_embedding(inputs, training, positives)
         candidate = self.candidate_embedding(inputs, training)
         sample_weight = inputs[self.weight] if self.weight else None
         loss = tf.constant(0.0)
-        if c.retrieval_weight > 0:
+        if c.retrieval_weight > 0 and training and c.negatives != "in_batch":
+            if self.negatives is None:
+                raise ConfigError(f"negatives = {c.negatives!r} needs the catalog: call "
+                                  "set_training_catalog() before fit (tfrec.model.fit.train does)")
+            loss += c.retrieval_weight * self.negatives.loss(
+                self, query, candidate, inputs[self.item_id], sample_weight, training)
+        elif c.retrieval_weight > 0:
             item_ids = as_id_dtype(inputs[self.item_id], self.item_id_dtype)
             item_positions = self.item_index(item_ids)
             sampling = None
@@ -333,6 +330,7 @@ class TwoTowerModel(tfrs.Model):
             "item_id_dtype": self.item_id_dtype, "user_vocabulary": self.user_vocabulary,
             "item_vocabulary": self.item_vocabulary, "item_probabilities": self.item_probabilities,
             "rating": self.rating, "weight": self.weight, "global_mean": self.global_mean,
+            "history_pairs": self.history_pairs,
         })
 
     @classmethod

@@ -38,10 +38,10 @@ from tfrec.atomic import check_target, output_directory
 from tfrec.data.parquet import write_local_parquet
 from tfrec.errors import TfrecError
 from tfrec.model.run_folder import RunFolder
-from tfrec.model.two_tower import TwoTowerModel, batched_apply
+from tfrec.model.two_tower import HISTORY_ITEMS, HISTORY_WEIGHTS, TwoTowerModel, batched_apply
 from tfrec.schema import as_input_array
 from tfrec.serving.info import EXPORT_FILE, INDEXES, SAVEDMODEL_DIR, savedmodel_checksums
-from tfrec.serving.seen import SeenItems, top_k_excluding
+from tfrec.serving.seen import SeenItems, pad_id, top_k_excluding
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     # The index retrieves k + (seen width) + (request exclusions) candidates, then drops the
     # excluded ones: the widths are fixed at export and fit the catalog.
     max_exclude = int(max(0, min(max_exclude, len(item_ids) - k)))
-    retrieved = int(min(len(item_ids), k + seen.width + max_exclude))
+    max_history = int(min(model.model_config.history_max_len, len(item_ids) - k)) if model.history_pool else 0
+    retrieved = int(min(len(item_ids), k + max(seen.width + max_exclude, max_history)))
     if index == "scann":
         try:
             import scann  # noqa: F401  (registers the ScaNN ops)
@@ -104,7 +105,8 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     else:
         top_k = tfrs.layers.factorized_top_k.BruteForce(k=retrieved)
     top_k.index(tf.constant(embeddings), tf.constant(item_ids))
-    module, signatures = serving_module(model, top_k, seen, dtypes, k=k, max_exclude=max_exclude)
+    module, signatures = serving_module(model, top_k, seen, dtypes, k=k, max_exclude=max_exclude,
+                                        max_history=max_history)
     with output_directory(out_dir, kind="export", overwrite=overwrite) as staging:
         options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if index == "scann" else None)
         tf.saved_model.save(module, str(staging / SAVEDMODEL_DIR), signatures=signatures, options=options)
@@ -116,7 +118,8 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         if has_users:
             shutil.copy2(run.file(RunFolder.USERS), staging / RunFolder.USERS)
         (staging / EXPORT_FILE).write_text(json.dumps({
-            "index": index, "k": k, "max_exclude": max_exclude, "catalog_size": int(len(item_ids)),
+            "index": index, "k": k, "max_exclude": max_exclude, "max_history": max_history,
+            "catalog_size": int(len(item_ids)),
             "user_id": schema.user_id, "item_id": schema.item_id, "features": dtypes,
             "signatures": sorted(signatures), "has_rating": bool(model.has_rating_head),
             "has_users": has_users, "sha256": savedmodel_checksums(staging / SAVEDMODEL_DIR),
@@ -151,8 +154,14 @@ def _specs(names: dict[str, str], integers: tf.DType = tf.int64) -> dict[str, tf
 
 
 def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: SeenItems,
-                   dtypes: dict[str, dict[str, str]], *, k: int, max_exclude: int) -> tuple[tf.Module, dict]:
+                   dtypes: dict[str, dict[str, str]], *, k: int, max_exclude: int,
+                   max_history: int = 0) -> tuple[tf.Module, dict]:
     """The exported ``tf.Module`` and its signatures (name -> concrete function).
+
+    A model trained with ``history = true`` also gets ``recommend_from_history(query,
+    history [batch, max_history], history_weights [batch, max_history])``: item ids padded
+    with any id of weight 0 (the index retrieves ``max_history`` extra candidates so that a
+    full list remains after leaving the given items out).
 
     Every function is traced for int64 and for int32 integer inputs (cast inside), so Python
     callers of ``loaded.recommend({...})`` may pass either; the named signatures (TF Serving)
@@ -190,6 +199,18 @@ def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: See
         return answer(features, request_exclusions(exclude))
 
     @tf.function
+    def recommend_from_history(features, history, history_weights):
+        # A user described by their items (padded with weight 0): the query tower pools them
+        # over the shared item embedding; the given items are left out of the answer.
+        query = {**wide(features), HISTORY_ITEMS: request_exclusions(history),
+                 HISTORY_WEIGHTS: tf.cast(history_weights, tf.float32)}
+        scores, ids = top_k(model.query_embedding(query))
+        given = tf.where(history_weights > 0, request_exclusions(history),
+                         tf.fill(tf.shape(history), pad_id(item_dtype)))
+        scores, ids = top_k_excluding(scores, ids, given, k)
+        return {"item_ids": ids, "scores": scores, "known_user": seen.known(user_ids(features))}
+
+    @tf.function
     def user_embedding(features):
         return {"embedding": model.query_embedding(wide(features))}
 
@@ -207,6 +228,8 @@ def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: See
                  "user_embedding": (user_embedding, ["query"]), "item_embedding": (item_embedding, ["candidate"])}
     if model.has_rating_head:
         functions["predict_rating"] = (predict_rating, ["query+candidate"])
+    if model.history_pool is not None:
+        functions["recommend_from_history"] = (recommend_from_history, ["query", "history", "weights"])
     signatures = {}
     for name, (function, inputs) in functions.items():
         for integers in (tf.int32, tf.int64):  # the int64 trace, traced last, is the signature
@@ -215,6 +238,11 @@ def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: See
                 if part == "exclude":
                     dtype = integers if item_dtype == tf.int64 else tf.string
                     args.append(tf.TensorSpec([None, max_exclude], dtype, name="exclude"))
+                elif part == "history":
+                    dtype = integers if item_dtype == tf.int64 else tf.string
+                    args.append(tf.TensorSpec([None, max_history], dtype, name="history"))
+                elif part == "weights":
+                    args.append(tf.TensorSpec([None, max_history], tf.float32, name="history_weights"))
                 elif part == "query+candidate":
                     args.append({**_specs(dtypes["query"], integers), **_specs(dtypes["candidate"], integers)})
                 else:

@@ -224,3 +224,47 @@ class ExportedModel:
             result = self.saved.signatures["recommend"](**inputs)
         found, scores = result["item_ids"].numpy()[:, :k], result["scores"].numpy()[:, :k]
         return decode_ids(found), scores, result["known_user"].numpy()
+
+    def recommend_from_history(self, history: list, weights: list[float] | None = None, k: int = 10,
+                               features: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` for a user described by their items (no retraining): ``(item_ids [k],
+        scores [k])``; the given items are left out.
+
+        Args:
+            history: Item ids, oldest first (the latest ``max_history`` are used; ids unknown
+                to the model are ignored).
+            weights: One weight per item (ratings with ``history_weighting = "rating"``);
+                default 1 each.
+            k: Items to return.
+            features: One query row (:meth:`user_features`); default: no user features.
+
+        Raises:
+            TfrecError: The model was trained without history, ``k`` out of range, ids not of
+                the catalog's type, or weights that do not match the items.
+        """
+        width = self.info.max_history
+        if width == 0:
+            raise TfrecError("this model was trained without history = true: it cannot serve a user "
+                             "from their items; train with history = true (the default config does)")
+        limit = self.info.k
+        if int(k) != k or not 1 <= k <= limit:
+            raise TfrecError(f"k must be between 1 and {limit} (the k this model was exported with), got {k!r}")
+        history = list(history)
+        weights = [1.0] * len(history) if weights is None else list(weights)
+        if len(weights) != len(history):
+            raise TfrecError(f"{len(weights)} weights for {len(history)} history items; give one each")
+        numbers = [_number(w) for w in weights]
+        if any(w is None or not np.isfinite(w) or w < 0 for w in numbers):
+            raise TfrecError("history weights must be finite numbers >= 0")
+        history, numbers = history[-width:], numbers[-width:]
+        pad = width - len(history)
+        if self.info.candidate[self.info.item_id] == "int64":
+            ids = np.array([[integer_id(v, "item ids") for v in history] + [-1] * pad], dtype=np.int64)
+        else:
+            ids = np.array([[str(v) for v in history] + [""] * pad], dtype=object)
+        inputs = {name: tf.constant(value) for name, value in
+                  (features or self.user_features(None)).items()}
+        result = self.saved.signatures["recommend_from_history"](
+            history=tf.constant(ids.reshape(1, width)),
+            history_weights=tf.constant(np.array([numbers + [0.0] * pad], dtype=np.float32)), **inputs)
+        return decode_ids(result["item_ids"].numpy()[0, :k]), result["scores"].numpy()[0, :k]

@@ -4,9 +4,12 @@ Endpoints:
 
 * ``POST /recommend`` -- ``{"user_id": ..., "features": {...}, "k": 10, "exclude": [...],
   "include_seen": false}`` -> the top-k with scores (and titles when the catalog has them);
+  ``{"history": [item ids, oldest first], "history_weights": [...], "features": {...}}``
+  serves a new user from their items (models trained with ``history = true``);
 * ``POST /predict_rating`` -- ``{"user_id": ..., "item_id": ..., "features": {...}}``;
 * ``GET /healthz``, ``GET /metadata`` (schema, k, index, catalog size, versions);
 * ``GET /history?user_id=`` -- the user's training items (what the page shows);
+* ``GET /items?q=`` -- up to 20 catalog items whose id is ``q`` or whose title contains it;
 * ``GET /`` -- one static HTML page: enter a user id, see their history and top-k.
 
 Requests that arrive together are micro-batched into one signature call (at most
@@ -33,7 +36,7 @@ from tfrec.serving.page import PAGE
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
-RECOMMEND_FIELDS = {"user_id", "features", "k", "exclude", "include_seen", "history"}
+RECOMMEND_FIELDS = {"user_id", "features", "k", "exclude", "include_seen", "history", "history_weights"}
 RATING_FIELDS = {"user_id", "item_id", "features"}
 
 
@@ -182,12 +185,11 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
 
     async def recommend(request: Request) -> JSONResponse:
         data = await body(request, RECOMMEND_FIELDS)
-        if data.get("history") is not None:
-            raise BadRequest("this export has no history signature (serving new users from their history "
-                             "is not built yet); give user_id or features", 422)
         k = data.get("k", 10)
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= served.info.k:
             raise BadRequest(f"k must be an integer from 1 to {served.info.k}")
+        if data.get("history") is not None:
+            return await from_history(data, k)
         exclude = data.get("exclude") or []
         if not isinstance(exclude, list) or not all(isinstance(v, (str, int)) for v in exclude):
             raise BadRequest("exclude must be a list of item ids")
@@ -203,6 +205,28 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
             "user_id": user, "user_status": "known" if known else "cold" if user is not None else "features",
             "seen_items_excluded": not include_seen, "k": k,
             "items": [describe(i, s) for i, s in zip(ids[:k], scores[:k], strict=True)]})
+
+    async def from_history(data: dict[str, Any], k: int) -> JSONResponse:
+        if served.info.max_history == 0:
+            raise BadRequest("this model was trained without history = true: give user_id or features", 422)
+        if data.get("user_id") is not None or data.get("exclude") or data.get("include_seen"):
+            raise BadRequest("history does not combine with user_id, exclude or include_seen")
+        items, weights = data["history"], data.get("history_weights")
+        if not isinstance(items, list) or not items or not all(
+                isinstance(v, (str, int)) and not isinstance(v, bool) for v in items):
+            raise BadRequest("history must be a non-empty list of item ids")
+        if weights is not None and (not isinstance(weights, list) or len(weights) != len(items) or not all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)):
+            raise BadRequest("history_weights must be a list of numbers, one per history item")
+        features = data.get("features") or {}
+        if not isinstance(features, dict) or not all(isinstance(v, (str, int, float, type(None)))
+                                                     for v in features.values()):
+            raise BadRequest("features must be an object of feature name -> string or number")
+        row = served.user_features(None, {str(key): v for key, v in features.items()})
+        ids, scores = await asyncio.to_thread(served.recommend_from_history, items, weights, k, row)
+        return JSONResponse({"user_id": None, "user_status": "history", "history_items": len(items),
+                             "seen_items_excluded": True, "k": k,
+                             "items": [describe(i, s) for i, s in zip(ids, scores, strict=True)]})
 
     async def predict_rating(request: Request) -> JSONResponse:
         data = await body(request, RATING_FIELDS)
@@ -221,6 +245,16 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
             raise BadRequest("give ?user_id= (at most 200 characters)")
         return JSONResponse({"user_id": user, "items": [describe(i) for i in served.history(user)]})
 
+    async def items(request: Request) -> JSONResponse:
+        query = request.query_params.get("q", "").strip().casefold()
+        if not query or len(query) > 200:
+            raise BadRequest("give ?q= (at most 200 characters)")
+        keys = catalog.index.to_series()
+        hit = keys.str.casefold() == query
+        if title is not None:
+            hit |= catalog[title].astype(str).str.casefold().str.contains(query, regex=False)
+        return JSONResponse({"items": [describe(i) for i in catalog.loc[hit.to_numpy(), item_column][:20]]})
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -229,6 +263,7 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
         return JSONResponse({"index": info.index, "k": info.k, "max_exclude": info.max_exclude,
                              "catalog_size": info.catalog_size, "user_id": info.user_id,
                              "item_id": info.item_id, "query_features": info.query, "has_rating": info.has_rating,
+                             "max_history": info.max_history,
                              "seen": info.raw.get("seen"), "versions": info.raw.get("versions"),
                              "schema": served.schema_json, "title_column": title})
 
@@ -250,7 +285,8 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
 
     routes = [Route("/recommend", recommend, methods=["POST"]),
               Route("/predict_rating", predict_rating, methods=["POST"]),
-              Route("/history", history, methods=["GET"]), Route("/healthz", healthz, methods=["GET"]),
+              Route("/history", history, methods=["GET"]), Route("/items", items, methods=["GET"]),
+              Route("/healthz", healthz, methods=["GET"]),
               Route("/metadata", metadata, methods=["GET"]), Route("/", page, methods=["GET"])]
     return Starlette(routes=routes, exception_handlers={
         BadRequest: refuse, TfrecError: refuse, ClientDisconnect: refuse, Exception: refuse,

@@ -38,6 +38,8 @@ class ExportInfo:
         candidate: Candidate-side input name -> dtype.
         has_rating: Whether ``predict_rating`` exists.
         has_users: Whether the export holds a user table (known users' features).
+        max_history: Width of ``recommend_from_history``'s history input (0: the model was
+            trained without ``history = true`` and has no such signature).
         sha256: Relative path under ``savedmodel/`` -> SHA-256 of every SavedModel file.
         raw: The whole JSON document.
     """
@@ -52,6 +54,7 @@ class ExportInfo:
     candidate: dict[str, str]
     has_rating: bool
     has_users: bool
+    max_history: int
     sha256: dict[str, str]
     raw: dict[str, Any]
 
@@ -89,8 +92,9 @@ class ExportInfo:
                    catalog_size=field("catalog_size", int), user_id=field("user_id", str),
                    item_id=field("item_id", str), query=sides[0], candidate=sides[1],
                    has_rating=field("has_rating", bool), has_users=field("has_users", bool, False),
-                   sha256=field("sha256", dict, {}), raw=data)
-        if info.index not in INDEXES or info.k < 1 or info.max_exclude < 0 or info.item_id not in info.candidate:
+                   max_history=field("max_history", int, 0), sha256=field("sha256", dict, {}), raw=data)
+        if (info.index not in INDEXES or info.k < 1 or info.max_exclude < 0 or info.max_history < 0
+                or info.item_id not in info.candidate):
             raise TfrecError(f"{path}: corrupt export description (index, k or ids); re-export")
         return info
 

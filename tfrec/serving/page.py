@@ -1,7 +1,9 @@
 """The one static page ``tfrec serve`` shows at ``/``: a user's history and their top-k.
 
 No build step and no external assets: plain HTML, CSS and a few lines of JavaScript calling
-``/history`` and ``/recommend``. ``/?user=42`` fills in and submits the form on load.
+``/history``, ``/items`` and ``/recommend``. ``/?user=42`` fills in and submits the form on
+load. A new user is described by picking items (search the catalog by title or id, click to
+add): their top-k comes from ``/recommend`` with a ``history`` (models trained with history).
 """
 
 PAGE = """<!doctype html>
@@ -26,6 +28,12 @@ PAGE = """<!doctype html>
   <label>k <input id="k" type="number" min="1" value="10" style="width:4em"></label>
   <label><input id="seen" type="checkbox"> include items the user already had</label>
   <button type="submit">Recommend</button>
+</form>
+<form id="pick">
+  <label>New user: find items <input id="query" autocomplete="off" placeholder="title or id"></label>
+  <button type="button" id="recommend-history">Recommend for the picked items</button>
+  <button type="button" id="clear">Clear</button>
+  <ol id="found"></ol>
 </form>
 <p id="status"></p>
 <div class="cols">
@@ -72,6 +80,32 @@ async function show(user) {
   }
 }
 $("form").addEventListener("submit", (event) => { event.preventDefault(); show($("user").value.trim()); });
+let picked = [];
+$("query").addEventListener("input", async () => {
+  const q = $("query").value.trim();
+  if (!q) { $("found").replaceChildren(); return; }
+  const found = await fetch("/items?q=" + encodeURIComponent(q)).then((r) => r.json());
+  $("found").replaceChildren(...(found.items || []).map((item) => {
+    const li = document.createElement("li");
+    const add = document.createElement("button");
+    add.type = "button"; add.textContent = "add"; add.className = "add";
+    add.onclick = () => { picked.push(item); fill($("history"), picked, false); };
+    li.append(add, " " + label(item));
+    return li;
+  }));
+});
+$("clear").onclick = () => { picked = []; fill($("history"), picked, false); };
+$("recommend-history").onclick = async () => {
+  const status = $("status");
+  if (!picked.length) { status.className = "error"; status.textContent = "pick items first"; return; }
+  const body = {history: picked.map((item) => item.item_id), k: Number($("k").value) || 10};
+  const rec = await fetch("/recommend", {method: "POST", headers: {"content-type": "application/json"},
+                                         body: JSON.stringify(body)}).then((r) => r.json());
+  if (rec.error) { status.className = "error"; status.textContent = rec.error; return; }
+  fill($("recommendations"), rec.items, true);
+  status.className = ""; status.textContent = "new user from " + picked.length + " picked item(s); they are left out";
+  document.body.dataset.ready = "yes";
+};
 const preset = new URLSearchParams(location.search).get("user");
 if (preset) { $("user").value = preset; show(preset); }
 </script>

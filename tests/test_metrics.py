@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import ndcg_score
 
-from tfrec.evaluation import metrics
+from tfrec import metrics
 
 
 def test_rmse_mae_by_hand():
