@@ -29,3 +29,25 @@ def test_compare_from_python_gives_a_table_a_figure_and_the_cli_payload(tmp_path
         tfrec.compare(data, models=["lightfm"])
     with pytest.raises(AttributeError):
         tfrec.no_such_thing  # noqa: B018
+
+
+def test_cold_users_are_ranked_from_their_fold_in_history():
+    data = load_synthetic(200, 100, 3000, seed=3)
+    outcome = tfrec.compare(data, models=["ease", "svd", "popularity"], split="cold_users", seed=3)
+    assert outcome.payload["cold_history"] == 0.8 and outcome.payload["folds"][0]["fold_in"] > 0
+    rows = outcome.result.rows
+    used = rows[rows.metric == "uses_history"].set_index("model")["value"].to_dict()
+    assert used == {"ease": 1.0, "svd": 0.0, "popularity": 0.0}
+    split = outcome.splits[0]
+    # No model recommends a held-out user's fold-in items.
+    from tfrec.recommenders import make_model
+    from tfrec.recommenders.base import SeenItems
+
+    ease = make_model("ease", seed=3).fit(split.train, data)
+    history = SeenItems.build(split.fold_in, data)
+    users = split.test.user_id.unique()
+    ids, _ = ease.recommend_from_history(users, history, k=10)
+    for user, row in zip(users, ids, strict=True):
+        assert not set(row) & set(split.fold_in[split.fold_in.user_id == user].item_id)
+    plain = tfrec.compare(data, models=["popularity"], split="cold_users", seed=3, cold_history=0)
+    assert plain.payload["folds"][0]["fold_in"] == 0

@@ -105,3 +105,19 @@ def test_split_errors():
         make_splits(dataset, "bogus")
     with pytest.raises(DataError, match="test_ratio must be in"):
         make_splits(dataset, "random", test_ratio=1.5)
+
+
+def test_cold_users_with_history_divides_each_held_out_users_rows(synthetic):
+    frame = synthetic.interactions
+    split = make_splits(synthetic, "cold_users", test_ratio=0.2, cold_history=0.8, seed=2)[0]
+    assert len(split.train) + len(split.test) + len(split.fold_in) == len(frame)  # every row once
+    held = set(split.test.user_id) | set(split.fold_in.user_id)
+    assert held and not held & set(split.train.user_id)
+    counts = frame[frame.user_id.isin(held)].groupby("user_id").size()
+    given = split.fold_in.groupby("user_id").size().reindex(counts.index, fill_value=0)
+    np.testing.assert_array_equal(given.to_numpy(), np.floor(0.8 * counts.to_numpy()))
+    again = make_splits(synthetic, "cold_users", test_ratio=0.2, cold_history=0.8, seed=2)[0]
+    pd.testing.assert_frame_equal(split.fold_in, again.fold_in)
+    assert split.summary()["fold_in"] == len(split.fold_in)
+    with pytest.raises(DataError, match="cold_history applies to --split cold_users"):
+        make_splits(synthetic, "random", cold_history=0.5)

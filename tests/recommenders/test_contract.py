@@ -9,6 +9,7 @@ from tfrec.errors import ConfigError, TfrecError
 from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
 from tfrec.recommenders import MODEL_NAMES, SURPRISE_MODELS, make_model
+from tfrec.recommenders.base import SeenItems
 from tfrec.recommenders.surprise_models import SurpriseRecommender
 
 TINY = ModelConfig(embedding_dim=8, tower_layers=(), id_embedding_dim=8, feature_embedding_dim=4,
@@ -175,3 +176,44 @@ def test_loading_a_damaged_surprise_model_is_a_clear_error(tmp_path):
     (tmp_path / "model.json").write_text("{")
     with pytest.raises(TfrecError, match="not a saved Surprise model"):
         SurpriseRecommender.load(tmp_path)
+
+
+HISTORY_TINY = TINY.replace(history=True, use_user_id=False, user_features=(), item_features=(),
+                            context_features=(), projection=False, negatives="full", history_dropout=0.0,
+                            retrieval_weight=1.0, rating_weight=0.0)
+
+
+@pytest.fixture(scope="module")
+def history_two_tower(split):
+    return make_model("two-tower", seed=3, config=HISTORY_TINY).fit(split.train, split.dataset)
+
+
+def _new_users(split):
+    """The test rows as histories of users unknown to training."""
+    fold = split.test.assign(user_id=split.test.user_id + 10**6)
+    return np.unique(fold.user_id)[:20], SeenItems.build(fold, split.dataset)
+
+
+@pytest.mark.parametrize("name", [*MODEL_NAMES, "two-tower-history"])
+def test_recommend_from_history_contract(name, fitted, history_two_tower, split):
+    model = history_two_tower if name == "two-tower-history" else fitted[name]
+    users, history = _new_users(split)
+    ids, scores = model.recommend_from_history(users, history, k=10)
+    assert ids.shape == scores.shape == (len(users), 10)
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    for user, row in zip(users, ids, strict=True):
+        given = history.catalog[history.codes_of(history.rows(np.array([user]))[0])]
+        assert not set(row) & set(given), "history items left out"
+        assert set(row) <= set(split.dataset.item_ids) and len(set(row)) == 10
+    if model.uses_history:  # different histories, different lists
+        assert len({tuple(r) for r in ids}) > 1
+
+
+@pytest.mark.parametrize("name", ["ease", "item-knn-bm25", "item-knn-cosine", "two-tower-history"])
+def test_a_training_history_given_again_scores_like_the_trained_user(name, fitted, history_two_tower, split):
+    model = history_two_tower if name == "two-tower-history" else fitted[name]
+    assert model.uses_history
+    users = np.unique(split.train.user_id)[:20]
+    again = SeenItems.build(split.train, split.dataset)
+    np.testing.assert_allclose(model.score_histories(users, again), model.score_matrix(users),
+                               rtol=1e-4, atol=1e-5)

@@ -81,7 +81,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             outcome = compare(dataset, models=names, split=args.split, ks=ks, seed=args.seed, folds=folds,
                               test_ratio=args.test_ratio, relevance_threshold=args.relevance_threshold,
                               config=config, params=params, implicit_as=args.implicit_as,
-                              progress=lambda model, fold: _advance(bar, f"{model} on {fold}"))
+                              progress=lambda model, fold: _advance(bar, f"{model} on {fold}"),
+                              cold_history=args.cold_history)
         payload = outcome.payload
         if args.params:
             for entry in payload["run"]["params"].values():
@@ -155,6 +156,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="split method: random (default, 80/20), stratified, temporal, "
                               "leave_last, kfold, predefined (ml-100k u1-u5), cold_users, cold_items")
     compare.add_argument("--folds", default=None, help="predefined folds, e.g. u1,u2,u3,u4,u5")
+    compare.add_argument("--cold-history", type=float, default=None,
+                         help="cold_users: fraction of each held-out user's rows given to the models as "
+                              "history at test time, the rest scored (default 0.8; 0: no history)")
     compare.add_argument("--test-ratio", type=float, default=0.2, help="test fraction (default 0.2)")
     compare.add_argument("-k", "--k", default="10", help="cut-off(s) of ranking metrics, e.g. 10,20")
     compare.add_argument("--relevance-threshold", type=float, default=None,

@@ -60,6 +60,10 @@ class Comparison:
         return plot_comparison(self.result.summary(), [("rmse", 0), ("ndcg", k), ("recall", k), ("coverage", k)])
 
 
+#: Fraction of a held-out user's rows given as history in ``cold_users`` splits (Mult-VAE's 80%).
+DEFAULT_COLD_HISTORY = 0.8
+
+
 def rating_models_on_events(dataset: Dataset, names: Sequence[str], implicit_as: str | None) -> list[str]:
     """Surprise rating models asked for on implicit events (they need ``implicit_as``).
 
@@ -81,7 +85,8 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
             ks: Sequence[int] = (10,), seed: int = 42, folds: Sequence[str] | None = None,
             test_ratio: float = 0.2, relevance_threshold: float | None = None, config: Any = None,
             params: dict[str, dict[str, Any]] | None = None, implicit_as: str | None = None,
-            data_dir: str | None = None, progress: Callable[[str, str], None] | None = None) -> Comparison:
+            data_dir: str | None = None, progress: Callable[[str, str], None] | None = None,
+            cold_history: float | None = None) -> Comparison:
     """Fits every model on the same split(s) and measures them the same way.
 
     Args:
@@ -98,6 +103,9 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
         implicit_as: How Surprise's rating models read implicit events.
         data_dir: MovieLens folder for named data sets.
         progress: Called with ``(model, fold)`` after each fit.
+        cold_history: With ``split="cold_users"``, the fraction of each held-out user's rows
+            given as their history at test time (default 0.8: strong generalization; 0: the
+            users are cold, features only).
 
     Raises:
         TfrecError: Unknown models or parameters, bad options, invalid data.
@@ -109,13 +117,17 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
     names = list(models or default_models(dataset.schema))
     rating_models_on_events(dataset, names, implicit_as)
     ks = sorted(set(ks))
-    splits = make_splits(dataset, split, seed=seed, folds=folds, test_ratio=test_ratio)
+    if cold_history is None:
+        cold_history = DEFAULT_COLD_HISTORY if split == "cold_users" else 0.0
+    splits = make_splits(dataset, split, seed=seed, folds=folds, test_ratio=test_ratio,
+                         cold_history=cold_history)
     factories = {name: (lambda name=name: make_model(name, seed=seed, config=config, params=params.get(name),
                                                      implicit_as=implicit_as)) for name in names}
     result = evaluate(factories, splits, ks=ks, relevance_threshold=relevance_threshold, progress=progress)
     run = provenance(seed=seed, params={n: {"values": params.get(n, {}),
                                             "source": "tuned" if n in params else "defaults"} for n in names})
-    payload = {"data": dataset.name, "split": split, "folds": [s.summary() for s in splits], "models": names,
+    payload = {"data": dataset.name, "split": split, "cold_history": cold_history,
+               "folds": [s.summary() for s in splits], "models": names,
                "ks": ks, "relevance_threshold": relevance_threshold, "seed": seed, "run": run,
                **result.to_dict(seed=seed)}
     return Comparison(dataset, splits, ks, names, result, payload)

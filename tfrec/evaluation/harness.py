@@ -111,9 +111,14 @@ def _popularity(train: pd.DataFrame, dataset: Dataset) -> tuple[np.ndarray, np.n
 def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,),
                    relevance_threshold: float | None = None,
                    item_vectors: np.ndarray | None = None,
-                   seen: SeenItems | None = None) -> tuple[list[dict], PerUser]:
+                   seen: SeenItems | None = None,
+                   fold_in: SeenItems | None = None) -> tuple[list[dict], PerUser]:
     """Fits ``model`` on ``split.train`` (validation: ``split.validation``) and measures it on
     ``split.test``; ``seen`` is the split's shared seen-items index.
+
+    With ``split.fold_in`` (strong generalization) the test users are ranked from their
+    fold-in history (``fold_in``, the split's shared index of it; built when not given) and
+    its items are left out; ``uses_history`` records whether the model could read it.
 
     Returns:
         Tidy rows ``{"metric", "k", "value"}``, and the per-user values of each ranking metric
@@ -147,7 +152,12 @@ def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,
     relevant_items = relevant[schema.item_id].to_numpy()
     gains = relevant[schema.rating].to_numpy(float) if schema.rating is not None else None
     k_max = max(ks)
-    recommended, _ = model.recommend(eval_users, k=k_max, exclude_seen=True)
+    if split.fold_in is not None:
+        fold_in = fold_in if fold_in is not None else SeenItems.build(split.fold_in, dataset)
+        recommended, _ = model.recommend_from_history(eval_users, fold_in, k=k_max)
+        add("uses_history", float(model.uses_history))
+    else:
+        recommended, _ = model.recommend(eval_users, k=k_max, exclude_seen=True)
     add("predict_seconds", time.perf_counter() - start)
     pop_items, pop_p, n_train_users = _popularity(split.train, dataset)
     catalog_index = seen.catalog_index if seen is not None else pd.Index(model.catalog)
@@ -192,11 +202,12 @@ def evaluate(
     vectors = item_feature_vectors(splits[0].dataset) if splits else None
     for split in splits:
         seen = SeenItems.build(split.train, split.dataset)  # one index per split, every model
+        fold_in = None if split.fold_in is None else SeenItems.build(split.fold_in, split.dataset)
         for name, factory in models.items():
             logger.info("evaluating %s on %s", name, split.name)
             fold_rows, fold_users = evaluate_split(factory(), split, ks=ks,
                                                    relevance_threshold=relevance_threshold,
-                                                   item_vectors=vectors, seen=seen)
+                                                   item_vectors=vectors, seen=seen, fold_in=fold_in)
             rows += [{"model": name, "fold": split.name, **row} for row in fold_rows]
             for (metric, k), values in fold_users.items():
                 per_user.setdefault((name, metric, k), []).append(values)

@@ -13,6 +13,12 @@ included). Methods:
 * ``kfold``: rows shuffled into ``n_folds`` folds; fold *f* is the test set of split *f*.
 * ``predefined``: the data set's own folds (ml-100k ``u1``..``u5``, ``ua``, ``ub``).
 * ``cold_users`` / ``cold_items``: whole users (items) held out; all their rows are test.
+  With ``cold_history > 0`` (``cold_users`` only) each held-out user's rows are divided: a
+  seeded random ``cold_history`` of them (rounded down) is the user's *fold-in* history,
+  given to the models at test time, and the rest is test -- the "strong generalization"
+  protocol of Mult-VAE (Liang et al. 2018). Models that can read a history (EASE, item-KNN,
+  ALS by fold-in, the two-tower with ``history = true``) rank from it; the others score the
+  users as unknown. Fold-in items are left out of every model's ranking.
 
 A validation set, when asked for, is carved from the train rows by
 :mod:`tfrec.data.holdout` (the one place carves are defined): the latest ``validation_ratio``
@@ -49,6 +55,8 @@ class Split:
         train: Training interactions.
         test: Test interactions.
         validation: Validation interactions, or ``None``.
+        fold_in: Held-out users' rows given as their history at test time (``cold_users``
+            with ``cold_history``), or ``None``.
     """
 
     name: str
@@ -56,6 +64,7 @@ class Split:
     train: pd.DataFrame
     test: pd.DataFrame
     validation: pd.DataFrame | None = None
+    fold_in: pd.DataFrame | None = None
 
     @property
     def unseen_test_users(self) -> np.ndarray:
@@ -76,6 +85,7 @@ class Split:
             "train": len(self.train),
             "validation": 0 if self.validation is None else len(self.validation),
             "test": len(self.test),
+            "fold_in": 0 if self.fold_in is None else len(self.fold_in),
             "unseen_test_users": int(len(self.unseen_test_users)),
             "unseen_test_items": int(len(self.unseen_test_items)),
         }
@@ -148,6 +158,7 @@ def make_splits(
     n_folds: int = 5,
     n_last: int = 1,
     folds: Sequence[str] | None = None,
+    cold_history: float = 0.0,
     seed: int = 42,
 ) -> list[Split]:
     """Builds the split(s) of ``dataset`` that every model of an experiment shares.
@@ -160,6 +171,8 @@ def make_splits(
         n_folds: Folds for ``kfold``.
         n_last: Rows per user in test for ``leave_last``.
         folds: Names of predefined folds (default: all of ``u1``..``u5`` present).
+        cold_history: For ``cold_users``: the fraction of each held-out user's rows given as
+            fold-in history at test time (0: none, the users are cold).
         seed: Random seed; the same seed gives the same split.
 
     Returns:
@@ -171,6 +184,9 @@ def make_splits(
     if method not in SPLIT_METHODS:
         raise DataError(f"unknown split method {method!r}", fix=f"use one of {list(SPLIT_METHODS)}.")
     _check_ratio("validation_ratio", validation_ratio, allow_zero=True)
+    _check_ratio("cold_history", cold_history, allow_zero=True)
+    if cold_history and method != "cold_users":
+        raise DataError(f"cold_history applies to --split cold_users, not {method!r}")
     frame = dataset.interactions
     splits: list[tuple[str, pd.DataFrame, pd.DataFrame]] = []
     if method == "predefined":
@@ -205,7 +221,12 @@ def make_splits(
     for name, train, test in splits:
         train, validation = _carve_validation(dataset, train.reset_index(drop=True), method,
                                               validation_ratio, n_last, seed)
-        split = Split(name, dataset, train, test.reset_index(drop=True), validation)
+        test, fold_in = test.reset_index(drop=True), None
+        if cold_history:
+            rank, count = per_user_rank(test, dataset.schema.user_id, _rng(seed).permutation(len(test)))
+            history = rank < np.floor(cold_history * count)
+            test, fold_in = test.loc[~history].reset_index(drop=True), test.loc[history].reset_index(drop=True)
+        split = Split(name, dataset, train, test, validation, fold_in)
         logger.info("split %s", split.summary())
         out.append(split)
     return out

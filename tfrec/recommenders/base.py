@@ -16,6 +16,7 @@ import abc
 import dataclasses
 import functools
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -205,6 +206,19 @@ class Recommender(abc.ABC):
             return self.catalog[:0]
         return self.catalog[self.seen.codes_of(row)]
 
+    #: Whether :meth:`score_histories` reads the given histories; otherwise the users are
+    #: scored as users unknown to training (the model's cold fallback).
+    uses_history = False
+
+    def score_histories(self, user_ids: np.ndarray, history: SeenItems) -> np.ndarray:
+        """Scores every catalog item for users described by ``history`` -- their items, e.g. a
+        held-out user's fold-in rows -- instead of their training rows: ``[n_users, n_catalog]``.
+
+        The default cannot use a history: it scores the users as :meth:`score_matrix` scores
+        users unknown to training. Models that can (``uses_history``) override it.
+        """
+        return self.score_matrix(user_ids)
+
     def recommend(self, user_ids: np.ndarray, k: int = 10, exclude_seen: bool = True,
                   candidates: np.ndarray | None = None,
                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -224,6 +238,20 @@ class Recommender(abc.ABC):
         Raises:
             TfrecError: ``k < 1``, unfitted model, or candidates outside the catalog.
         """
+        return self._rank(self.score_matrix, user_ids, self.seen if exclude_seen else None, k,
+                          candidates, batch_size)
+
+    def recommend_from_history(self, user_ids: np.ndarray, history: SeenItems, k: int = 10,
+                               batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` for users described by ``history`` (see :meth:`score_histories`); each
+        user's history items are left out. Same return value as :meth:`recommend`."""
+        return self._rank(lambda batch: self.score_histories(batch, history), user_ids, history, k,
+                          None, batch_size)
+
+    def _rank(self, score_rows: Callable[[np.ndarray], np.ndarray], user_ids: np.ndarray,
+              excluded: SeenItems | None, k: int, candidates: np.ndarray | None,
+              batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batched top-``k`` of ``score_rows(users) [n, n_catalog]`` without ``excluded``'s items."""
         self._check_fitted()
         if int(k) != k or k < 1:
             raise TfrecError(f"k must be a positive integer, got {k!r}")
@@ -241,9 +269,9 @@ class Recommender(abc.ABC):
         all_ids, all_scores = [], []
         for start in range(0, len(user_ids), batch_size):
             batch = user_ids[start:start + batch_size]
-            scores = self.score_matrix(batch)[:, codes].astype(np.float64)
-            if exclude_seen:
-                mask_rows(scores, self.seen.rows(batch), self.seen.indptr, self.seen.codes, position)
+            scores = score_rows(batch)[:, codes].astype(np.float64)
+            if excluded is not None:
+                mask_rows(scores, excluded.rows(batch), excluded.indptr, excluded.codes, position)
             top = top_k_rows(scores, k)
             all_ids.append(self.catalog[codes[top]])
             all_scores.append(np.take_along_axis(scores, top, axis=1))

@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.linalg
 
 from tfrec.errors import ConfigError
-from tfrec.recommenders.base import Recommender
+from tfrec.recommenders.base import Recommender, SeenItems
 
 #: Dense float32 matrices EASE holds at once (Gram, inverse, weights).
 _MATRICES = 3
@@ -78,6 +78,17 @@ class EASE(Recommender):
         known = rows >= 0
         scores = np.empty((len(rows), len(self.catalog)), dtype=np.float32)
         scores[known] = self._x[rows[known]] @ self._weights
+        scores[~known] = self._popularity
+        return scores
+
+    uses_history = True
+
+    def score_histories(self, user_ids: np.ndarray, history: SeenItems) -> np.ndarray:
+        """``x_h B`` for each user's history ``x_h`` (EASE needs no refit for new users)."""
+        rows = history.rows(np.asarray(user_ids))
+        known = rows >= 0
+        scores = np.empty((len(rows), len(self.catalog)), dtype=np.float32)
+        scores[known] = history.matrix()[rows[known]] @ self._weights
         scores[~known] = self._popularity
         return scores
 

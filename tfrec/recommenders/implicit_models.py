@@ -24,7 +24,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from tfrec.errors import ConfigError
-from tfrec.recommenders.base import Recommender
+from tfrec.recommenders.base import Recommender, SeenItems
 
 KINDS = ("als", "bpr", "bm25", "cosine", "tfidf")
 
@@ -115,6 +115,27 @@ class ImplicitRecommender(Recommender):
             scores[known] = self._model.user_factors[rows[known]] @ self._model.item_factors.T
         else:
             scores[known] = (self._x[rows[known]] @ self._model.similarity).toarray()
+        scores[~known] = self._popularity
+        return scores
+
+    @property
+    def uses_history(self) -> bool:  # type: ignore[override]
+        """Item-item models score any history; ALS folds a history in (``recalculate_user``);
+        BPR cannot."""
+        return self.kind != "bpr"
+
+    def score_histories(self, user_ids: np.ndarray, history: SeenItems) -> np.ndarray:
+        if not self.uses_history:
+            return self.score_matrix(user_ids)
+        rows = history.rows(np.asarray(user_ids))
+        known = rows >= 0
+        scores = np.empty((len(rows), len(self.catalog)), dtype=np.float32)
+        items = history.matrix()[rows[known]]
+        if self.kind == "als":
+            factors = self._model.recalculate_user(np.arange(items.shape[0]), items)
+            scores[known] = np.atleast_2d(factors) @ self._model.item_factors.T
+        else:
+            scores[known] = (items @ self._model.similarity).toarray()
         scores[~known] = self._popularity
         return scores
 

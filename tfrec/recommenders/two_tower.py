@@ -10,8 +10,8 @@ from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.config import ModelConfig
 from tfrec.model.fit import TrainResult, train
-from tfrec.model.two_tower import TwoTowerModel, batched_apply
-from tfrec.recommenders.base import Recommender
+from tfrec.model.two_tower import HISTORY_ITEMS, HISTORY_WEIGHTS, TwoTowerModel, batched_apply
+from tfrec.recommenders.base import Recommender, SeenItems
 
 RANK_BY = ("retrieval", "rating")
 
@@ -83,6 +83,31 @@ class TwoTowerRecommender(Recommender):
         queries = batched_apply(self.model.query_embedding, columns)
         items = batched_apply(self.model.candidate_embedding, columns)
         return np.sum(queries * items, axis=1).astype(np.float64)
+
+    @property
+    def uses_history(self) -> bool:  # type: ignore[override]
+        """Models trained with ``history = true`` serve any history without retraining."""
+        return self.config.history and self.rank_by == "retrieval"
+
+    def score_histories(self, user_ids: np.ndarray, history: SeenItems) -> np.ndarray:
+        if not self.uses_history:
+            return self.score_matrix(user_ids)
+        user_ids = np.asarray(user_ids)
+        rows = history.rows(user_ids)
+        lengths = np.where(rows >= 0, history.indptr[rows + 1] - history.indptr[np.maximum(rows, 0)], 0)
+        width = max(1, int(lengths.max()) if len(lengths) else 1)
+        # Catalog positions of each user's items, padded with position 0 at weight 0.
+        positions = np.zeros((len(rows), width), dtype=np.int64)
+        weights = np.zeros((len(rows), width), dtype=np.float32)
+        for i, (row, n) in enumerate(zip(rows, lengths, strict=True)):
+            if n:
+                positions[i, :n] = history.codes_of(row)
+                weights[i, :n] = 1.0
+        columns = side_columns(self.dataset, "user", user_ids, missing="default")
+        columns[HISTORY_ITEMS] = self.catalog[positions]
+        columns[HISTORY_WEIGHTS] = weights
+        queries = batched_apply(self.model.query_embedding, columns)
+        return (queries @ self._item_embeddings.T).astype(np.float64)
 
     def score_matrix(self, user_ids: np.ndarray) -> np.ndarray:
         self._check_fitted()
