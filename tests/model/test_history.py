@@ -43,8 +43,8 @@ def test_table_keeps_each_users_latest_items_once():
     table.add(_columns([1, 1, 1, 2], [10, 11, 12, 10], [5, 1, 9, 3]))
     table.add(_columns([1, 2], [11, 13], [20, 1]))  # 11 again, later: counts once, at its latest time
     frame = table.frame()
-    assert frame[frame.user == 1].item.tolist() == [12, 11]  # oldest first, the latest two
-    assert frame[frame.user == 2].item.tolist() == [13, 10]
+    assert frame[frame.user == 1].item.tolist() == [11, 12]  # the latest two, sorted
+    assert frame[frame.user == 2].item.tolist() == [10, 13]
     assert (frame.weight == 1).all()
 
 
@@ -52,8 +52,9 @@ def test_weightings():
     schema = Schema("user_id", "item_id", rating="rating", timestamp="timestamp")
     rated = HistoryTable(schema, 5, "rating").add(_columns([1, 1], [3, 4], [1, 2], [2.0, 5.0])).frame()
     assert rated.weight.tolist() == [2.0, 5.0]
-    recent = HistoryTable(schema, 5, "recency").add(_columns([1, 1, 1], [3, 4, 5], [1, 2, 3], [1, 1, 1])).frame()
-    np.testing.assert_allclose(recent.weight, [1 / np.sqrt(3), 1 / np.sqrt(2), 1.0], rtol=1e-6)
+    recent = HistoryTable(schema, 5, "recency").add(_columns([1, 1, 1], [5, 4, 3], [1, 2, 3], [1, 1, 1])).frame()
+    assert recent.item.tolist() == [3, 4, 5]  # item 3 is the latest
+    np.testing.assert_allclose(recent.weight, [1.0, 1 / np.sqrt(2), 1 / np.sqrt(3)], rtol=1e-6)
     with pytest.raises(ConfigError, match="needs a rating column"):
         HistoryTable(Schema("user_id", "item_id", rating=None), 5, "rating")
 

@@ -103,11 +103,11 @@ def test_cli_history(served, capsys):
 
 
 def test_model_without_history_says_so(tmp_path):
-    (tmp_path / "c.toml").write_text("[model]\nembedding_dim = 8\nepochs = 1\n")
+    (tmp_path / "c.toml").write_text("[model]\nembedding_dim = 8\nepochs = 1\nhistory = false\nuse_user_id = true\n")
     assert main(["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")]) == 0
     plain = ExportedModel(export_model(tmp_path / "run", tmp_path / "export", k=5))
     with pytest.raises(TfrecError, match="trained without history"):
-        plain.recommend_from_history([1, 2])
+        plain.recommend_from_history([1, 2], k=3)
 
 
 def test_http_history(served):

@@ -53,3 +53,18 @@ def test_the_page_shows_a_users_history_and_titled_recommendations(chromium, ser
     subprocess.run([chromium, *CHROMIUM_FLAGS, f"--screenshot={shot}", "--window-size=1200,900",
                     f"{url}/?user=42"], capture_output=True, timeout=120)
     assert shot.is_file() and shot.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_the_page_recommends_for_picked_items(chromium, server):
+    url, export = server
+    served = ExportedModel(export)
+    ids, _ = served.recommend_from_history([50, 172, 181], k=10)
+    catalog = served.catalog.set_index("item_id")
+    expected = [catalog.loc[int(i), "title"] for i in ids]
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, "--dump-dom", f"{url}/?history=50,172,181"],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert 'data-ready="yes"' in dom, dom[-2000:]
+    for title in expected + [catalog.loc[50, "title"]]:
+        assert title.replace("&", "&amp;") in dom, title
+    assert "new user from 3 picked item(s)" in dom

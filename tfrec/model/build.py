@@ -48,16 +48,16 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
                                   schema.item_id, stats.items.counts, dim)
     if config.use_user_id:
         query_specs.insert(0, id_spec(schema.user_id, stats.users.counts, schema.user_id_dtype,
-                                      config.id_embedding_dim, config.hash_bins_above))
+                                      config.id_dim, config.hash_bins_above))
     if config.use_item_id:
         candidate_specs.insert(0, id_spec(schema.item_id, stats.items.counts, schema.item_id_dtype,
-                                          config.id_embedding_dim, config.hash_bins_above))
-    history_width = config.id_embedding_dim if config.history else 0
+                                          config.id_dim, config.hash_bins_above))
+    history_width = config.id_dim if config.history else 0
     for side, specs, extra in (("query", query_specs, history_width), ("candidate", candidate_specs, 0)):
         if not specs and not extra:
             raise ConfigError(f"the {side} tower has no input: enable the id or add features")
         width = sum(s.embedding_dim for s in specs) + extra
-        if not config.projection and width != config.embedding_dim:
+        if config.projection is False and width != config.embedding_dim:
             raise ConfigError(
                 f"projection = false makes the {side} tower's input its output, but that input is "
                 f"{width} wide ({[s.name for s in specs] + (['history'] if extra else [])}) and "

@@ -11,9 +11,12 @@ from tfrec.errors import ConfigError
 from tfrec.textio import parse_toml, read_text
 
 OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
-NEGATIVES = ("in_batch", "mixed", "full")
+NEGATIVES = ("auto", "in_batch", "mixed", "full")
+#: ``negatives = "auto"`` uses the full softmax while batch_size x catalog logits stay below this
+#: (ml-100k: 4096 x 1682 = 6.9M), mixed negatives above it.
+FULL_SOFTMAX_LOGITS = 1 << 26
 HISTORY_WEIGHTINGS = ("none", "rating", "recency")
-HISTORY_POOLINGS = ("mean", "sqrt")
+HISTORY_POOLINGS = ("mean", "sqrt", "sum")
 #: Upper bounds of the integer options: far above any sensible value, far below what would
 #: exhaust memory before the first step (an embedding_dim of 1e8 would).
 INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096),
@@ -33,26 +36,33 @@ FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2
 class ModelConfig:
     """Everything that defines a two-tower model and its training.
 
-    The defaults are the configuration tuned on ml-100k (scripts/bench_two_tower.py, "joint").
+    The defaults are the history model chosen on a validation carve of ml-100k fold u1
+    (scripts/bench_history.py measures it against EASE): the query is the user's pooled
+    history over the item id embedding the candidate tower uses, ids only, no projection (a
+    tied linear model trained with the full-catalog softmax, positive removed from its own
+    history, history dropout 0.5), plus the rating head. The feature-driven towers of earlier
+    releases are one option away: ``history = false``, ``use_user_id = true``,
+    ``user_features = "all"``, ``item_features = "all"``, ``tower_layers = [128]``.
 
     Attributes:
         embedding_dim: Output width of both towers (they must agree for the dot product).
         tower_layers: Hidden Dense widths of each tower before the output layer.
-        id_embedding_dim: Width of the user and item id embeddings.
+        id_embedding_dim: Width of the user and item id embeddings (``None``: ``embedding_dim``).
         feature_embedding_dim: Default width of categorical/bucketized/text embeddings.
         use_user_id: Feed the user id embedding to the query tower (off: features only,
             which serves cold-start users).
         use_item_id: Feed the item id embedding to the candidate tower.
-        user_features: User features to use (``None``: all the schema lists).
-        item_features: Item features to use (``None``: all).
-        context_features: Context features to use (``None``: all).
+        user_features: User features to use (``None``, ``"all"`` in TOML: all the schema
+            lists; default none).
+        item_features: Item features to use (``None``/``"all"``: all; default none).
+        context_features: Context features to use (``None``/``"all"``: all; default none).
         hash_bins_above: Ids with a larger vocabulary are hashed into this many bins.
         normalize: L2-normalize both tower outputs (cosine similarity).
         temperature: Softmax temperature of the retrieval task (``None``: 1).
         retrieval_weight: Weight of the retrieval loss (0 disables retrieval). TFRS sums the
-            retrieval loss over the batch while the rating loss is a batch mean, so the default
-            0.001 puts the two on a comparable scale at batch size 1024 (measured on ml-100k:
-            the joint model then matches retrieval-only on top-100 and beats rating-only RMSE).
+            retrieval loss over the batch while the rating loss is a batch mean; with Adam
+            (per-parameter step sizes) the rating head still learns at full speed, and the
+            shared embeddings follow the retrieval task.
         rating_weight: Weight of the rating loss (0 disables the rating task).
         num_hard_negatives: Keep only this many hardest in-batch negatives.
         remove_accidental_hits: Mask in-batch negatives that are the positive item.
@@ -65,13 +75,22 @@ class ModelConfig:
             interacted with, so users unknown to training are served from a history.
         history_max_len: Items kept per user (the latest by timestamp, else the last read).
         history_weighting: ``none``, ``rating`` or ``recency`` weights of the pooled items.
-        history_pooling: ``mean`` (weighted mean) or ``sqrt`` (sum over sqrt of the weight sum).
+        history_pooling: ``mean`` (weighted mean), ``sqrt`` (sum over sqrt of the weight sum)
+            or ``sum`` (the weighted sum: longer histories give sharper scores, as in EASE).
         history_dropout: Fraction of history items dropped at random in training (denoising).
         projection: End each tower in a Dense ``embedding_dim`` layer. Off (with no
             ``tower_layers``), the towers' outputs are their inputs: with the history on and
             ids only, the query is the pooled history and the candidate the item's embedding
             itself (a tied linear model), which each side's input width must equal.
-        negatives: ``in_batch`` (the other rows' items, logQ-corrected), ``mixed`` (in-batch
+            ``None`` (default): a projection exactly when a tower has hidden layers or its
+            input is not ``embedding_dim`` wide.
+        item_bias: Add a learned bias per item to the retrieval score (a popularity prior): a
+            constant 1 appended to the query embedding meets the item's bias appended to its
+            candidate embedding, so the score stays one dot product (indexes and exports
+            unchanged; embeddings are ``embedding_dim + 1`` wide).
+        negatives: ``auto`` (``full`` while ``batch_size x catalog`` stays under
+            :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``), ``in_batch`` (the other rows' items,
+            logQ-corrected), ``mixed`` (in-batch
             plus ``num_sampled`` uniformly sampled catalog items, each logQ-corrected, Yi et
             al. 2020) or ``full`` (softmax over the whole catalog: exact; for catalogs up to
             ~100k items on CPU).
@@ -96,42 +115,43 @@ class ModelConfig:
         seed: Seed for initialization, shuffling and dropout.
     """
 
-    embedding_dim: int = 64
-    tower_layers: tuple[int, ...] = (128,)
-    id_embedding_dim: int = 64
+    embedding_dim: int = 600
+    tower_layers: tuple[int, ...] = ()
+    id_embedding_dim: int | None = None
     feature_embedding_dim: int = 16
-    use_user_id: bool = True
+    use_user_id: bool = False
     use_item_id: bool = True
-    user_features: tuple[str, ...] | None = None
-    item_features: tuple[str, ...] | None = None
-    context_features: tuple[str, ...] | None = None
+    user_features: tuple[str, ...] | None = ()
+    item_features: tuple[str, ...] | None = ()
+    context_features: tuple[str, ...] | None = ()
     hash_bins_above: int | None = None
     normalize: bool = False
     temperature: float | None = None
-    retrieval_weight: float = 0.001
+    retrieval_weight: float = 1.0
     rating_weight: float = 1.0
     num_hard_negatives: int | None = None
     remove_accidental_hits: bool = False
     logq_correction: bool = True
     cross_replica_negatives: bool = True
-    history: bool = False
+    history: bool = True
     history_max_len: int = 200
     history_weighting: str = "none"
     history_pooling: str = "sqrt"
     history_dropout: float = 0.5
-    projection: bool = True
-    negatives: str = "in_batch"
+    projection: bool | None = None
+    item_bias: bool = False
+    negatives: str = "auto"
     num_sampled: int = 1024
     rating_layers: tuple[int, ...] = (64,)
     use_cross: bool = False
     use_bias: bool = True
     dropout: float = 0.0
     optimizer: str = "adam"
-    learning_rate: float = 0.002
+    learning_rate: float = 0.001
     weight_decay: float = 0.0
     l2: float = 0.0
-    epochs: int = 10
-    batch_size: int = 1024
+    epochs: int = 20
+    batch_size: int = 4096
     validation_ratio: float = 0.0
     early_stopping_patience: int | None = None
     top_k: int = 100
@@ -139,6 +159,9 @@ class ModelConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
+        for name in ("user_features", "item_features", "context_features"):
+            if getattr(self, name) == "all":  # TOML has no null: "all" is every schema feature
+                object.__setattr__(self, name, None)
         for name in ("tower_layers", "rating_layers", "user_features", "item_features",
                      "context_features"):
             value = getattr(self, name)
@@ -146,7 +169,8 @@ class ModelConfig:
                 object.__setattr__(self, name, tuple(value))
         for name, (low, high) in INTEGER_LIMITS.items():
             value = getattr(self, name)
-            if value is None and name in ("hash_bins_above", "num_hard_negatives", "early_stopping_patience"):
+            if value is None and name in ("hash_bins_above", "num_hard_negatives", "early_stopping_patience",
+                                          "id_embedding_dim"):
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise ConfigError(f"{name} must be an integer from {low} to {high:,}, got {value!r}")
@@ -179,7 +203,7 @@ class ModelConfig:
         if self.history and not self.use_item_id:
             raise ConfigError("history = true embeds history items with the item id embedding: "
                               "it needs use_item_id = true")
-        if not self.projection and self.tower_layers:
+        if self.projection is False and self.tower_layers:
             raise ConfigError("projection = false needs tower_layers = [] (hidden layers end in a "
                               "projection to embedding_dim)")
         if not 0 <= self.dropout < 1:
@@ -190,6 +214,11 @@ class ModelConfig:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+    @property
+    def id_dim(self) -> int:
+        """Width of the id embeddings: ``id_embedding_dim``, else ``embedding_dim``."""
+        return self.id_embedding_dim or self.embedding_dim
 
     def selected_features(self, schema, side: str) -> tuple:
         """The schema's ``side`` features (``"user"``, ``"item"`` or ``"context"``) this config

@@ -33,7 +33,7 @@ from tfrec.data.scan import ScanResult, Tee
 from tfrec.data.sources import BatchSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.build import build_model
-from tfrec.model.config import ModelConfig
+from tfrec.model.config import FULL_SOFTMAX_LOGITS, ModelConfig
 from tfrec.model.distribute import check_batch_size, is_distributed
 from tfrec.model.history import HistoryTable
 from tfrec.model.optimizers import make_optimizer
@@ -176,6 +176,10 @@ def train(
         logger.warning("top_k %d is above the catalog size %d: using %d", config.top_k, len(catalog),
                        len(catalog))
         config = config.replace(top_k=len(catalog))
+    if config.negatives == "auto":
+        full = config.batch_size * len(catalog) <= FULL_SOFTMAX_LOGITS
+        config = config.replace(negatives="full" if full else "mixed")
+        logger.info("negatives: %s (batch %d x catalog %d)", config.negatives, config.batch_size, len(catalog))
     with strategy.scope():
         model = build_model(config, tables, stats, batches.sample(scan.sample), history)
     distributed = is_distributed(strategy)

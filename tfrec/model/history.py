@@ -10,7 +10,7 @@ last read -- and compacts as it goes, so its memory is bounded by
 :class:`HistoryPooling` holds the table (non-trainable variables: saved with the weights) and
 pools a user's item embeddings ``e_j`` with weights ``w_j``::
 
-    mean:  sum_j w_j e_j / sum_j w_j          sqrt:  sum_j w_j e_j / sqrt(sum_j w_j)
+    mean:  sum_j w_j e_j / sum_j w_j     sqrt:  sum_j w_j e_j / sqrt(sum_j w_j)     sum:  sum_j w_j e_j
 
 During training each row's positive item is removed from its own history (otherwise the model
 learns to copy it) and history items are dropped at random (``dropout``: denoising). Both are
@@ -88,7 +88,7 @@ class HistoryTable:
         return frame
 
     def frame(self) -> pd.DataFrame:
-        """``[user, item, weight]`` rows, each user's items oldest first."""
+        """``[user, item, weight]`` rows, sorted by user then item."""
         frame = self._compact()
         if self.weighting == "rating":
             weight = frame["rating"].to_numpy()
@@ -97,8 +97,11 @@ class HistoryTable:
             weight = 1.0 / np.sqrt(1.0 + from_latest)
         else:
             weight = np.ones(len(frame))
-        return pd.DataFrame({"user": frame["user"].to_numpy(), "item": frame["item"].to_numpy(),
-                             "weight": weight.astype(np.float32)})
+        out = pd.DataFrame({"user": frame["user"].to_numpy(), "item": frame["item"].to_numpy(),
+                            "weight": weight.astype(np.float32)})
+        # A canonical order (the weights already reflect recency): the same pairs give the same
+        # table, whichever order the rows were read in.
+        return out.sort_values(["user", "item"], kind="stable", ignore_index=True)
 
     @property
     def nbytes(self) -> int:
@@ -113,7 +116,7 @@ class HistoryPooling(tf.keras.layers.Layer):
         n_users: Rows of the user index (vocabulary + 1 out-of-vocabulary row, which has no
             history).
         n_pairs: Stored (user, item) pairs.
-        pooling: ``mean`` or ``sqrt``.
+        pooling: ``mean``, ``sqrt`` or ``sum``.
         dropout: Probability of dropping each history item in training.
         item_lookup: The candidate tower's item id preprocessing layer (raw id -> index).
         item_embedding: The candidate tower's item id embedding layer (shared weights).
@@ -157,6 +160,8 @@ class HistoryPooling(tf.keras.layers.Layer):
         return tf.gather(items, user_rows), tf.gather(weights, user_rows)
 
     def _normalize(self, total: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+        if self.pooling == "sum":
+            return total
         weight = tf.maximum(weight, 1e-6)[:, None]
         return total / (weight if self.pooling == "mean" else tf.sqrt(weight))
 

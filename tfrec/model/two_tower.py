@@ -29,9 +29,19 @@ from tfrec.model.distribute import gather_across_replicas
 from tfrec.model.encoder import as_id_dtype, lookup_layer
 from tfrec.model.history import HistoryPooling
 from tfrec.model.negatives import CatalogNegatives
+from tfrec.model.rating import RatingHead
 from tfrec.model.specs import FeatureSpec, plain
 from tfrec.model.tower import Tower, batched_apply
 from tfrec.schema import id_dtype
+
+
+def _projection(config: ModelConfig, specs: Sequence[FeatureSpec], extra: int) -> bool:
+    """Whether a tower ends in a Dense projection: as configured, else (``None``) whenever it
+    has hidden layers or its input is not already ``embedding_dim`` wide."""
+    if config.projection is not None:
+        return config.projection
+    return bool(config.tower_layers) or sum(s.embedding_dim for s in specs) + extra != config.embedding_dim
+
 
 #: Feature names of an explicit history (serving a user from their items, not their id).
 HISTORY_ITEMS = "__history_items__"
@@ -86,10 +96,12 @@ class TwoTowerModel(tfrs.Model):
         c = self.model_config
         # Both towers end in c.embedding_dim, so their outputs always dot-multiply.
         self.query_tower = Tower(self.query_specs, c.tower_layers, c.embedding_dim, c.dropout,
-                                 c.normalize, c.l2, c.jit_compile, c.projection, name="query_tower")
+                                 c.normalize, c.l2, c.jit_compile,
+                                 _projection(c, self.query_specs, c.id_dim if c.history else 0),
+                                 name="query_tower")
         self.candidate_tower = Tower(self.candidate_specs, c.tower_layers, c.embedding_dim,
-                                     c.dropout, c.normalize, c.l2, c.jit_compile, c.projection,
-                                     name="candidate_tower")
+                                     c.dropout, c.normalize, c.l2, c.jit_compile,
+                                     _projection(c, self.candidate_specs, 0), name="candidate_tower")
         self.history_pairs = int(history_pairs)
         self.history_pool: HistoryPooling | None = None
         if c.history:
@@ -98,6 +110,10 @@ class TwoTowerModel(tfrs.Model):
                                           c.history_pooling, c.history_dropout, lookup, embedding,
                                           name="history")
         self.negatives: CatalogNegatives | None = None
+        if c.item_bias:
+            self.retrieval_bias = tf.keras.layers.Embedding(len(self.item_vocabulary) + 1, 1,
+                                                            embeddings_initializer="zeros",
+                                                            name="retrieval_bias")
         self.item_index = lookup_layer(item_id_dtype, self.item_vocabulary, "item_index")
         self.user_index = lookup_layer(user_id_dtype, self.user_vocabulary, "user_index")
         self._log_probabilities = tf.constant(
@@ -115,20 +131,8 @@ class TwoTowerModel(tfrs.Model):
         # The rating head exists only when it is trained: a rating column and rating_weight > 0.
         self.has_rating_head = rating is not None and c.rating_weight > 0
         if self.has_rating_head:
-            head = []
-            if c.use_cross:
-                head.append(tfrs.layers.dcn.Cross(name="cross"))
-            for i, width in enumerate(c.rating_layers):
-                head.append(tf.keras.layers.Dense(width, activation="relu", name=f"rating_hidden_{i}"))
-                if c.dropout > 0:
-                    head.append(tf.keras.layers.Dropout(c.dropout))
-            head.append(tf.keras.layers.Dense(1, name="rating_output"))
-            self.rating_head = head
-            if c.use_bias:
-                self.user_bias = tf.keras.layers.Embedding(len(self.user_vocabulary) + 1, 1,
-                                                           embeddings_initializer="zeros", name="user_bias")
-                self.item_bias = tf.keras.layers.Embedding(len(self.item_vocabulary) + 1, 1,
-                                                           embeddings_initializer="zeros", name="item_bias")
+            self.rating_head = RatingHead(c, len(self.user_vocabulary) + 1, len(self.item_vocabulary) + 1,
+                                          self.global_mean, name="rating_head")
             # Per-example losses, averaged over the global batch in compute_loss: correct under
             # a distribution strategy too (Keras losses with AUTO reduction are not).
             self.rating_task = tfrs.tasks.Ranking(
@@ -149,11 +153,14 @@ class TwoTowerModel(tfrs.Model):
         extra = None
         if self.history_pool is not None:
             extra = self.history_vector(features, training, positives)
-        return self.query_tower(features, training=training, extra=extra)
+        query = self.query_tower(features, training=training, extra=extra)
+        if self.model_config.item_bias:  # a constant 1 that meets the candidate's bias
+            query = tf.concat([query, tf.ones_like(query[:, :1])], axis=-1)
+        return query
 
     def history_vector(self, features: dict[str, tf.Tensor], training: bool = False,
                        positives: tf.Tensor | None = None) -> tf.Tensor:
-        """Pooled history ``[batch, id_embedding_dim]``: the explicit history in ``features``
+        """Pooled history ``[batch, id_dim]``: the explicit history in ``features``
         when given, else the stored history of each row's user (empty for unknown users)."""
         assert self.history_pool is not None
         if HISTORY_ITEMS in features:
@@ -176,8 +183,13 @@ class TwoTowerModel(tfrs.Model):
         self.negatives = CatalogNegatives(columns, self.item_id, self.item_id_dtype, self.item_index)
 
     def candidate_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """Item/candidate embeddings ``[batch, embedding_dim]``."""
-        return self.candidate_tower(features, training=training)
+        """Item/candidate embeddings ``[batch, embedding_dim]`` (``+ 1``: the item's bias, with
+        ``item_bias``)."""
+        candidate = self.candidate_tower(features, training=training)
+        if self.model_config.item_bias:
+            items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
+            candidate = tf.concat([candidate, self.retrieval_bias(items)], axis=-1)
+        return candidate
 
     def rating_from_embeddings(self, query: tf.Tensor, candidate: tf.Tensor,
                                features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
@@ -185,15 +197,10 @@ class TwoTowerModel(tfrs.Model):
         if not self.has_rating_head:
             raise ConfigError("this model has no rating head: it was trained without ratings or "
                              "with rating_weight = 0; train with rating_weight > 0 to predict ratings")
-        x = tf.concat([query, candidate, query * candidate], axis=-1)
-        for layer in self.rating_head:
-            x = layer(x, training=training)
-        prediction = tf.squeeze(x, -1) + self.global_mean
-        if self.model_config.use_bias:
-            users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
-            items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
-            prediction += tf.squeeze(self.user_bias(users), -1) + tf.squeeze(self.item_bias(items), -1)
-        return prediction
+        dim = self.model_config.embedding_dim  # the towers' outputs, without the bias column
+        users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+        items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
+        return self.rating_head(query[:, :dim], candidate[:, :dim], users, items, training=training)
 
     def predict_rating(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
         """Predicted ratings ``[batch]`` for (user, item) feature rows."""

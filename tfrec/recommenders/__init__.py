@@ -66,11 +66,10 @@ def _surprise_space(name: str, trial: Any) -> dict[str, Any]:
 
 def _two_tower_space(trial: Any) -> dict[str, Any]:
     """The two-tower's main knobs (fields of :class:`~tfrec.model.config.ModelConfig`)."""
-    return {"embedding_dim": trial.suggest_categorical("embedding_dim", [32, 64, 128]),
-            "learning_rate": trial.suggest_float("learning_rate", 3e-4, 1e-2, log=True),
-            "epochs": trial.suggest_int("epochs", 3, 20),
-            "retrieval_weight": trial.suggest_float("retrieval_weight", 1e-4, 1.0, log=True),
-            "l2": trial.suggest_float("l2", 1e-7, 1e-3, log=True)}
+    return {"embedding_dim": trial.suggest_categorical("embedding_dim", [200, 400, 600, 800]),
+            "learning_rate": trial.suggest_float("learning_rate", 2e-4, 5e-3, log=True),
+            "epochs": trial.suggest_int("epochs", 5, 40),
+            "history_dropout": trial.suggest_float("history_dropout", 0.0, 0.7)}
 
 
 #: Each model's default parameters in the terms of its search space (the tuner tries them
@@ -84,8 +83,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "als": {"factors": 64, "regularization": 1.0, "alpha": 2.0, "iterations": 15},
     "bpr": {"factors": 64, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
     "item-knn-bm25": {"K": 100, "K1": 1.2, "B": 0.75}, "item-knn-cosine": {"K": 100}, "item-knn-tfidf": {"K": 100},
-    "two-tower": {"embedding_dim": 64, "learning_rate": 0.002, "epochs": 10, "retrieval_weight": 0.001,
-                  "l2": 1e-7},
+    "two-tower": {"embedding_dim": 600, "learning_rate": 0.001, "epochs": 20, "history_dropout": 0.5},
 }
 DEFAULT_PARAMS["two-tower-rating"] = DEFAULT_PARAMS["two-tower"]
 

@@ -3,7 +3,8 @@
 No build step and no external assets: plain HTML, CSS and a few lines of JavaScript calling
 ``/history``, ``/items`` and ``/recommend``. ``/?user=42`` fills in and submits the form on
 load. A new user is described by picking items (search the catalog by title or id, click to
-add): their top-k comes from ``/recommend`` with a ``history`` (models trained with history).
+add): their top-k comes from ``/recommend`` with a ``history`` (models trained with history);
+``/?history=50,172,181`` picks those items and asks for their recommendations on load.
 """
 
 PAGE = """<!doctype html>
@@ -106,8 +107,22 @@ $("recommend-history").onclick = async () => {
   status.className = ""; status.textContent = "new user from " + picked.length + " picked item(s); they are left out";
   document.body.dataset.ready = "yes";
 };
-const preset = new URLSearchParams(location.search).get("user");
+const params = new URLSearchParams(location.search);
+const preset = params.get("user");
 if (preset) { $("user").value = preset; show(preset); }
+const presetHistory = params.get("history");
+if (presetHistory) {
+  (async () => {
+    for (const raw of presetHistory.split(",")) {
+      const id = raw.trim();
+      const found = await fetch("/items?q=" + encodeURIComponent(id)).then((r) => r.json());
+      const exact = (found.items || []).find((item) => String(item.item_id) === id);
+      picked.push(exact || {item_id: /^-?[0-9]+$/.test(id) ? Number(id) : id});
+    }
+    fill($("history"), picked, false);
+    await $("recommend-history").onclick();
+  })();
+}
 </script>
 </body>
 </html>

@@ -1,0 +1,133 @@
+"""Does the two-tower beat EASE? The #14 benchmark, on ml-100k, every figure in one run.
+
+EASE's l2 is tuned on validation carves of each protocol's training rows (``tfrec tune``'s
+code: the test rows are never looked at); the two-tower runs with its defaults, untouched.
+Protocol everywhere: full catalog, training items excluded, relevant = all test items, k=10.
+
+* ``predefined``: folds u1-u5 -- per-fold nDCG@10, mean, folds won, fit seconds, RMSE;
+* ``random`` (80/20) and ``temporal`` (latest 20%);
+* ``implicit``: ml-100k with the ratings dropped (events only), random 80/20;
+* ``cold``: 20% of users held out, 80% of each one's rows given as history at test time
+  (strong generalization) -- two-tower, EASE, item-KNN (BM25), popularity;
+* ``top100``: TFRS tutorial protocol (random 80/20): factorized top-100 accuracy on test.
+
+Run: python scripts/bench_history.py --data-dir ../shared/data/ml-100k --out scripts/results_history.json
+(``--smoke``: one fold, two epochs, a few seconds of each part: the script cannot rot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+import tfrec  # noqa: E402, F401
+from tfrec.data import load_dataset  # noqa: E402
+from tfrec.data.dataset import build_dataset  # noqa: E402
+from tfrec.data.sources import FrameSource  # noqa: E402
+from tfrec.evaluation.harness import evaluate  # noqa: E402
+from tfrec.evaluation.provenance import provenance  # noqa: E402
+from tfrec.evaluation.splits import make_splits  # noqa: E402
+from tfrec.evaluation.tuning import tune  # noqa: E402
+from tfrec.model.config import ModelConfig  # noqa: E402
+from tfrec.model.evaluate import evaluate as evaluate_model  # noqa: E402
+from tfrec.model.fit import train  # noqa: E402
+from tfrec.recommenders import make_model  # noqa: E402
+
+TOP100 = "factorized_top_k/top_100_categorical_accuracy"
+
+
+def tuned_ease(splits, trials: int, work: str, seed: int) -> float:
+    """EASE's l2 tuned on validation carves of ``splits`` (the test rows are not read)."""
+    os.makedirs(work, exist_ok=True)
+    for name in os.listdir(work):
+        os.remove(os.path.join(work, name))
+    result = tune(splits, ["ease"], work, trials=trials, seed=seed)
+    return float(result[0].best["l2"])
+
+
+def run(splits, names, config, l2, seed=42):
+    factories = {"two-tower": lambda: make_model("two-tower", seed=seed, config=config),
+                 "ease": lambda: make_model("ease", seed=seed, params={"l2": l2}),
+                 "item-knn-bm25": lambda: make_model("item-knn-bm25", seed=seed),
+                 "popularity": lambda: make_model("popularity", seed=seed)}
+    result = evaluate({n: factories[n] for n in names}, splits, ks=(10,))
+    rows = result.rows
+    out = {}
+    for name in names:
+        mine = rows[rows.model == name]
+        ndcg = mine[(mine.metric == "ndcg") & (mine.k == 10)]["value"].to_numpy()
+        entry = {"ndcg@10": [round(float(v), 4) for v in ndcg], "mean": round(float(ndcg.mean()), 4),
+                 "fit_seconds": [round(float(v), 1) for v in mine[mine.metric == "fit_seconds"]["value"]]}
+        rmse = mine[mine.metric == "rmse"]["value"].to_numpy()
+        if len(rmse):
+            entry["rmse"] = [round(float(v), 4) for v in rmse]
+            entry["rmse_mean"] = round(float(rmse.mean()), 4)
+        used = mine[mine.metric == "uses_history"]["value"].to_numpy()
+        if len(used):
+            entry["uses_history"] = bool(used[0])
+        out[name] = entry
+    if "two-tower" in out and "ease" in out:
+        tt, ease = np.array(out["two-tower"]["ndcg@10"]), np.array(out["ease"]["ndcg@10"])
+        out["two_tower_wins"] = int((tt >= ease).sum())
+        out["splits"] = [s.name for s in splits]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--parts", default="predefined,random,temporal,implicit,cold,top100")
+    parser.add_argument("--trials", type=int, default=20, help="EASE tuning trials per protocol")
+    parser.add_argument("--smoke", action="store_true", help="one fold, two epochs (seconds)")
+    parser.add_argument("--out", default="results_history.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    config = ModelConfig()
+    if args.smoke:
+        config = config.replace(epochs=2)
+        args.trials = 2
+    dataset = load_dataset("ml-100k", data_dir=args.data_dir)
+    events = build_dataset("ml-100k-implicit", dataset.schema.replace(rating=None, rating_scale=None),
+                           dataset.interactions.drop(columns=[dataset.schema.rating]),
+                           users=dataset.users, items=dataset.items)
+    work = os.path.abspath(args.out + ".tuning")
+    results = {"provenance": provenance(seed=42, params={"two-tower": config.to_dict()}),
+               "command": "python scripts/bench_history.py --data-dir ../shared/data/ml-100k"
+                          + (" --smoke" if args.smoke else ""), "parts": {}}
+    protocols = {
+        "predefined": (dataset, dict(method="predefined", folds=["u1"] if args.smoke else None),
+                       ["two-tower", "ease"]),
+        "random": (dataset, dict(method="random"), ["two-tower", "ease"]),
+        "temporal": (dataset, dict(method="temporal"), ["two-tower", "ease"]),
+        "implicit": (events, dict(method="random"), ["two-tower", "ease"]),
+        "cold": (dataset, dict(method="cold_users", cold_history=0.8),
+                 ["two-tower", "ease", "item-knn-bm25", "popularity"]),
+    }
+    for part in args.parts.split(","):
+        start = time.perf_counter()
+        if part == "top100":
+            split = make_splits(dataset, "random", test_ratio=0.2, seed=42)[0]
+            trained = train(config, FrameSource(dataset, split.train, split.name))
+            value = evaluate_model(trained.model, FrameSource(dataset, split.test)).get(TOP100)
+            results["parts"]["top100"] = {"top100_accuracy": value, "train_seconds": trained.seconds}
+        else:
+            data, options, names = protocols[part]
+            method = options.pop("method")
+            splits = make_splits(data, method, seed=42, **options)
+            l2 = tuned_ease(splits, args.trials, work, seed=42)
+            results["parts"][part] = {"ease_l2_tuned_on_validation": l2, **run(splits, names, config, l2)}
+        results["parts"][part]["seconds"] = round(time.perf_counter() - start, 1)
+        print(json.dumps({part: results["parts"][part]}), flush=True)
+    with open(args.out, "w") as handle:
+        json.dump(results, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
