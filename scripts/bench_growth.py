@@ -83,7 +83,7 @@ def train_one(args: argparse.Namespace) -> None:
     data = Path(args.data)
     dataset = load_feature_tables(schema, users=data / "users.parquet", items=data / "items.parquet")
     source = FileSource.from_pattern(str(data / "ratings*"), schema)
-    config = ModelConfig(epochs=1, batch_size=args.batch_size, optimizer=args.optimizer)
+    config = ModelConfig.feature_towers(epochs=1, batch_size=args.batch_size, optimizer=args.optimizer)
     result = train(config, FileBatchSource(dataset, source))
     scan = result.scan
     total = time.perf_counter() - start
@@ -202,7 +202,7 @@ def pipeline(args: argparse.Namespace) -> None:
         for _ in range(args.repeats):  # interleaved repeats: drifts of the machine hit all alike
             for name, xla in runs:
                 seed_everything(1)
-                config = ModelConfig(epochs=1, batch_size=batch, jit_compile=xla,
+                config = ModelConfig.feature_towers(epochs=1, batch_size=batch, jit_compile=xla,
                                      optimizer=args.optimizer)
                 model = build_model(config, dataset, frame)
                 model.compile(optimizer=make_optimizer(config))
@@ -245,7 +245,7 @@ def harness(args: argparse.Namespace) -> None:
     from tfrec.recommenders import make_model
 
     models = args.models.split(",")
-    config = ModelConfig(epochs=3)
+    config = ModelConfig.feature_towers(epochs=3)
     runs = []
     for size in args.sizes.split(","):
         n_users, n_items = (int(x) for x in size.split("x"))

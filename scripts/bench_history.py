@@ -49,7 +49,7 @@ def tuned_ease(splits, trials: int, work: str, seed: int) -> float:
     for name in os.listdir(work):
         os.remove(os.path.join(work, name))
     result = tune(splits, ["ease"], work, trials=trials, seed=seed)
-    return float(result[0].best["l2"])
+    return float(result[0].best_params["l2"])
 
 
 def run(splits, names, config, l2, seed=42):

@@ -55,8 +55,8 @@ def build_synthetic_export(n_items: int, work: Path, index: str) -> Path:
 
     dataset = load_synthetic(n_users=20_000, n_items=n_items, n_ratings=200_000, seed=1)
     (split,) = make_splits(dataset, "random", seed=1)
-    config = ModelConfig(embedding_dim=32, tower_layers=(64,), id_embedding_dim=16, epochs=2, batch_size=4096,
-                         optimizer="lazy_adam")
+    config = ModelConfig.feature_towers(embedding_dim=32, tower_layers=(64,), id_embedding_dim=16, epochs=2,
+                                        batch_size=4096, optimizer="lazy_adam")
     trained = train(config, FrameSource(split.dataset, split.train, split.name))
     run = save_run(trained, split.dataset, work / "run")
     return export_model(run, work / "export", index=index, k=10)

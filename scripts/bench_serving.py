@@ -36,7 +36,7 @@ from tfrec.model.run_folder import save_run
 from tfrec.recommenders import make_model
 from tfrec.serving import ExportedModel, export_model
 
-CONFIG = ModelConfig(embedding_dim=32, tower_layers=(64,), id_embedding_dim=16, epochs=2,
+CONFIG = ModelConfig.feature_towers(embedding_dim=32, tower_layers=(64,), id_embedding_dim=16, epochs=2,
                      batch_size=2048, rating_weight=0.0, retrieval_weight=1.0)
 
 
@@ -125,7 +125,7 @@ def catalog_run(n_items: int, work: Path, queries: int) -> dict:
 def cold_start(data_dir: str) -> dict:
     dataset = load_dataset("ml-100k", data_dir=data_dir)
     splits = make_splits(dataset, "cold_users", test_ratio=0.2, seed=42)
-    features_only = ModelConfig(use_user_id=False)
+    features_only = ModelConfig.feature_towers(use_user_id=False)
     models = {"two-tower": lambda: make_model("two-tower"),
               "two-tower-features-only": lambda: make_model("two-tower", config=features_only),
               "popularity": lambda: make_model("popularity"), "svd": lambda: make_model("svd")}

@@ -32,6 +32,14 @@ FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2
                 "temperature": (1e-6, 1e6)}
 
 
+#: :meth:`ModelConfig.feature_towers`: the fields that differ from the defaults.
+FEATURE_TOWERS: dict[str, Any] = {
+    "history": False, "use_user_id": True, "user_features": None, "item_features": None,
+    "context_features": None, "tower_layers": [128], "embedding_dim": 64, "negatives": "in_batch",
+    "retrieval_weight": 0.001, "batch_size": 1024, "epochs": 10, "learning_rate": 0.002,
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Everything that defines a two-tower model and its training.
@@ -40,9 +48,8 @@ class ModelConfig:
     (scripts/bench_history.py measures it against EASE): the query is the user's pooled
     history over the item id embedding the candidate tower uses, ids only, no projection (a
     tied linear model trained with the full-catalog softmax, positive removed from its own
-    history, history dropout 0.5), plus the rating head. The feature-driven towers of earlier
-    releases are one option away: ``history = false``, ``use_user_id = true``,
-    ``user_features = "all"``, ``item_features = "all"``, ``tower_layers = [128]``.
+    history, history dropout 0.3, 30 epochs), plus the rating head. The feature-driven
+    towers of earlier releases are :meth:`feature_towers`.
 
     Attributes:
         embedding_dim: Output width of both towers (they must agree for the dot product).
@@ -137,7 +144,7 @@ class ModelConfig:
     history_max_len: int = 200
     history_weighting: str = "none"
     history_pooling: str = "sqrt"
-    history_dropout: float = 0.5
+    history_dropout: float = 0.3
     projection: bool | None = None
     item_bias: bool = False
     negatives: str = "auto"
@@ -150,7 +157,7 @@ class ModelConfig:
     learning_rate: float = 0.001
     weight_decay: float = 0.0
     l2: float = 0.0
-    epochs: int = 20
+    epochs: int = 30
     batch_size: int = 4096
     validation_ratio: float = 0.0
     early_stopping_patience: int | None = None
@@ -214,6 +221,14 @@ class ModelConfig:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+    @classmethod
+    def feature_towers(cls, **changes: Any) -> ModelConfig:
+        """The feature-driven towers (tfrec's default before the history model): user id and
+        every user/context feature in the query tower, item id and every item feature in the
+        candidate tower, a hidden layer, in-batch negatives, retrieval weighted 0.001 beside
+        the rating task; ``changes`` applied on top."""
+        return cls.from_dict({**cls().to_dict(), **FEATURE_TOWERS, **changes})
 
     @property
     def id_dim(self) -> int:

@@ -83,7 +83,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "als": {"factors": 64, "regularization": 1.0, "alpha": 2.0, "iterations": 15},
     "bpr": {"factors": 64, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
     "item-knn-bm25": {"K": 100, "K1": 1.2, "B": 0.75}, "item-knn-cosine": {"K": 100}, "item-knn-tfidf": {"K": 100},
-    "two-tower": {"embedding_dim": 600, "learning_rate": 0.001, "epochs": 20, "history_dropout": 0.5},
+    "two-tower": {"embedding_dim": 600, "learning_rate": 0.001, "epochs": 30, "history_dropout": 0.3},
 }
 DEFAULT_PARAMS["two-tower-rating"] = DEFAULT_PARAMS["two-tower"]
 
