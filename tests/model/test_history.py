@@ -191,3 +191,15 @@ def test_train_with_history_from_streamed_files(synthetic, files):
     result = train(HISTORY, source)
     assert result.model.history_pairs == len(synthetic.interactions[["user_id", "item_id"]].drop_duplicates())
     assert np.isfinite(result.history["loss"]).all()
+
+
+def test_item_bias_adds_one_column_that_scores_the_bias(synthetic):
+    model = _model(synthetic, item_bias=True)
+    bias = model.retrieval_bias.embeddings
+    bias.assign(tf.random.normal(bias.shape))
+    query = model.query_embedding({"user_id": tf.constant([int(synthetic.interactions.user_id.iloc[0])])})
+    items = model.candidate_embedding({"item_id": tf.constant([1, 2], tf.int64)})
+    assert query.shape[-1] == items.shape[-1] == 9
+    np.testing.assert_array_equal(query.numpy()[:, -1], 1.0)
+    positions = model.item_index(tf.constant([1, 2], tf.int64)).numpy()
+    np.testing.assert_allclose(items.numpy()[:, -1], bias.numpy()[positions, 0])

@@ -128,3 +128,24 @@ def test_http_history(served):
             assert response.status_code == 400, bad
         found = client.get("/items?q=1").json()["items"]
         assert {"item_id": 1} in found or any(i["item_id"] == 1 for i in found)
+
+
+def test_malformed_histories_get_4xx_never_5xx(served):
+    from starlette.testclient import TestClient
+
+    from tfrec.serving.http import create_app
+
+    rng = np.random.default_rng(0)
+    bad_values = [None, {}, [[1]], [{"a": 1}], ["x" * 10_000], [1.5], [-(2**70)], [2**70], ["日本", "é"],
+                  [True, False], list(range(3000)), "", 0, [None]]
+    with TestClient(create_app(served), raise_server_exceptions=False) as client:
+        statuses = []
+        for i in range(300):
+            payload = {"history": bad_values[i % len(bad_values)], "k": int(rng.integers(-5, 500))}
+            if i % 3 == 0:
+                payload["history_weights"] = [float("inf")] if i % 2 else ["a"]
+            response = client.post("/recommend", content=json.dumps(payload, allow_nan=True))
+            statuses.append(response.status_code)
+            assert "error" in response.json() or response.status_code == 200
+        assert max(statuses) < 500, sorted(set(statuses))
+        assert client.get("/healthz").json() == {"status": "ok"}

@@ -162,20 +162,23 @@ class TwoTowerModel(tfrs.Model):
                        positives: tf.Tensor | None = None) -> tf.Tensor:
         """Pooled history ``[batch, id_dim]``: the explicit history in ``features``
         when given, else the stored history of each row's user (empty for unknown users)."""
-        assert self.history_pool is not None
+        pool = self._history()
         if HISTORY_ITEMS in features:
-            items = self.history_pool.item_lookup(as_id_dtype(features[HISTORY_ITEMS], self.item_id_dtype))
+            items = pool.item_lookup(as_id_dtype(features[HISTORY_ITEMS], self.item_id_dtype))
             weights = features.get(HISTORY_WEIGHTS)
             weights = tf.ones(tf.shape(items), tf.float32) if weights is None else tf.cast(weights, tf.float32)
-            return self.history_pool.pool(tf.RaggedTensor.from_tensor(items),
-                                     tf.RaggedTensor.from_tensor(weights))
+            return pool.pool(tf.RaggedTensor.from_tensor(items), tf.RaggedTensor.from_tensor(weights))
         users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
-        return self.history_pool.pool_users(users, positives, training)
+        return pool.pool_users(users, positives, training)
+
+    def _history(self) -> HistoryPooling:
+        if self.history_pool is None:
+            raise ConfigError("this model was trained without history = true")
+        return self.history_pool
 
     def item_positions(self, item_ids: tf.Tensor) -> tf.Tensor:
         """Index of each item id ``[batch]`` in the candidate tower's id embedding."""
-        assert self.history_pool is not None
-        return self.history_pool.item_lookup(as_id_dtype(item_ids, self.item_id_dtype))
+        return self._history().item_lookup(as_id_dtype(item_ids, self.item_id_dtype))
 
     def set_training_catalog(self, columns: dict[str, np.ndarray]) -> None:
         """The catalog (``{column: array[n_items]}``) the ``full`` and ``mixed`` negatives
