@@ -203,3 +203,14 @@ def test_item_bias_adds_one_column_that_scores_the_bias(synthetic):
     np.testing.assert_array_equal(query.numpy()[:, -1], 1.0)
     positions = model.item_index(tf.constant([1, 2], tf.int64)).numpy()
     np.testing.assert_allclose(items.numpy()[:, -1], bias.numpy()[positions, 0])
+
+
+def test_a_user_without_history_gets_the_bias_ranking(synthetic):
+    model = _model(synthetic, item_bias=True)
+    bias = model.retrieval_bias.embeddings
+    bias.assign(tf.random.normal(bias.shape, seed=1))
+    ids = np.asarray(synthetic.item_ids)
+    query = model.query_embedding({"user_id": tf.constant([10**9], tf.int64)}).numpy()
+    scores = query @ model.candidate_embedding({"item_id": tf.constant(ids)}).numpy().T
+    expected = bias.numpy()[model.item_index(tf.constant(ids)).numpy(), 0]
+    np.testing.assert_allclose(scores[0], expected, rtol=1e-6)

@@ -37,6 +37,7 @@ FEATURE_TOWERS: dict[str, Any] = {
     "history": False, "use_user_id": True, "user_features": None, "item_features": None,
     "context_features": None, "tower_layers": [128], "embedding_dim": 64, "negatives": "in_batch",
     "retrieval_weight": 0.001, "batch_size": 1024, "epochs": 10, "learning_rate": 0.002,
+    "item_bias": False,
 }
 
 
@@ -94,7 +95,8 @@ class ModelConfig:
         item_bias: Add a learned bias per item to the retrieval score (a popularity prior): a
             constant 1 appended to the query embedding meets the item's bias appended to its
             candidate embedding, so the score stays one dot product (indexes and exports
-            unchanged; embeddings are ``embedding_dim + 1`` wide).
+            unchanged; embeddings are ``embedding_dim + 1`` wide). A user with no history then
+            gets the bias ranking (a learned popularity), not an arbitrary one.
         negatives: ``auto`` (``full`` while ``batch_size x catalog`` stays under
             :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``), ``in_batch`` (the other rows' items,
             logQ-corrected), ``mixed`` (in-batch
@@ -146,7 +148,7 @@ class ModelConfig:
     history_pooling: str = "sqrt"
     history_dropout: float = 0.3
     projection: bool | None = None
-    item_bias: bool = False
+    item_bias: bool = True
     negatives: str = "auto"
     num_sampled: int = 1024
     rating_layers: tuple[int, ...] = (64,)
