@@ -29,7 +29,8 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
     data = load_synthetic(400, 150, 8000, seed=11)
     split = make_splits(data, "random", seed=11)[0]
-    config = ModelConfig(epochs=3, batch_size=256, embedding_dim=16, tower_layers=(32,), seed=4)
+    # In-batch negatives gathered across replicas: the feature towers' objective.
+    config = ModelConfig.feature_towers(epochs=3, batch_size=256, embedding_dim=16, tower_layers=(32,), seed=4)
     import tensorflow as tf
     one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
     runs = {"single": (config, None), "one_device": (config, one_device), "mirrored": (config, strategy),
@@ -56,6 +57,11 @@ MIRRORED_SCRIPT = textwrap.dedent("""
         tables = load_feature_tables(data.schema, users=root / "users.parquet", items=root / "items.parquet")
         result = train(config, FileBatchSource(tables, source), strategy=strat)
         out[name] = {"items": result.model.indexed_item_embeddings.tolist(), "rows": result.scan.rows}
+    # The default (history) model under the same strategy.
+    history = train(ModelConfig(epochs=2, batch_size=256, embedding_dim=16, seed=4), FrameSource(data, split.train),
+                    strategy=strategy)
+    out["history_mirrored"] = {"loss": history.history["loss"],
+                               "finite": bool(np.isfinite(history.model.indexed_item_embeddings).all())}
     print("RESULT" + json.dumps(out))
 """)
 
@@ -85,6 +91,8 @@ def test_mirrored_over_two_logical_cpus_matches_single_device():
     stream_drift = np.abs(np.asarray(runs["stream_mirrored"]["items"])
                           - np.asarray(runs["stream_one_device"]["items"])).max()
     assert runs["stream_mirrored"]["rows"] == 6400 and stream_drift < 1e-3, stream_drift
+    history = runs["history_mirrored"]
+    assert history["finite"] and history["loss"][1] < history["loss"][0]
 
 
 def free_ports(n):
