@@ -28,10 +28,12 @@ from tfrec.schema import (
     TextFeature,
 )
 
-FAST = ModelConfig(embedding_dim=16, tower_layers=(32,), id_embedding_dim=16,
-                   feature_embedding_dim=8, rating_layers=(16,), epochs=8, batch_size=256,
-                   optimizer="adam", learning_rate=0.01, top_k=50, logq_correction=True,
-                   retrieval_weight=1.0, rating_weight=1.0)
+# The feature-driven towers: these tests exercise every feature kind (tests/model/test_history.py
+# covers the default history model).
+FAST = ModelConfig.feature_towers(embedding_dim=16, tower_layers=(32,), id_embedding_dim=16,
+                                  feature_embedding_dim=8, rating_layers=(16,), epochs=8, batch_size=256,
+                                  optimizer="adam", learning_rate=0.01, top_k=50, logq_correction=True,
+                                  retrieval_weight=1.0, rating_weight=1.0)
 
 
 @pytest.fixture(scope="module")
