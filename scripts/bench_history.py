@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import os
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -43,12 +44,11 @@ from tfrec.recommenders import make_model  # noqa: E402
 TOP100 = "factorized_top_k/top_100_categorical_accuracy"
 
 
-def tuned_ease(splits, trials: int, work: str, seed: int) -> float:
-    """EASE's l2 tuned on validation carves of ``splits`` (the test rows are not read)."""
-    os.makedirs(work, exist_ok=True)
-    for name in os.listdir(work):
-        os.remove(os.path.join(work, name))
-    result = tune(splits, ["ease"], work, trials=trials, seed=seed)
+def tuned_ease(splits, trials: int, seed: int) -> float:
+    """EASE's l2 tuned on validation carves of ``splits`` (the test rows are not read); the
+    Optuna study lives in a temporary folder."""
+    with tempfile.TemporaryDirectory() as work:
+        result = tune(splits, ["ease"], work, trials=trials, seed=seed)
     return float(result[0].best_params["l2"])
 
 
@@ -97,7 +97,6 @@ def main() -> None:
     events = build_dataset("ml-100k-implicit", dataset.schema.replace(rating=None, rating_scale=None),
                            dataset.interactions.drop(columns=[dataset.schema.rating]),
                            users=dataset.users, items=dataset.items)
-    work = os.path.abspath(args.out + ".tuning")
     results = {"provenance": provenance(seed=42, params={"two-tower": config.to_dict()}),
                "command": "python scripts/bench_history.py --data-dir ../shared/data/ml-100k"
                           + (" --smoke" if args.smoke else ""), "parts": {}}
@@ -121,7 +120,7 @@ def main() -> None:
             data, options, names = protocols[part]
             method = options.pop("method")
             splits = make_splits(data, method, seed=42, **options)
-            l2 = tuned_ease(splits, args.trials, work, seed=42)
+            l2 = tuned_ease(splits, args.trials, seed=42)
             results["parts"][part] = {"ease_l2_tuned_on_validation": l2, **run(splits, names, config, l2)}
         results["parts"][part]["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps({part: results["parts"][part]}), flush=True)
