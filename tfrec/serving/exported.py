@@ -199,21 +199,14 @@ class ExportedModel:
     def recommend_with_status(self, features: dict[str, np.ndarray], k: int = 10, exclude: list | None = None,
                               include_seen: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`recommend` plus ``[n]`` whether each user is known (has training items)."""
-        limit = self.info.k
-        if int(k) != k or not 1 <= k <= limit:
-            raise TfrecError(f"k must be between 1 and {limit} (the k this model was exported with; "
-                             f"re-export with --k to raise it), got {k!r}")
+        self._check_k(k)
         inputs = {name: tf.constant(value) for name, value in features.items()}
         width = self.info.max_exclude
         exclude = list(exclude or [])
         if len(exclude) > width:
             raise TfrecError(f"at most {width} exclusions (this export's max_exclude), got "
                              f"{len(exclude)}; re-export with a larger --max-exclude")
-        if self.info.candidate[self.info.item_id] == "int64":
-            kept = [integer_id(v, "item ids") for v in exclude]
-            ids = np.array([kept + [-1] * (width - len(kept))], dtype=np.int64).reshape(1, width)
-        else:
-            ids = np.array([[str(v) for v in exclude] + [""] * (width - len(exclude))], dtype=object).reshape(1, width)
+        ids = self._padded_items(exclude, width)
         rows = len(next(iter(features.values())))
         matrix = tf.constant(np.repeat(ids, rows, axis=0))
         if include_seen:
@@ -224,6 +217,23 @@ class ExportedModel:
             result = self.saved.signatures["recommend"](**inputs)
         found, scores = result["item_ids"].numpy()[:, :k], result["scores"].numpy()[:, :k]
         return decode_ids(found), scores, result["known_user"].numpy()
+
+    def _check_k(self, k: Any) -> None:
+        limit = self.info.k
+        if int(k) != k or not 1 <= k <= limit:
+            raise TfrecError(f"k must be between 1 and {limit} (the k this model was exported with; "
+                             f"re-export with --k to raise it), got {k!r}")
+
+    def _padded_items(self, values: list, width: int) -> np.ndarray:
+        """``[1, width]`` item ids of the catalog's type, padded with ids no catalog holds.
+
+        Raises:
+            TfrecError: An integer catalog given an id that is not a whole number.
+        """
+        if self.info.candidate[self.info.item_id] == "int64":
+            kept = [integer_id(v, "item ids") for v in values]
+            return np.array([kept + [-1] * (width - len(kept))], dtype=np.int64).reshape(1, width)
+        return np.array([[str(v) for v in values] + [""] * (width - len(values))], dtype=object).reshape(1, width)
 
     def recommend_from_history(self, history: list, weights: list[float] | None = None, k: int = 10,
                                features: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -246,9 +256,7 @@ class ExportedModel:
         if width == 0:
             raise TfrecError("this model was trained without history = true: it cannot serve a user "
                              "from their items; train with history = true (the default config does)")
-        limit = self.info.k
-        if int(k) != k or not 1 <= k <= limit:
-            raise TfrecError(f"k must be between 1 and {limit} (the k this model was exported with), got {k!r}")
+        self._check_k(k)
         history = list(history)
         weights = [1.0] * len(history) if weights is None else list(weights)
         if len(weights) != len(history):
@@ -258,13 +266,10 @@ class ExportedModel:
             raise TfrecError("history weights must be finite numbers >= 0")
         history, numbers = history[-width:], numbers[-width:]
         pad = width - len(history)
-        if self.info.candidate[self.info.item_id] == "int64":
-            ids = np.array([[integer_id(v, "item ids") for v in history] + [-1] * pad], dtype=np.int64)
-        else:
-            ids = np.array([[str(v) for v in history] + [""] * pad], dtype=object)
+        ids = self._padded_items(history, width)
         inputs = {name: tf.constant(value) for name, value in
                   (features or self.user_features(None)).items()}
         result = self.saved.signatures["recommend_from_history"](
-            history=tf.constant(ids.reshape(1, width)),
+            history=tf.constant(ids),
             history_weights=tf.constant(np.array([numbers + [0.0] * pad], dtype=np.float32)), **inputs)
         return decode_ids(result["item_ids"].numpy()[0, :k]), result["scores"].numpy()[0, :k]

@@ -171,11 +171,15 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
             raise BadRequest(f"unknown field(s) {[str(u)[:40] for u in unknown[:5]]}; allowed: {sorted(allowed)}")
         return data
 
-    def features_of(data: dict[str, Any]) -> dict[str, np.ndarray]:
+    def checked_features(data: dict[str, Any]) -> dict[str, Any]:
         features = data.get("features") or {}
         if not isinstance(features, dict) or not all(isinstance(v, (str, int, float, type(None)))
                                                      for v in features.values()):
             raise BadRequest("features must be an object of feature name -> string or number")
+        return features
+
+    def features_of(data: dict[str, Any]) -> dict[str, np.ndarray]:
+        features = checked_features(data)
         user = data.get("user_id")
         if user is not None and not isinstance(user, (str, int)) or isinstance(user, bool):
             raise BadRequest("user_id must be a string or an integer")
@@ -218,11 +222,7 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
         if weights is not None and (not isinstance(weights, list) or len(weights) != len(items) or not all(
                 isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)):
             raise BadRequest("history_weights must be a list of numbers, one per history item")
-        features = data.get("features") or {}
-        if not isinstance(features, dict) or not all(isinstance(v, (str, int, float, type(None)))
-                                                     for v in features.values()):
-            raise BadRequest("features must be an object of feature name -> string or number")
-        row = served.user_features(None, {str(key): v for key, v in features.items()})
+        row = served.user_features(None, {str(key): v for key, v in checked_features(data).items()})
         ids, scores = await asyncio.to_thread(served.recommend_from_history, items, weights, k, row)
         return JSONResponse({"user_id": None, "user_status": "history", "history_items": len(items),
                              "seen_items_excluded": True, "k": k,
