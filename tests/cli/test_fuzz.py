@@ -41,7 +41,7 @@ COMMANDS = {
                    "--config", "--out", "--overwrite", "--seed", "--quiet", "--invalid", "--schema"],
     ("train",): ["--data", "--config", "--out", "--split", "--fold", "--epochs", "--batch-size", "--resume",
                  "--overwrite", "--train-files", "--eval-files", "--validation-files", "--schema",
-                 "--strategy", "--logical-cpus", "--shuffle-buffer", "--seed"],
+                 "--strategy", "--logical-cpus", "--shuffle-buffer", "--seed", "--no-validation"],
     ("export",): ["--model", "--out", "--index", "--k", "--max-exclude", "--overwrite"],
     ("recommend",): ["--model", "--user", "--features", "-k", "--exclude", "--json"],
     (): ["--version", "-v", "--nope"],
@@ -55,7 +55,7 @@ VALUES = ["", "0", "1", "3", "-1", "10", "ten", "10,", "1e9", "100000", "nan", "
           "age=30", "age=x,gender", "1,2,3"] + [str(p) for p in sorted(CORPUS.iterdir())]
 
 
-FLAGS = {"--json", "--overwrite", "--quiet", "--resume", "--insecure", "--version", "-v"}
+FLAGS = {"--json", "--overwrite", "--quiet", "--resume", "--insecure", "--version", "-v", "--no-validation"}
 OUTCOMES = {"argparse": 0, "checked": 0, "reached": 0, "ok": 0}
 
 

@@ -1,4 +1,4 @@
-"""Crash and resume: `tfrec train` killed with SIGKILL mid-training resumes with --resume."""
+"""`tfrec train`: validation and early stopping by default; crash and resume with --resume."""
 
 import json
 import os
@@ -16,8 +16,9 @@ CONFIG = ("[model]\nembedding_dim = 8\ntower_layers = [16]\nepochs = 30\nbatch_s
 
 
 def train(out, config, *extra):
+    # Every epoch runs (no early stopping): the backup must carry the run through all 30.
     return subprocess.Popen([sys.executable, "-m", "tfrec", "train", "--config", str(config), "--out",
-                             str(out), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             str(out), "--no-validation", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 @pytest.mark.slow
@@ -84,3 +85,25 @@ def test_python_optimized_mode_still_rejects_bad_batch_sizes(tmp_path):
         env={**os.environ, "TF_CONFIG": '{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}'},
         capture_output=True, text=True, timeout=300)
     assert bad_cluster.returncode == 2 and "TF_CONFIG is not a valid cluster" in bad_cluster.stderr
+
+
+def test_train_validates_and_stops_early_by_default(tmp_path, capsys):
+    from tfrec.cli import main
+
+    config = tmp_path / "model.toml"
+    config.write_text("[model]\nembedding_dim = 8\nepochs = 3\nbatch_size = 512\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "on")]) == 0
+    out = capsys.readouterr().out
+    assert "validation: 10% of the training rows (seeded); early stopping after 3 epochs" in out
+    run = json.loads((tmp_path / "on" / "history.json").read_text())
+    assert run["validation_rows"] > 0 and "val_ndcg@10" in run["history"]
+    ndcg = run["history"]["val_ndcg@10"]
+    assert run["best_epoch"] == 1 + ndcg.index(max(ndcg)), "the best validation epoch is the one kept"
+    assert f"kept epoch {run['best_epoch']} of {len(ndcg)}" in out
+    assert "test loss " not in out and "test retrieval_loss" in out
+
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "off"), "--no-validation"]) == 0
+    assert "validation: off" in capsys.readouterr().out
+    run = json.loads((tmp_path / "off" / "history.json").read_text())
+    assert run["validation_rows"] == 0 and not any(k.startswith("val_") for k in run["history"])
+    assert run["best_epoch"] == 3 == len(run["history"]["loss"])

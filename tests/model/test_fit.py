@@ -99,3 +99,19 @@ def test_a_catalog_smaller_than_top_k_trains_and_evaluates():
     assert result.model.model_config.top_k == 40
     metrics = evaluate(result.model, FrameSource(tiny, tiny.interactions.iloc[:100]))
     assert 0 <= metrics["factorized_top_k/top_10_categorical_accuracy"] <= 1
+
+
+def test_training_and_evaluation_report_the_same_per_example_retrieval_loss(synthetic):
+    """With the full softmax, the logged retrieval loss is the epoch mean of the per-example
+    cross-entropy, and evaluation computes the same quantity: with (almost) no update and no
+    dropout, the two agree; ``loss`` (the objective per batch) is an epoch mean too."""
+    config = SMALL.replace(negatives="full", learning_rate=1e-9, dropout=0.0, history_dropout=0.0,
+                           rating_weight=0.0)
+    source = FrameSource(synthetic, synthetic.interactions)
+    result = train(config, source, shuffle=False)
+    assert set(result.history) == {"loss", "retrieval_loss"}, "no metric that was not computed"
+    logged = result.history["retrieval_loss"][0]
+    measured = evaluate(result.model, source, batch_size=500)
+    assert measured["retrieval_loss"] == pytest.approx(logged, rel=1e-4)
+    rows, batch = len(synthetic.interactions), config.batch_size
+    assert result.history["loss"][0] == pytest.approx(logged * rows / -(-rows // batch), rel=1e-4)

@@ -11,6 +11,10 @@ from pathlib import Path
 from tfrec.cli.common import add_data_options, load
 from tfrec.errors import TfrecError
 
+#: ``tfrec train``'s validation carve and early-stopping patience unless the config sets them.
+DEFAULT_VALIDATION_RATIO = 0.1
+DEFAULT_PATIENCE = 3
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains on a split of ``--data`` or on ``--train-files`` and writes the run folder."""
@@ -32,6 +36,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     changes = {"seed": args.seed if args.seed_given else None, "epochs": args.epochs,
                "batch_size": args.batch_size}
     config = config.replace(**{k: v for k, v in changes.items() if v is not None})
+    if not args.no_validation and not args.validation_files and config.validation_ratio == 0:
+        config = config.replace(validation_ratio=DEFAULT_VALIDATION_RATIO)
+    if config.validation_ratio > 0 or args.validation_files:
+        if args.no_validation:
+            config = config.replace(validation_ratio=0.0, early_stopping_patience=None)
+        elif config.early_stopping_patience is None:
+            config = config.replace(early_stopping_patience=DEFAULT_PATIENCE)
     if args.shuffle_buffer < 1:
         raise TfrecError(f"--shuffle-buffer must be at least 1, got {args.shuffle_buffer}")
     chief = is_chief(strategy)
@@ -39,6 +50,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if chief:
         check_target(out, overwrite=args.overwrite)  # before loading data or training
     verbose = 1 if sys.stdout.isatty() else 2
+    if args.no_validation:
+        print("validation: off (--no-validation); every epoch is kept")
+    else:
+        carved = (f"--validation-files {args.validation_files}" if args.validation_files else
+                  f"{config.validation_ratio:.0%} of the training rows (seeded)")
+        print(f"validation: {carved}; early stopping after {config.early_stopping_patience} epochs "
+              "without improvement, best epoch restored (--no-validation turns this off)")
     validation: BatchSource | None = None
     test: BatchSource | None = None
     if args.train_files:
@@ -92,9 +110,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"trained on {result.scan.rows:,} rows in {result.seconds:.1f}s "
           f"({result.examples_per_second:,.0f} examples/s, {strategy.num_replicas_in_sync} "
           f"replica(s)); wrote {out}")
+    if result.validation_rows:
+        best = result.best_epoch
+        ndcg = result.history.get("val_ndcg@10", [])
+        print(f"kept epoch {best} of {len(result.history.get('loss', []))}"
+              + (f" (validation nDCG@10 {ndcg[best - 1]:.4f})" if len(ndcg) >= best else ""))
     for name, value in sorted(test_metrics.items()):
-        if "regularization" not in name:
+        if name != "loss":  # a sum over each batch's rows: its scale depends on the batch size
             print(f"  test {name:45} {value:.4f}")
+    if "retrieval_loss" in test_metrics:
+        print("  (retrieval_loss: softmax cross-entropy per example, on the same scale as the training "
+              "log's; loss there is the objective per batch)")
     return 0
 
 
@@ -107,7 +133,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--split", default="random", help="split method (default: random 80/20)")
     train.add_argument("--fold", default=None, help="predefined fold name, e.g. u1")
     train.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
-    train.add_argument("--tensorboard", default=None, help="TensorBoard log folder")
+    train.add_argument("--tensorboard", default=None,
+                       help="TensorBoard log folder: scalars per epoch and the item embeddings in "
+                            "the projector (titles as labels)")
+    train.add_argument("--no-validation", action="store_true",
+                       help="train every epoch without the default validation carve (10%% of the "
+                            "training rows) and early stopping")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     train.add_argument("--resume", action="store_true",
                        help="continue a killed run from its last epoch backup (same --out)")

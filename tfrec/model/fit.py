@@ -64,6 +64,8 @@ class TrainResult:
         catalog: The item catalog the index holds (item table rows, or ids only).
         scan: What the scan of the training rows found (rows, drops).
         validation_rows: Rows of the validation source (0 without validation).
+        best_epoch: The epoch (1-based) whose weights the model holds: the best validation
+            epoch when early stopping restored it, else the last one.
         seen: The distinct training (user, item) pairs (excluded from served recommendations).
     """
 
@@ -76,6 +78,7 @@ class TrainResult:
     scan: ScanResult
     validation_rows: int = 0
     seen: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    best_epoch: int = 0
 
     @property
     def steady_examples_per_second(self) -> float:
@@ -227,8 +230,10 @@ def train(
     model.index_candidates(columns)
     epochs_run = len(values.get("loss", [])) or config.epochs
     rows_per_epoch = steps * config.batch_size if steps else scan.rows
+    stopping = [c for c in callbacks if isinstance(c, tf.keras.callbacks.EarlyStopping)]
+    best_epoch = stopping[0].best_epoch + 1 if stopping and stopping[0].best_weights is not None else epochs_run
     return TrainResult(model, values, seconds, epochs_run * rows_per_epoch / max(seconds, 1e-9),
-                       epoch_log.seconds, catalog, scan, validation_rows or 0, seen.frame())
+                       epoch_log.seconds, catalog, scan, validation_rows or 0, seen.frame(), best_epoch)
 
 
 
@@ -242,8 +247,8 @@ def _callbacks(config: ModelConfig, epoch_log: _EpochLog, catalog: Columns, vali
     callbacks: list[tf.keras.callbacks.Callback] = [tf.keras.callbacks.TerminateOnNaN()]
     monitor, mode = ("val_loss", "min") if ranking is None else (ranking.name, "max")
     if validating:
-        if not distributed:  # the index is a single-device layer
-            callbacks.append(_RefreshIndex(catalog))
+        if not distributed and ranking is None:  # the index is a single-device layer; with the
+            callbacks.append(_RefreshIndex(catalog))  # ranking validation it would be redundant
         if ranking is not None:
             callbacks.append(ranking)
         if config.early_stopping_patience is not None:

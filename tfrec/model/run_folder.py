@@ -117,35 +117,64 @@ def save_run(result: TrainResult, tables: Dataset, directory: str | os.PathLike,
     run.file(run.VOCABULARIES).write_text(json.dumps(vocabularies))
     summary = {"data": tables.name, "split": split_summary or {}, "seconds": result.seconds,
                "examples_per_second": result.examples_per_second, "history": result.history,
-               "validation_rows": result.validation_rows, "dropped": result.scan.report.to_dict(),
+               "validation_rows": result.validation_rows, "best_epoch": result.best_epoch,
+               "dropped": result.scan.report.to_dict(),
                "test": test_metrics or {}}
     run.file(run.HISTORY).write_text(json.dumps(summary, indent=2))
     write_local_parquet(result.catalog, run.file(run.CATALOG))
     if tables.users is not None:
         write_local_parquet(tables.users, run.file(run.USERS))
     write_local_parquet(result.seen, run.file(run.SEEN))
-    plot_history(result.history, run.file(run.HISTORY_PLOT))
+    plot_history(result.history, run.file(run.HISTORY_PLOT), result.best_epoch)
     return run.path
 
 
-def plot_history(history: dict[str, list[float]], path: str | os.PathLike) -> None:
-    """Writes a loss/metric-per-epoch figure: losses on the left, other metrics on the right."""
-    import matplotlib
+def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None = None,
+                 best_epoch: int | None = None) -> Any:
+    """The training curves per epoch: one panel per quantity, training and validation together.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Panels: the retrieval cross-entropy per example (the objective's scale-free part; the raw
+    ``loss`` is a sum over each batch and is drawn only without it), RMSE, validation nDCG@10,
+    and validation top-k accuracies when they were computed. Every value is an epoch mean.
 
-    losses = {k: v for k, v in history.items() if k.endswith("loss") and "regularization" not in k}
-    metrics = {k: v for k, v in history.items() if k not in losses and "regularization" not in k
-               and any(v)}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, series, title in ((axes[0], losses, "loss"), (axes[1], metrics, "metrics")):
-        for name, values in sorted(series.items()):
-            ax.plot(range(1, len(values) + 1), values, marker="o", label=name.replace("factorized_top_k/", ""))
+    Args:
+        history: Keras history (metric -> per-epoch values; ``val_`` for validation).
+        path: PNG to write; ``None`` returns the figure instead (notebooks).
+        best_epoch: The epoch early stopping kept (1-based), marked on every panel.
+    """
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    bases = ["retrieval_loss" if any(k.endswith("retrieval_loss") for k in history) else "loss",
+             "rmse", "ndcg@10"]
+    panels = [b for b in bases if b in history or f"val_{b}" in history]
+    topk = sorted((k for k in history if "factorized_top_k" in k),
+                  key=lambda k: int(k.rsplit("top_", 1)[1].split("_")[0]))
+    titles = {"retrieval_loss": "retrieval loss per example (lower is better)",
+              "loss": "loss (lower is better)", "rmse": "RMSE (lower is better)",
+              "ndcg@10": "nDCG@10 (higher is better)"}
+    count = len(panels) + bool(topk)
+    fig = Figure(figsize=(4.2 * max(count, 1), 3.6))
+    axes = fig.subplots(1, max(count, 1), squeeze=False)[0]
+    for ax, base in zip(axes, panels, strict=False):
+        for key, label, style in ((base, "training", "-"), (f"val_{base}", "validation", "--")):
+            if key in history:
+                values = history[key]
+                ax.plot(range(1, len(values) + 1), values, style, marker="o", markersize=3, label=label)
+        ax.set_title(titles[base], fontsize=9)
+    if topk:
+        ax = axes[len(panels)]
+        for key in topk:
+            values = history[key]
+            ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3,
+                    label=key.replace("val_factorized_top_k/", "").replace("_categorical_accuracy", ""))
+        ax.set_title("validation top-k accuracy (higher is better)", fontsize=9)
+    for ax in axes[:count]:
         ax.set_xlabel("epoch")
-        ax.set_title(title)
-        if series:
-            ax.legend(fontsize=7)
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linewidth=0.8, linestyle=":", label=f"kept: epoch {best_epoch}")
+        ax.legend(fontsize=7)
     fig.tight_layout()
+    if path is None:
+        return fig
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return None

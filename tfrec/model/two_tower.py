@@ -138,6 +138,11 @@ class TwoTowerModel(tfrs.Model):
             self.rating_task = tfrs.tasks.Ranking(
                 loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.NONE),
                 metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")])
+        # Epoch means (Keras logs what train_step returns; a bare tensor would be the last
+        # batch's value): the objective per batch, and the retrieval cross-entropy per example,
+        # which training and evaluation report on the same scale.
+        self.loss_tracker = tf.keras.metrics.Mean(name="loss")
+        self.retrieval_loss_tracker = tf.keras.metrics.Mean(name="retrieval_loss")
 
     # ------------------------------------------------------------------ inference primitives
     def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False,
@@ -273,12 +278,18 @@ class TwoTowerModel(tfrs.Model):
         candidate = self.candidate_embedding(inputs, training)
         sample_weight = inputs[self.weight] if self.weight else None
         loss = tf.constant(0.0)
-        if c.retrieval_weight > 0 and training and c.negatives != "in_batch":
-            if self.negatives is None:
-                raise ConfigError(f"negatives = {c.negatives!r} needs the catalog: call "
-                                  "set_training_catalog() before fit (tfrec.model.fit.train does)")
-            loss += c.retrieval_weight * self.negatives.loss(
-                self, query, candidate, inputs[self.item_id], sample_weight, training)
+        retrieval = None
+        if training and c.retrieval_weight > 0 and c.negatives != "in_batch" and self.negatives is None:
+            raise ConfigError(f"negatives = {c.negatives!r} needs the catalog: call "
+                              "set_training_catalog() before fit (tfrec.model.fit.train does)")
+        if c.retrieval_weight > 0 and self.negatives is not None and (training or c.negatives == "full"):
+            # Evaluation uses the training softmax too when it is exact (full), so that the
+            # validation and test losses are comparable with the training loss.
+            retrieval = self.negatives.loss(self, query, candidate, inputs[self.item_id],
+                                            sample_weight, training)
+            if not training and self._index_ready:  # the factorized top-k metrics only
+                self.retrieval_task(query, candidate, candidate_ids=inputs[self.item_id],
+                                    compute_metrics=True, compute_batch_metrics=False)
         elif c.retrieval_weight > 0:
             item_ids = as_id_dtype(inputs[self.item_id], self.item_id_dtype)
             item_positions = self.item_index(item_ids)
@@ -300,6 +311,9 @@ class TwoTowerModel(tfrs.Model):
                     query, candidates, sample_weight=sample_weight,
                     candidate_sampling_probability=sampling, candidate_ids=candidate_ids,
                     compute_metrics=self._index_ready, compute_batch_metrics=False)
+        if retrieval is not None:
+            rows = tf.cast(tf.shape(query)[0], tf.float32)
+            self.retrieval_loss_tracker.update_state(retrieval / rows, sample_weight=rows)
             loss += c.retrieval_weight * retrieval
         if self.has_rating_head and self.rating is not None:
             prediction = self.rating_from_embeddings(query, candidate, inputs, training)
@@ -318,18 +332,35 @@ class TwoTowerModel(tfrs.Model):
 
     def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """TFRS's train step, with the regularization loss divided among the replicas (each
-        replica adds it, and the optimizer sums the replicas' gradients)."""
+        replica adds it, and the optimizer sums the replicas' gradients), and epoch means in
+        the logs."""
         with tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
-            regularization = tf.nn.scale_regularization_loss(
-                tf.reduce_sum([tf.reduce_sum(x) for x in self.losses]))
+            regularization = self._regularization()
             total = loss + regularization
         gradients = tape.gradient(total, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
-        # Factorized top-k metrics are computed only in evaluation: leave them out of training logs.
-        metrics = {m.name: m.result() for m in self.metrics if not m.name.startswith("factorized_top_k")}
-        metrics.update(loss=loss, regularization_loss=regularization, total_loss=total)
-        return metrics
+        self.loss_tracker.update_state(total)
+        return self._logs(training=True)
+
+    def test_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """The training objective on held-out rows (epoch means), plus the factorized top-k
+        metrics once the index is built."""
+        self.loss_tracker.update_state(self.compute_loss(inputs, training=False) + self._regularization())
+        return self._logs(training=False)
+
+    def _regularization(self) -> tf.Tensor:
+        if not self.losses:
+            return tf.constant(0.0)
+        return tf.nn.scale_regularization_loss(tf.reduce_sum([tf.reduce_sum(x) for x in self.losses]))
+
+    def _logs(self, training: bool) -> dict[str, tf.Tensor]:
+        """The metrics computed in this mode: factorized top-k only in evaluation once the
+        index is built, the retrieval loss only when the retrieval task runs."""
+        topk = self._index_ready and not training
+        skip = {"retrieval_loss"} if self.model_config.retrieval_weight == 0 else set()
+        return {m.name: m.result() for m in self.metrics if m.name not in skip
+                and (topk or not m.name.startswith("factorized_top_k"))}
 
     def get_config(self) -> dict[str, Any]:
         return plain({
