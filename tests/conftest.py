@@ -19,6 +19,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ML100K_DIR = REPO_ROOT.parent / "shared" / "data" / "ml-100k"
 
 
+@pytest.fixture(autouse=True)
+def _scratch_cwd(tmp_path_factory, monkeypatch):
+    """Each test runs in its own empty folder: commands that write to the current folder by
+    default (``tfrec compare``'s ``runs/``) never touch the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture(scope="session")
 def ml100k_dir() -> Path:
     if not (ML100K_DIR / "u.data").is_file():

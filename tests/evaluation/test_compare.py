@@ -51,3 +51,21 @@ def test_cold_users_are_ranked_from_their_fold_in_history():
         assert not set(row) & set(split.fold_in[split.fold_in.user_id == user].item_id)
     plain = tfrec.compare(data, models=["popularity"], split="cold_users", seed=3, cold_history=0)
     assert plain.payload["folds"][0]["fold_in"] == 0
+
+
+def test_compare_writes_a_new_run_folder_by_default_and_says_where(capsys):
+    from pathlib import Path
+
+    assert main(["compare", "--models", "popularity", "--quiet"]) == 0
+    def folders():
+        return [p for p in Path("runs").iterdir() if not p.name.startswith(".")]  # not the lock files
+
+    runs = folders()
+    assert len(runs) == 1 and runs[0].name.startswith("synthetic-random-")
+    assert {p.name for p in runs[0].iterdir()} >= {"results.json", "report.md", "metrics.png"}
+    assert f"wrote {runs[0]}" in capsys.readouterr().out
+    assert main(["compare", "--models", "popularity", "--quiet"]) == 0
+    assert len(folders()) == 2, "a second run never replaces the first"
+    capsys.readouterr()
+    assert main(["compare", "--models", "popularity", "--quiet", "--no-out"]) == 0
+    assert len(folders()) == 2 and "wrote" not in capsys.readouterr().out

@@ -163,3 +163,39 @@ def test_the_seen_items_index_is_built_once_per_split_and_shared(split):
 def test_recommender_is_abstract():
     with pytest.raises(TypeError, match="abstract"):
         Recommender()
+
+
+class Recording:
+    """A Progress that records its calls (any object with the hooks will do)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run_started(self, fits):
+        self.calls.append(("run", fits))
+
+    def fit_started(self, model, fold):
+        self.calls.append(("start", model, fold))
+
+    def fit_finished(self, model, fold):
+        self.calls.append(("end", model, fold))
+
+    def training_step(self, epoch, epochs, step, steps):
+        self.calls.append(("step", epoch, epochs, step, steps))
+
+
+def test_progress_names_the_model_being_fitted_and_counts_two_tower_steps(split):
+    config = ModelConfig(epochs=2, batch_size=512, embedding_dim=8, seed=1)
+    progress = Recording()
+    evaluate({"popularity": lambda: make_model("popularity"),
+              "two-tower": lambda: make_model("two-tower", config=config)}, split, progress=progress)
+    calls = progress.calls
+    assert calls[0] == ("run", 4)
+    fits = [c for c in calls if c[0] in ("start", "end")]
+    assert fits == [(e, m, f) for f in ("kfold-0", "kfold-1") for m in ("popularity", "two-tower")
+                    for e in ("start", "end")], "each fit is announced before it runs and closed after"
+    first = calls.index(("start", "two-tower", "kfold-0"))
+    steps = [c for c in calls[first:calls.index(("end", "two-tower", "kfold-0"))] if c[0] == "step"]
+    rows = len(split[0].train)
+    per_epoch = -(-rows // 512)
+    assert steps == [("step", e, 2, s, per_epoch) for e in (1, 2) for s in range(1, per_epoch + 1)]

@@ -5,17 +5,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
+import os
+import re
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from tfrec.cli.bars import Bars
 from tfrec.cli.common import add_data_options, load
 from tfrec.errors import TfrecError
 
 if TYPE_CHECKING:  # TensorFlow is imported only when a command runs
     from tfrec.data import Dataset
+    from tfrec.evaluation.compare import Comparison
 
 
 def parse_ks(text: str) -> list[int]:
@@ -54,8 +58,6 @@ def check_ranking_options(dataset: Dataset, ks: list[int], threshold: float | No
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Fits every model on the same split(s) and reports the same metrics for each."""
-    from tqdm import tqdm
-
     from tfrec.atomic import check_target, output_directory
     from tfrec.evaluation.compare import compare
     from tfrec.evaluation.tuning import read_params
@@ -63,6 +65,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tfrec.recommenders import default_models, make_model
 
     ks = parse_ks(args.k)
+    if args.out and args.no_out:
+        raise TfrecError("--out and --no-out contradict each other; give one")
+    if not args.out and not args.no_out:
+        args.out = str(default_run_folder(args.data, args.split))
     if args.out:  # the output place is checked before any work
         check_target(Path(args.out), overwrite=args.overwrite)
     config = ModelConfig.from_toml(args.config) if args.config else None
@@ -77,26 +83,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         staging = (stack.enter_context(output_directory(args.out, kind="compare", overwrite=args.overwrite))
                    if args.out else None)  # locked for the whole run: a second run fails at once
-        with tqdm(desc="compare", unit="fit", disable=args.quiet, file=sys.stderr) as bar:
+        with Bars("compare", disable=args.quiet) as bars:
             outcome = compare(dataset, models=names, split=args.split, ks=ks, seed=args.seed, folds=folds,
                               test_ratio=args.test_ratio, relevance_threshold=args.relevance_threshold,
                               config=config, params=params, implicit_as=args.implicit_as,
-                              progress=lambda model, fold: _advance(bar, f"{model} on {fold}"),
-                              cold_history=args.cold_history)
+                              progress=bars, cold_history=args.cold_history)
         payload = outcome.payload
         if args.params:
             for entry in payload["run"]["params"].values():
                 entry["source"] = entry["source"].replace("tuned", f"tuned ({args.params})")
-        _print_and_write(outcome.result, payload, dataset.name, args, outcome.splits, ks, staging)
+        _print_and_write(outcome, payload, dataset.name, args, ks, staging)
     if args.out:
-        out = Path(args.out)
-        print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'metrics.png'}")
+        print(f"wrote {args.out}{os.sep}: results.json, report.md, metrics.png")
     return 0
 
 
-def _print_and_write(result: Any, payload: dict, name: str, args: argparse.Namespace, splits: list,
+def default_run_folder(data: str, split: str, root: str = "runs") -> Path:
+    """``runs/<data>-<split>-<YYYYmmdd-HHMMSS>``: a new folder per run (a suffix when two runs
+    start in the same second), as Keras/TensorBoard and RecBole users expect."""
+    name = Path(data.split(":", 1)[1]).stem if ":" in data else data
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{name}-{split}").strip("._") or "run"
+    base = Path(root) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, number = base, 1
+    while path.exists():
+        number += 1
+        path = base.with_name(f"{base.name}-{number}")
+    return path
+
+
+def _print_and_write(outcome: Comparison, payload: dict, name: str, args: argparse.Namespace,
                      ks: list[int], staging: Path | None) -> None:
-    from tfrec.evaluation.plots import plot_comparison
+    result, splits = outcome.result, outcome.splits
     from tfrec.evaluation.report import TERMINAL_METRICS, comparison_table, to_markdown, to_text
 
     columns = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else TERMINAL_METRICS
@@ -126,13 +143,7 @@ def _print_and_write(result: Any, payload: dict, name: str, args: argparse.Names
     markdown = (header + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k, intervals))
                                       for k in ks) + "\n")
     (staging / "report.md").write_text(markdown)
-    panels = [("rmse", 0), ("ndcg", ks[0]), ("recall", ks[0]), ("coverage", ks[0])]
-    plot_comparison(summary, panels, staging / "metrics.png")
-
-
-def _advance(bar: Any, label: str) -> None:
-    bar.set_postfix_str(label)
-    bar.update()
+    outcome.figure().savefig(staging / "metrics.png", dpi=100)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -164,7 +175,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--relevance-threshold", type=float, default=None,
                          help="relevant = rated at least this (default: every test item)")
     compare.add_argument("--config", default=None, help="two-tower model config TOML")
-    compare.add_argument("--out", default=None, help="write results.json, report.md, metrics.png here")
+    compare.add_argument("--out", default=None,
+                         help="run folder for results.json, report.md, metrics.png (default: a new "
+                              "runs/<data>-<split>-<date-time>)")
+    compare.add_argument("--no-out", action="store_true", help="print the table only; write no run folder")
     compare.add_argument("--overwrite", action="store_true",
                          help="replace an earlier compare --out (only folders tfrec created)")
     compare.add_argument("--metrics", default=None,

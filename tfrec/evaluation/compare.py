@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tfrec.data import Dataset, load_dataset
@@ -20,6 +21,7 @@ from tfrec.evaluation.harness import EvaluationResult, evaluate
 from tfrec.evaluation.provenance import provenance
 from tfrec.evaluation.report import TERMINAL_METRICS, comparison_table
 from tfrec.evaluation.splits import Split, make_splits
+from tfrec.progress import Progress
 from tfrec.recommenders import default_models, is_rating_model, make_model
 
 logger = logging.getLogger(__name__)
@@ -53,11 +55,17 @@ class Comparison:
                                 metrics=tuple(metrics) if metrics else None, compact=metrics is not None)
 
     def figure(self) -> Any:
-        """A matplotlib figure of the main metrics (RMSE, nDCG, recall, coverage at the first k)."""
+        """A matplotlib figure: RMSE, nDCG, recall and coverage at the first k per model, and
+        the per-user nDCG distribution; titled with the data set, split and folds."""
         from tfrec.evaluation.plots import plot_comparison
 
         k = self.ks[0]
-        return plot_comparison(self.result.summary(), [("rmse", 0), ("ndcg", k), ("recall", k), ("coverage", k)])
+        per_user = {m: np.concatenate(v) for (m, metric, cut), v in self.result.per_user.items()
+                    if (metric, cut) == ("ndcg", k)}
+        folds = ", ".join(s.name for s in self.splits)
+        return plot_comparison(self.result.summary(), [("rmse", 0), ("ndcg", k), ("recall", k), ("coverage", k)],
+                               title=f"{self.dataset.name}: split {self.payload['split']} ({folds})",
+                               per_user=per_user, per_user_label=f"nDCG@{k}")
 
 
 #: Fraction of a held-out user's rows given as history in ``cold_users`` splits (Mult-VAE's 80%).
@@ -85,7 +93,7 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
             ks: Sequence[int] = (10,), seed: int = 42, folds: Sequence[str] | None = None,
             test_ratio: float = 0.2, relevance_threshold: float | None = None, config: Any = None,
             params: dict[str, dict[str, Any]] | None = None, implicit_as: str | None = None,
-            data_dir: str | None = None, progress: Callable[[str, str], None] | None = None,
+            data_dir: str | None = None, progress: Progress | None = None,
             cold_history: float | None = None) -> Comparison:
     """Fits every model on the same split(s) and measures them the same way.
 
@@ -102,7 +110,7 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
         params: Parameters by model name (e.g. ``tfrec tune``'s best).
         implicit_as: How Surprise's rating models read implicit events.
         data_dir: MovieLens folder for named data sets.
-        progress: Called with ``(model, fold)`` after each fit.
+        progress: Told when each fit starts and ends, and of the two-tower's steps.
         cold_history: With ``split="cold_users"``, the fraction of each held-out user's rows
             given as their history at test time (default 0.8: strong generalization; 0: the
             users are cold, features only).

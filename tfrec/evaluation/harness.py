@@ -27,6 +27,7 @@ from tfrec import metrics
 from tfrec.data.dataset import Dataset
 from tfrec.evaluation.splits import Split
 from tfrec.evaluation.stats import compare_to_best
+from tfrec.progress import Progress
 from tfrec.recommenders.base import Recommender, SeenItems
 from tfrec.schema import BucketizedFeature, CategoricalFeature, MultiCategoricalFeature
 
@@ -182,7 +183,7 @@ def evaluate(
     *,
     ks: Sequence[int] = (10,),
     relevance_threshold: float | None = None,
-    progress: Callable[[str, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> EvaluationResult:
     """Evaluates every model on every split with the same code path.
 
@@ -192,7 +193,8 @@ def evaluate(
         ks: Cut-offs of the ranking metrics.
         relevance_threshold: Relevant test items are those rated at least this; ``None``:
             every test item.
-        progress: Called with ``(model, fold)`` after each fit+evaluation (CLI progress bars).
+        progress: Told when each fit starts and ends (CLI progress bars); given to the models,
+            which report their own steps (the two-tower's epochs).
 
     Returns:
         The tidy results.
@@ -200,17 +202,21 @@ def evaluate(
     rows = []
     per_user: dict[tuple[str, str, int], list[np.ndarray]] = {}
     vectors = item_feature_vectors(splits[0].dataset) if splits else None
+    progress = progress or Progress()
+    progress.run_started(len(models) * len(splits))
     for split in splits:
         seen = SeenItems.build(split.train, split.dataset)  # one index per split, every model
         fold_in = None if split.fold_in is None else SeenItems.build(split.fold_in, split.dataset)
         for name, factory in models.items():
             logger.info("evaluating %s on %s", name, split.name)
-            fold_rows, fold_users = evaluate_split(factory(), split, ks=ks,
+            progress.fit_started(name, split.name)
+            model = factory()
+            model.progress = progress
+            fold_rows, fold_users = evaluate_split(model, split, ks=ks,
                                                    relevance_threshold=relevance_threshold,
                                                    item_vectors=vectors, seen=seen, fold_in=fold_in)
             rows += [{"model": name, "fold": split.name, **row} for row in fold_rows]
             for (metric, k), values in fold_users.items():
                 per_user.setdefault((name, metric, k), []).append(values)
-            if progress is not None:
-                progress(name, split.name)
+            progress.fit_finished(name, split.name)
     return EvaluationResult(pd.DataFrame(rows, columns=["model", "fold", "metric", "k", "value"]), per_user)

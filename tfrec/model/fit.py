@@ -41,6 +41,7 @@ from tfrec.model.persist import single_device_copy
 from tfrec.model.stats import SeenPairs, TrainingStats
 from tfrec.model.two_tower import TwoTowerModel
 from tfrec.model.validation import RankingValidation
+from tfrec.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,22 @@ class _RefreshIndex(tf.keras.callbacks.Callback):
         self.model.index_candidates(self.catalog)
 
 
+class _StepProgress(tf.keras.callbacks.Callback):
+    """Reports each training step to a :class:`~tfrec.progress.Progress`."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.progress.training_step(self.epoch, self.params.get("epochs") or 0, batch + 1,
+                                    self.params.get("steps"))
+
+
 def train(
     config: ModelConfig,
     batches: BatchSource,
@@ -131,6 +148,7 @@ def train(
     tensorboard_dir: str | os.PathLike | None = None,
     backup_dir: str | os.PathLike | None = None,
     verbose: int = 0,
+    progress: Progress | None = None,
 ) -> TrainResult:
     """Trains a two-tower model on a batch source (in-memory frame or streamed shards).
 
@@ -147,6 +165,7 @@ def train(
         backup_dir: Keras ``BackupAndRestore`` folder: model, optimizer state and epoch counter
             after every epoch; a run started with a backup present resumes from it.
         verbose: Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
+        progress: Told after every training step (epoch and step counts).
 
     Returns:
         The trained model (single-device, its top-k index built over the catalog) and its
@@ -214,6 +233,8 @@ def train(
         ranking = RankingValidation(tables, columns, seen.frame(), validation_pairs)
     callbacks = _callbacks(config, epoch_log, columns, validation_data is not None, distributed,
                            checkpoint_dir, tensorboard_dir, backup_dir, ranking)
+    if progress is not None:
+        callbacks.append(_StepProgress(progress))
     start = time.perf_counter()
     history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
                         steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)

@@ -24,6 +24,7 @@ import scipy.sparse
 
 from tfrec.data.dataset import Dataset
 from tfrec.errors import TfrecError
+from tfrec.progress import Progress
 from tfrec.recommenders.topk import mask_rows, top_k_rows
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ class Recommender(abc.ABC):
     def __init__(self) -> None:
         self._dataset: Dataset | None = None
         self._seen: SeenItems | None = None
+        #: Where a model with long training reports its steps (the harness sets it).
+        self.progress: Progress | None = None
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod
