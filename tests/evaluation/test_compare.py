@@ -69,3 +69,13 @@ def test_compare_writes_a_new_run_folder_by_default_and_says_where(capsys):
     capsys.readouterr()
     assert main(["compare", "--models", "popularity", "--quiet", "--no-out"]) == 0
     assert len(folders()) == 2 and "wrote" not in capsys.readouterr().out
+
+
+def test_compare_tensorboard_logs_each_two_tower_fit(tmp_path):
+    config = tmp_path / "m.toml"
+    config.write_text("[model]\nembedding_dim = 8\nepochs = 1\nbatch_size = 512\n")
+    assert main(["compare", "--models", "popularity,two-tower", "--config", str(config), "--split", "kfold",
+                 "--tensorboard", str(tmp_path / "tb"), "--no-out", "--quiet"]) == 0
+    runs = sorted(p.relative_to(tmp_path / "tb").as_posix() for p in (tmp_path / "tb").glob("*/*"))
+    assert runs == [f"two-tower/kfold-{i}" for i in range(5)], "one log folder per fit; popularity has none"
+    assert all((tmp_path / "tb" / run / "projector_config.pbtxt").is_file() for run in runs)

@@ -87,7 +87,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             outcome = compare(dataset, models=names, split=args.split, ks=ks, seed=args.seed, folds=folds,
                               test_ratio=args.test_ratio, relevance_threshold=args.relevance_threshold,
                               config=config, params=params, implicit_as=args.implicit_as,
-                              progress=bars, cold_history=args.cold_history)
+                              progress=bars, cold_history=args.cold_history, tensorboard_dir=args.tensorboard)
         payload = outcome.payload
         if args.params:
             for entry in payload["run"]["params"].values():
@@ -185,4 +185,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="terminal table columns, e.g. ndcg,recall,map,mrr,novelty,diversity "
                               "(default rmse,ndcg,recall,precision,coverage,fit_seconds; report.md has all)")
     compare.add_argument("--quiet", action="store_true", help="no progress bar")
+    compare.add_argument("--tensorboard", default=None,
+                         help="TensorBoard log folder: the two-tower's scalars per epoch and item embeddings "
+                              "(titles as labels) for the projector, in <folder>/<model>/<fold>")
     compare.set_defaults(func=cmd_compare)

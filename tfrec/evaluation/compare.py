@@ -94,7 +94,7 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
             test_ratio: float = 0.2, relevance_threshold: float | None = None, config: Any = None,
             params: dict[str, dict[str, Any]] | None = None, implicit_as: str | None = None,
             data_dir: str | None = None, progress: Progress | None = None,
-            cold_history: float | None = None) -> Comparison:
+            cold_history: float | None = None, tensorboard_dir: str | None = None) -> Comparison:
     """Fits every model on the same split(s) and measures them the same way.
 
     Args:
@@ -114,6 +114,8 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
         cold_history: With ``split="cold_users"``, the fraction of each held-out user's rows
             given as their history at test time (default 0.8: strong generalization; 0: the
             users are cold, features only).
+        tensorboard_dir: TensorBoard logs of the two-tower (scalars per epoch, item embeddings
+            for the projector) in ``<dir>/<model>/<fold>``.
 
     Raises:
         TfrecError: Unknown models or parameters, bad options, invalid data.
@@ -131,7 +133,8 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
                          cold_history=cold_history)
     factories = {name: (lambda name=name: make_model(name, seed=seed, config=config, params=params.get(name),
                                                      implicit_as=implicit_as)) for name in names}
-    result = evaluate(factories, splits, ks=ks, relevance_threshold=relevance_threshold, progress=progress)
+    result = evaluate(factories, splits, ks=ks, relevance_threshold=relevance_threshold, progress=progress,
+                      log_dir=tensorboard_dir)
     run = provenance(seed=seed, params={n: {"values": params.get(n, {}),
                                             "source": "tuned" if n in params else "defaults"} for n in names})
     payload = {"data": dataset.name, "split": split, "cold_history": cold_history,

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -184,6 +186,7 @@ def evaluate(
     ks: Sequence[int] = (10,),
     relevance_threshold: float | None = None,
     progress: Progress | None = None,
+    log_dir: str | os.PathLike | None = None,
 ) -> EvaluationResult:
     """Evaluates every model on every split with the same code path.
 
@@ -195,6 +198,7 @@ def evaluate(
             every test item.
         progress: Told when each fit starts and ends (CLI progress bars); given to the models,
             which report their own steps (the two-tower's epochs).
+        log_dir: TensorBoard logs of the Keras-trained models go to ``log_dir/<model>/<fold>``.
 
     Returns:
         The tidy results.
@@ -212,6 +216,7 @@ def evaluate(
             progress.fit_started(name, split.name)
             model = factory()
             model.progress = progress
+            model.log_dir = Path(log_dir) / name / split.name if log_dir is not None else None
             fold_rows, fold_users = evaluate_split(model, split, ks=ks,
                                                    relevance_threshold=relevance_threshold,
                                                    item_vectors=vectors, seen=seen, fold_in=fold_in)

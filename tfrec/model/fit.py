@@ -38,6 +38,7 @@ from tfrec.model.distribute import check_batch_size, is_distributed
 from tfrec.model.history import HistoryTable
 from tfrec.model.optimizers import make_optimizer
 from tfrec.model.persist import single_device_copy
+from tfrec.model.projector import write_projector
 from tfrec.model.stats import SeenPairs, TrainingStats
 from tfrec.model.two_tower import TwoTowerModel
 from tfrec.model.validation import RankingValidation
@@ -161,7 +162,8 @@ def train(
             ``None`` trains on the default device.
         shuffle: Shuffle the rows each epoch (seeded); off: the source's order.
         checkpoint_dir: Write weights here each epoch (the best one with validation).
-        tensorboard_dir: TensorBoard log folder.
+        tensorboard_dir: TensorBoard log folder: scalars per epoch, then the item embeddings
+            for the projector (:func:`~tfrec.model.projector.write_projector`).
         backup_dir: Keras ``BackupAndRestore`` folder: model, optimizer state and epoch counter
             after every epoch; a run started with a backup present resumes from it.
         verbose: Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
@@ -249,6 +251,8 @@ def train(
     if distributed:
         model = single_device_copy(model)
     model.index_candidates(columns)
+    if tensorboard_dir is not None:
+        write_projector(model.indexed_item_embeddings, catalog, tables.schema.item_id, tensorboard_dir)
     epochs_run = len(values.get("loss", [])) or config.epochs
     rows_per_epoch = steps * config.batch_size if steps else scan.rows
     stopping = [c for c in callbacks if isinstance(c, tf.keras.callbacks.EarlyStopping)]

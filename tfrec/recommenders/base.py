@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -113,6 +114,8 @@ class Recommender(abc.ABC):
         self._seen: SeenItems | None = None
         #: Where a model with long training reports its steps (the harness sets it).
         self.progress: Progress | None = None
+        #: Where a Keras-trained model writes its TensorBoard logs (``None``: none).
+        self.log_dir: Path | None = None
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod

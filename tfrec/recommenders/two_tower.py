@@ -59,7 +59,8 @@ class TwoTowerRecommender(Recommender):
         source = FrameSource(self.dataset, train_rows.reset_index(drop=True), "train")
         held_out = (FrameSource(self.dataset, validation.reset_index(drop=True), "validation")
                     if validation is not None and len(validation) else None)
-        self.result = train(self.config, source, held_out, progress=self.progress)
+        self.result = train(self.config, source, held_out, progress=self.progress,
+                            tensorboard_dir=self.log_dir)
         self._model = self.result.model
         # train() indexed the whole catalog (dataset.item_ids order = self.catalog order).
         self._item_embeddings = self.model.indexed_item_embeddings
