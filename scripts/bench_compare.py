@@ -70,7 +70,7 @@ def main() -> None:
     splits = make_splits(dataset, "predefined", folds=args.folds.split(","))
     names = args.models.split(",")
     start = time.perf_counter()
-    # The two-tower row of the README's table was measured with the feature towers (the default
+    # The two-tower row of docs/compare.md's table was measured with the feature towers (the default
     # then); scripts/bench_history.py measures the history model against EASE.
     towers = ModelConfig.feature_towers()
     result = evaluate({n: (lambda n=n: make_model(n, config=towers)) for n in names}, splits, ks=(10,))

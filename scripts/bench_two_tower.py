@@ -40,7 +40,7 @@ VARIANTS = {
     "retrieval": dict(BASE, rating_weight=0.0),
     "rating": dict(BASE, retrieval_weight=0.0, l2=1e-4),
     # TFRS sums the retrieval loss over the batch while the rating loss is a batch mean:
-    # 0.001 puts them on a comparable scale at batch 1024 (see README).
+    # 0.001 puts them on a comparable scale at batch 1024 (see docs/training.md).
     "joint": dict(BASE, retrieval_weight=0.001, rating_weight=1.0),
 }
 TOP100 = "factorized_top_k/top_100_categorical_accuracy"

@@ -126,8 +126,10 @@ def test_every_option_has_help_and_k_is_spelled_both_ways():
     missing = []
     for parser in parsers(build_parser()):
         for action in parser._actions:
-            if action.option_strings and not action.help and action.dest != "help":
-                missing.append(f"{parser.prog} {action.option_strings[0]}")
+            if isinstance(action, argparse._SubParsersAction) or action.dest == "help":
+                continue
+            if not action.help:  # options and positional arguments alike
+                missing.append(f"{parser.prog} {(action.option_strings or [action.dest])[0]}")
             if "--k" in action.option_strings:
                 assert "-k" in action.option_strings, parser.prog
     assert not missing, missing

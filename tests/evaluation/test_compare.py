@@ -79,3 +79,31 @@ def test_compare_tensorboard_logs_each_two_tower_fit(tmp_path):
     runs = sorted(p.relative_to(tmp_path / "tb").as_posix() for p in (tmp_path / "tb").glob("*/*"))
     assert runs == [f"two-tower/kfold-{i}" for i in range(5)], "one log folder per fit; popularity has none"
     assert all((tmp_path / "tb" / run / "projector_config.pbtxt").is_file() for run in runs)
+
+
+@pytest.mark.slow
+def test_compare_on_ml100k_runs_clean_and_leaves_a_readable_run_folder(ml100k_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = tmp_path / "m.toml"
+    config.write_text("[model]\nepochs = 2\nembedding_dim = 64\n")
+    clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "tfrec", "compare", "--data", "ml-100k", "--data-dir",
+                           str(ml100k_dir), "--split", "predefined", "--folds", "u1,u2", "--k", "10,20",
+                           "--models", "svd,ease,two-tower,popularity", "--config", str(config)],
+                          capture_output=True, text=True, env=clean, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import re
+
+    lines = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", done.stderr).replace("\r", "\n").splitlines()
+    noise = [line for line in lines if line.strip() and not line.startswith(("compare:", "  two-tower:"))]
+    assert noise == [] or all("without a release year" in line for line in noise), noise
+    table = done.stdout.splitlines()
+    assert max(map(len, table)) <= 120 and sum("ndcg@20" in line for line in table) == 1
+    runs = [p for p in Path("runs").iterdir() if not p.name.startswith(".")]
+    assert len(runs) == 1 and runs[0].name.startswith("ml-100k-predefined-")
+    assert (runs[0] / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## k = 20" in (runs[0] / "report.md").read_text()

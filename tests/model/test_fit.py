@@ -115,3 +115,13 @@ def test_training_and_evaluation_report_the_same_per_example_retrieval_loss(synt
     assert measured["retrieval_loss"] == pytest.approx(logged, rel=1e-4)
     rows, batch = len(synthetic.interactions), config.batch_size
     assert result.history["loss"][0] == pytest.approx(logged * rows / -(-rows // batch), rel=1e-4)
+
+
+def test_served_exclusions_cover_the_validation_carve(synthetic):
+    """The carve is the user's training data too: what serving leaves out covers every input row,
+    while the model trained on the rest only."""
+    config = SMALL.replace(validation_ratio=0.2)
+    result = train(config, FrameSource(synthetic, synthetic.interactions))
+    pairs = synthetic.interactions[["user_id", "item_id"]].drop_duplicates()
+    assert result.validation_rows > 0 and result.scan.rows + result.validation_rows == len(synthetic.interactions)
+    assert set(map(tuple, result.seen.to_numpy())) == set(map(tuple, pairs.to_numpy()))

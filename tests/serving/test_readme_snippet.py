@@ -1,4 +1,4 @@
-"""The README's plain-TensorFlow snippet runs as printed, and served lists leave out every
+"""The serving docs' plain-TensorFlow snippet runs as printed, and served lists leave out every
 user's training items (ml-100k fold u1, all users: SavedModel, ExportedModel and the CLI)."""
 
 import json
@@ -15,9 +15,8 @@ from tfrec.serving import ExportedModel
 
 
 def readme_snippet() -> str:
-    text = (REPO_ROOT / "README.md").read_text()
-    section = text.split("## Export and serving", 1)[1]
-    return re.findall(r"```python\n(.+?)\n```", section, flags=re.S)[0]
+    text = (REPO_ROOT / "docs" / "serving.md").read_text()
+    return re.findall(r"```python\n(.+?)\n```", text, flags=re.S)[0]
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +79,7 @@ def test_the_tf_serving_rest_request_in_the_readme_fits_the_signature(ml100k_exp
     axis 0, cast to the signature's dtypes: do the same with plain TensorFlow."""
     import tensorflow as tf
 
-    text = (REPO_ROOT / "README.md").read_text()
+    text = (REPO_ROOT / "docs" / "serving.md").read_text()
     request = json.loads(re.findall(r"```json\n(.+?)\n```", text.split("TF Serving", 1)[1], flags=re.S)[0])
     loaded = tf.saved_model.load(str(ml100k_export / "exports" / "ml100k" / "savedmodel"))
     signature = loaded.signatures[request["signature_name"]]

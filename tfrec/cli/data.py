@@ -115,7 +115,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     gen.set_defaults(func=cmd_data_generate)
 
     down = data_commands.add_parser("download", help="fetch a MovieLens variant (explicit opt-in)")
-    down.add_argument("name", choices=("ml-100k", "ml-1m", "ml-latest-small", "ml-latest"))
+    down.add_argument("name", choices=("ml-100k", "ml-1m", "ml-latest-small", "ml-latest"),
+                      help="the MovieLens data set to download (its checksum is checked before anything is unpacked)")
     down.add_argument("--dest", required=True, help="parent folder for the data")
     down.add_argument("--sha256", default=None, help="expected SHA-256 of the zip archive")
     down.add_argument("--url", default=None, help="mirror URL instead of GroupLens (https://, or file://)")

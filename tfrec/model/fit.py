@@ -68,7 +68,8 @@ class TrainResult:
         validation_rows: Rows of the validation source (0 without validation).
         best_epoch: The epoch (1-based) whose weights the model holds: the best validation
             epoch when early stopping restored it, else the last one.
-        seen: The distinct training (user, item) pairs (excluded from served recommendations).
+        seen: The distinct (user, item) pairs of the training and validation rows (excluded
+            from served recommendations).
     """
 
     model: TwoTowerModel
@@ -218,9 +219,12 @@ def train(
     train_data = (strategy.distribute_datasets_from_function(dataset_fn) if distributed
                   else dataset_fn(tf.distribute.InputContext()))
     validation_data = validation_rows = validation_pairs = None
+    train_pairs = seen.frame()
     if validation is not None:
         held_out = SeenPairs(tables.schema)
-        validation_rows = validation.scan(held_out).rows
+        # The validation rows are the user's training data too: served lists leave them out
+        # (``seen`` grows), while the validation ranking excludes the training pairs only.
+        validation_rows = validation.scan(Tee(held_out, seen)).rows
         validation_pairs = held_out.frame()
         validation_data = validation.batches(config.batch_size, shuffle=False)
     with strategy.scope():
@@ -232,7 +236,7 @@ def train(
     epoch_log = _EpochLog()
     ranking = None
     if validation_pairs is not None and not distributed and config.retrieval_weight > 0:
-        ranking = RankingValidation(tables, columns, seen.frame(), validation_pairs)
+        ranking = RankingValidation(tables, columns, train_pairs, validation_pairs)
     callbacks = _callbacks(config, epoch_log, columns, validation_data is not None, distributed,
                            checkpoint_dir, tensorboard_dir, backup_dir, ranking)
     if progress is not None:

@@ -47,6 +47,20 @@ logger = logging.getLogger(__name__)
 
 
 
+class _SaveNotes(logging.Filter):
+    """Drops TensorFlow's notes on saving a module whose Keras layers are used through their
+    methods, never called (so never marked built): they concern Keras metadata, not the
+    signatures, and every export would print them."""
+
+    NOTES = ("Skipping full serialization of TF-Keras layer", "Assets written to")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.NOTES)
+
+
+_SAVE_NOTES = _SaveNotes()
+
+
 def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                  index: str = "brute-force", k: int = 100, max_exclude: int = 100,
                  overwrite: bool = False) -> Path:
@@ -109,7 +123,12 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                         max_history=max_history)
     with output_directory(out_dir, kind="export", overwrite=overwrite) as staging:
         options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if index == "scann" else None)
-        tf.saved_model.save(module, str(staging / SAVEDMODEL_DIR), signatures=signatures, options=options)
+        tensorflow_log = logging.getLogger("tensorflow")
+        tensorflow_log.addFilter(_SAVE_NOTES)
+        try:
+            tf.saved_model.save(module, str(staging / SAVEDMODEL_DIR), signatures=signatures, options=options)
+        finally:
+            tensorflow_log.removeFilter(_SAVE_NOTES)
         for name in RunFolder.DESCRIPTIONS:
             if run.file(name).is_file():
                 shutil.copy2(run.file(name), staging / name)
