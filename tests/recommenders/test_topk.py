@@ -27,3 +27,22 @@ def test_seen_items_are_masked_from_csr():
     mask_rows(scores, np.array([2, -1, 0]), indptr, codes, position)
     assert np.isneginf(scores[0, 0]) and np.isneginf(scores[2, 1]) and np.isneginf(scores[2, 4])
     assert np.isinf(scores).sum() == 3 and not np.isinf(scores[1]).any()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_chunk_bound_path_gives_the_stable_full_sort(seed):
+    """Catalogs large enough for the chunk bound: distinct scores, ties, masked rows, NaN."""
+    rng = np.random.default_rng(100 + seed)
+    n, m = int(rng.integers(1, 60)), int(rng.integers(128, 3000))
+    scores = rng.standard_normal((n, m)).astype(np.float32 if seed % 3 == 0 else np.float64)
+    if seed % 3 == 1:
+        scores = np.round(scores * 2)  # heavy ties
+    scores[rng.random((n, m)) < 0.1] = -np.inf
+    scores[0] = -np.inf  # a fully masked row
+    if seed % 4 == 2 and n > 1:
+        scores[1, rng.integers(0, m, 3)] = np.nan
+    before = scores.copy()
+    for k in {1, 5, 10, 50, m // 40 + 1}:
+        expected = np.argsort(-np.where(np.isnan(scores), -np.inf, scores), axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(top_k_rows(scores, k), expected)
+    np.testing.assert_array_equal(scores, before)

@@ -13,9 +13,11 @@ every model of an experiment (the harness passes it to :meth:`Recommender.fit`).
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import dataclasses
 import functools
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +31,9 @@ from tfrec.progress import Progress
 from tfrec.recommenders.topk import mask_rows, top_k_rows
 
 logger = logging.getLogger(__name__)
+
+#: Threads that rank blocks of users at once (one per core).
+RANK_THREADS = os.cpu_count() or 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,20 +275,27 @@ class Recommender(abc.ABC):
                 bad = np.asarray(candidates)[codes < 0][0]
                 raise TfrecError(f"candidate item {bad!r} is not in the catalog")
         k = int(min(k, len(codes)))
+        everything = candidates is None
         position = np.full(len(self.catalog), -1)
         position[codes] = np.arange(len(codes))
-        all_ids, all_scores = [], []
-        for start in range(0, len(user_ids), batch_size):
-            batch = user_ids[start:start + batch_size]
-            scores = score_rows(batch)[:, codes].astype(np.float64)
+
+        def block(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            scores = score_rows(batch)  # a fresh [n, n_catalog] array: masked in place
+            if not everything:
+                scores = scores[:, codes]
             if excluded is not None:
                 mask_rows(scores, excluded.rows(batch), excluded.indptr, excluded.codes, position)
             top = top_k_rows(scores, k)
-            all_ids.append(self.catalog[codes[top]])
-            all_scores.append(np.take_along_axis(scores, top, axis=1))
-        if not all_ids:
+            return self.catalog[codes[top]], np.take_along_axis(scores, top, axis=1).astype(np.float64)
+
+        blocks = [user_ids[start:start + batch_size] for start in range(0, len(user_ids), batch_size)]
+        if not blocks:
             return self.catalog[:0].reshape(0, k), np.zeros((0, k))
-        return np.concatenate(all_ids), np.concatenate(all_scores)
+        # Blocks in threads: NumPy's and BLAS's heavy loops release the GIL, so every core works;
+        # memory stays within a few blocks of scores, never users x items.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(RANK_THREADS, len(blocks))) as pool:
+            ranked = list(pool.map(block, blocks))
+        return np.concatenate([ids for ids, _ in ranked]), np.concatenate([sc for _, sc in ranked])
 
     def unknown_counts(self, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, int]:
         """How many of the pairs have a user, or an item, never seen in training."""

@@ -1,26 +1,78 @@
 """Top-k of score rows without sorting whole rows, and seen-item masking from CSR.
 
 :func:`top_k_rows` returns exactly what ``np.argsort(-scores, kind="stable")[:, :k]`` returns --
-best first, ties in catalog order -- in ``O(n_items)`` per row instead of ``O(n_items log
-n_items)``: ``argpartition`` finds the k-th score, the rows' items above it plus the earliest
-ones equal to it are the top k, and only those k are sorted.
+best first, ties in catalog order -- in a few vectorized passes over each row:
+
+1. the columns are dealt into groups of :data:`CHUNK` (strided: group ``g`` holds columns
+   ``g, g + G, g + 2G...``, so the group maxima are elementwise maxima of contiguous slices)
+   and each group's maximum taken;
+2. the k-th largest group maximum is a bound: k distinct items reach it, so the k-th best
+   score is at least the bound and every item of the top k is at or above it;
+3. only the groups whose maximum reaches the bound (about k of them) are gathered, their items
+   at or above the bound kept and sorted by (score descending, column ascending).
+
+Rows where that shortcut does not pay (NaN scores, or so many ties at the bound that most of
+the row qualifies, e.g. a fully masked row) take the exact ``argpartition`` path.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+#: Items per group of the bound (step 1).
+CHUNK = 32
+
 
 def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     """``[n, k]`` column indices of each row's ``k`` best scores, best first, ties by column.
 
     Args:
-        scores: ``[n, m]`` scores (NaN ranks as -inf).
+        scores: ``[n, m]`` scores (NaN ranks as -inf). Not modified.
         k: Items per row, ``1 <= k``.
 
     Returns:
         ``[n, min(k, m)]`` column indices.
     """
+    n, m = scores.shape
+    groups = m // CHUNK  # group g holds columns g, g + groups, g + 2 groups, ... (CHUNK of them)
+    if k >= m or groups < 4 * k:
+        return _exact(scores, k)
+    maxes = np.empty((n, groups + 1), dtype=scores.dtype)
+    np.copyto(maxes[:, :groups], scores[:, :groups])
+    for j in range(1, CHUNK):  # strided groups: elementwise maxima of contiguous column slices
+        np.maximum(maxes[:, :groups], scores[:, j * groups:(j + 1) * groups], out=maxes[:, :groups])
+    tail = scores[:, groups * CHUNK:]  # the last m % CHUNK columns: one more group
+    maxes[:, groups] = tail.max(axis=1) if tail.shape[1] else -np.inf
+    bound = -np.partition(-maxes, k - 1, axis=1)[:, k - 1]
+    hit = maxes >= bound[:, None]  # the groups that can hold a top-k item
+    per_row = hit.sum(axis=1)
+    slow = np.isnan(maxes).any(axis=1) | (per_row > 4 * k)  # NaN, or ties spread over many groups
+    out = np.empty((n, k), dtype=np.int64)
+    if slow.any():
+        out[slow] = _exact(scores[slow], k)
+        hit[slow] = False
+    if slow.all():
+        return out
+    rows, group = np.nonzero(hit)
+    table = np.full((groups + 1, CHUNK), -1, dtype=np.int64)
+    table[:groups] = np.arange(groups)[:, None] + groups * np.arange(CHUNK)
+    table[groups, :tail.shape[1]] = np.arange(groups * CHUNK, m)
+    columns = table[group]  # [pairs, CHUNK] candidate columns (-1: padding)
+    rows = np.broadcast_to(rows[:, None], columns.shape)
+    values = scores[rows, np.maximum(columns, 0)]
+    keep = (columns >= 0) & (values >= bound[rows])
+    rows, columns, values = rows[keep], columns[keep], values[keep]
+    order = np.lexsort((columns, -values, rows))  # by row, then score down, then column
+    counts = np.bincount(rows, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    fast = np.flatnonzero(~slow)
+    out[fast] = columns[order[(starts[fast][:, None] + np.arange(k)).ravel()]].reshape(-1, k)
+    return out
+
+
+def _exact(scores: np.ndarray, k: int) -> np.ndarray:
+    """The exact path: ``argpartition`` finds the k-th score, the row's items above it plus
+    the earliest ones equal to it are the top k, and only those k are sorted."""
     scores = np.where(np.isnan(scores), -np.inf, scores)
     n, m = scores.shape
     if k >= m:
