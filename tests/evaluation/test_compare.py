@@ -107,3 +107,21 @@ def test_compare_on_ml100k_runs_clean_and_leaves_a_readable_run_folder(ml100k_di
     assert len(runs) == 1 and runs[0].name.startswith("ml-100k-predefined-")
     assert (runs[0] / "metrics.png").read_bytes()[:4] == b"\x89PNG"
     assert "## k = 20" in (runs[0] / "report.md").read_text()
+
+
+def test_sampled_users_get_the_same_values_as_in_the_full_run(capsys):
+    import numpy as np
+
+    data = load_synthetic(300, 120, 4000, seed=4)
+    full = tfrec.compare(data, models=["ease", "popularity"], seed=4)
+    sampled = tfrec.compare(data, models=["ease", "popularity"], seed=4, sample_users=40)
+    assert sampled.payload["sampled_users"] == {"users": 40, "of": [full.payload["folds"][0]["test_users"]],
+                                                "seed": 4}
+    assert sampled.payload["folds"][0]["test_users"] == 40 and full.payload["sampled_users"] is None
+    users = np.unique(full.splits[0].test["user_id"])
+    chosen = np.isin(users, sampled.splits[0].test["user_id"].unique())
+    for model in ("ease", "popularity"):  # a user's list does not depend on who else is ranked
+        np.testing.assert_array_equal(sampled.result.per_user[(model, "ndcg", 10)][0],
+                                      full.result.per_user[(model, "ndcg", 10)][0][chosen])
+    assert main(["compare", "--models", "popularity", "--sample-users", "25", "--quiet", "--no-out"]) == 0
+    assert "sampled: 25 test users per fold" in capsys.readouterr().out

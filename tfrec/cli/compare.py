@@ -87,7 +87,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             outcome = compare(dataset, models=names, split=args.split, ks=ks, seed=args.seed, folds=folds,
                               test_ratio=args.test_ratio, relevance_threshold=args.relevance_threshold,
                               config=config, params=params, implicit_as=args.implicit_as,
-                              progress=bars, cold_history=args.cold_history, tensorboard_dir=args.tensorboard)
+                              progress=bars, cold_history=args.cold_history, tensorboard_dir=args.tensorboard,
+                              sample_users=args.sample_users)
         payload = outcome.payload
         if args.params:
             for entry in payload["run"]["params"].values():
@@ -96,6 +97,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {args.out}{os.sep}: results.json, report.md, metrics.png")
     return 0
+
+
+def sampled_note(sampled: dict) -> str:
+    """One line on a ``--sample-users`` run: how many users of how many, and what to trust."""
+    return (f"sampled: {sampled['users']:,} test users per fold (of {', '.join(f'{n:,}' for n in sampled['of'])}; "
+            f"seed {sampled['seed']}); the 95% intervals are per-user bootstraps over the sample")
 
 
 def default_run_folder(data: str, split: str, root: str = "runs") -> Path:
@@ -124,6 +131,8 @@ def _print_and_write(outcome: Comparison, payload: dict, name: str, args: argpar
                  else f"rating >= {args.relevance_threshold:g}")
     folds = ", ".join(s.name for s in splits)
     print(f"{name}, split {args.split} ({folds}), relevance: {relevance}")
+    if payload["sampled_users"]:
+        print(sampled_note(payload["sampled_users"]))
     for k in ks:  # every k, in a table that fits 120 columns (report.md has every metric)
         print(to_text(comparison_table(summary, k, intervals, metrics=columns, compact=True)))
     if staging is None:
@@ -138,6 +147,7 @@ def _print_and_write(outcome: Comparison, payload: dict, name: str, args: argpar
               f"- split `{args.split}`: " + "; ".join(f"{s['name']} train {s['train']:,} / test {s['test']:,}"
                                                     for s in payload["folds"]) + "\n"
               + "".join(f"- {m}: {p['source']} {p['values'] or ''}\n" for m, p in run["params"].items())
+              + (f"- {sampled_note(payload['sampled_users'])}\n" if payload["sampled_users"] else "")
               + "\nMean ± std over folds; 95% CI: per-user bootstrap (1,000 resamples); vs best: paired "
                 "Wilcoxon signed-rank over users, Holm-corrected (≈best: not significantly different).\n\n")
     markdown = (header + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k, intervals))
@@ -170,6 +180,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--cold-history", type=float, default=None,
                          help="cold_users: fraction of each held-out user's rows given to the models as "
                               "history at test time, the rest scored (default 0.8; 0: no history)")
+    compare.add_argument("--sample-users", type=int, default=None,
+                         help="rank only this many test users per fold (seeded, the same for every model): "
+                              "faster evaluation on large data; the report says so")
     compare.add_argument("--test-ratio", type=float, default=0.2, help="test fraction (default 0.2)")
     compare.add_argument("-k", "--k", default="10", help="cut-off(s) of ranking metrics, e.g. 10,20")
     compare.add_argument("--relevance-threshold", type=float, default=None,

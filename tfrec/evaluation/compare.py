@@ -94,7 +94,8 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
             test_ratio: float = 0.2, relevance_threshold: float | None = None, config: Any = None,
             params: dict[str, dict[str, Any]] | None = None, implicit_as: str | None = None,
             data_dir: str | None = None, progress: Progress | None = None,
-            cold_history: float | None = None, tensorboard_dir: str | None = None) -> Comparison:
+            cold_history: float | None = None, tensorboard_dir: str | None = None,
+            sample_users: int | None = None) -> Comparison:
     """Fits every model on the same split(s) and measures them the same way.
 
     Args:
@@ -116,6 +117,9 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
             users are cold, features only).
         tensorboard_dir: TensorBoard logs of the two-tower (scalars per epoch, item embeddings
             for the projector) in ``<dir>/<model>/<fold>``.
+        sample_users: Rank only this many test users per fold (a seeded sample, the same for
+            every model); the payload records it, and the intervals say how far the sample's
+            means can be trusted.
 
     Raises:
         TfrecError: Unknown models or parameters, bad options, invalid data.
@@ -131,13 +135,17 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
         cold_history = DEFAULT_COLD_HISTORY if split == "cold_users" else 0.0
     splits = make_splits(dataset, split, seed=seed, folds=folds, test_ratio=test_ratio,
                          cold_history=cold_history)
+    all_test_users = [s.summary()["test_users"] for s in splits]
+    if sample_users is not None:
+        splits = [s.sample_test_users(sample_users, seed) for s in splits]
     factories = {name: (lambda name=name: make_model(name, seed=seed, config=config, params=params.get(name),
                                                      implicit_as=implicit_as)) for name in names}
     result = evaluate(factories, splits, ks=ks, relevance_threshold=relevance_threshold, progress=progress,
                       log_dir=tensorboard_dir)
     run = provenance(seed=seed, params={n: {"values": params.get(n, {}),
                                             "source": "tuned" if n in params else "defaults"} for n in names})
-    payload = {"data": dataset.name, "split": split, "cold_history": cold_history,
+    sampled = None if sample_users is None else {"users": sample_users, "of": all_test_users, "seed": seed}
+    payload = {"data": dataset.name, "split": split, "cold_history": cold_history, "sampled_users": sampled,
                "folds": [s.summary() for s in splits], "models": names,
                "ks": ks, "relevance_threshold": relevance_threshold, "seed": seed, "run": run,
                **result.to_dict(seed=seed)}

@@ -78,6 +78,25 @@ class Split:
         column = self.dataset.schema.item_id
         return np.setdiff1d(self.test[column].unique(), self.train[column].unique())
 
+    def sample_test_users(self, n: int, seed: int) -> Split:
+        """This split with the test (and fold-in) rows of ``n`` test users drawn without
+        replacement (seeded: the same users for every model); all of them when ``n`` is not
+        smaller. Training rows are untouched: models fit as before, fewer users are ranked.
+
+        Raises:
+            DataError: ``n < 1``.
+        """
+        if n < 1:
+            raise DataError(f"--sample-users must be at least 1, got {n}")
+        column = self.dataset.schema.user_id
+        users = np.unique(self.test[column].to_numpy())
+        if n >= len(users):
+            return self
+        chosen = np.sort(_rng(seed).choice(users, size=n, replace=False))
+        return dataclasses.replace(
+            self, test=self.test[self.test[column].isin(chosen)],
+            fold_in=None if self.fold_in is None else self.fold_in[self.fold_in[column].isin(chosen)])
+
     def summary(self) -> dict:
         """Row and cold-start counts (JSON-ready)."""
         return {
@@ -85,6 +104,7 @@ class Split:
             "train": len(self.train),
             "validation": 0 if self.validation is None else len(self.validation),
             "test": len(self.test),
+            "test_users": int(self.test[self.dataset.schema.user_id].nunique()),
             "fold_in": 0 if self.fold_in is None else len(self.fold_in),
             "unseen_test_users": int(len(self.unseen_test_users)),
             "unseen_test_items": int(len(self.unseen_test_items)),

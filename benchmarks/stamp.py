@@ -1,0 +1,31 @@
+"""What every benchmark result carries: commit, date, CPU model, cores, versions, command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def stamp(**extra: Any) -> dict[str, Any]:
+    """The provenance record of ``tfrec compare``'s results (one definition), with the command
+    that reproduces the result."""
+    from tfrec.evaluation.provenance import provenance
+
+    record = provenance(**extra)
+    record["command"] = "python " + " ".join(sys.argv)
+    return record
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 matmul rate (GFLOP/s, best of ``repeats``): the compute bound."""
+    import time
+
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
