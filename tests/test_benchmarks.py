@@ -1,0 +1,20 @@
+"""Every benchmark in benchmarks/ runs in its --smoke mode, so that none can rot."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+
+BENCHMARKS = sorted((REPO_ROOT / "benchmarks").glob("bench_*.py"))
+
+
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
+def test_benchmark_smoke_mode_runs(script, tmp_path):
+    done = subprocess.run([sys.executable, str(script), "--smoke", "--out", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip(), "a benchmark reports what it measured"
+    assert not (tmp_path / "r.json").exists(), "smoke runs never write results"
