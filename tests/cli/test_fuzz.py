@@ -38,7 +38,8 @@ COMMANDS = {
                            "--shards", "--overwrite"],
     ("data", "download"): ["--dest", "--sha256", "--url", "--insecure", "--timeout"],
     ("compare",): ["--data", "--models", "--split", "--folds", "--test-ratio", "--k", "--relevance-threshold",
-                   "--config", "--out", "--overwrite", "--seed", "--quiet", "--invalid", "--schema"],
+                   "--config", "--out", "--overwrite", "--seed", "--quiet", "--invalid", "--schema", "--sample-users",
+                   "--no-out"],
     ("train",): ["--data", "--config", "--out", "--split", "--fold", "--epochs", "--batch-size", "--resume",
                  "--overwrite", "--train-files", "--eval-files", "--validation-files", "--schema",
                  "--strategy", "--logical-cpus", "--shuffle-buffer", "--seed", "--no-validation"],
@@ -55,7 +56,8 @@ VALUES = ["", "0", "1", "3", "-1", "10", "ten", "10,", "1e9", "100000", "nan", "
           "age=30", "age=x,gender", "1,2,3"] + [str(p) for p in sorted(CORPUS.iterdir())]
 
 
-FLAGS = {"--json", "--overwrite", "--quiet", "--resume", "--insecure", "--version", "-v", "--no-validation"}
+FLAGS = {"--json", "--overwrite", "--quiet", "--resume", "--insecure", "--version", "-v", "--no-validation",
+         "--no-out"}
 OUTCOMES = {"argparse": 0, "checked": 0, "reached": 0, "ok": 0}
 
 
@@ -74,7 +76,7 @@ CHOICES = {"--duplicates": ["last", "mean", "error"], "--invalid": ["error", "dr
 
 
 INTEGERS = {"--rows", "--users", "--items", "--seed", "--shards", "--epochs", "--batch-size", "--k", "-k",
-            "--max-exclude", "--logical-cpus", "--shuffle-buffer"}
+            "--max-exclude", "--logical-cpus", "--shuffle-buffer", "--sample-users"}
 FLOATS = {"--signal", "--test-ratio", "--relevance-threshold", "--timeout"}
 
 

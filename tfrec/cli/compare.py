@@ -65,6 +65,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tfrec.recommenders import default_models, make_model
 
     ks = parse_ks(args.k)
+    if args.sample_users is not None and args.sample_users < 1:
+        raise TfrecError(f"--sample-users must be at least 1, got {args.sample_users}")
     if args.out and args.no_out:
         raise TfrecError("--out and --no-out contradict each other; give one")
     if not args.out and not args.no_out:
