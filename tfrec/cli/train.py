@@ -107,7 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = {**batches.summary(), "rows": result.scan.rows}
         save_run(result, tables, staging, split_summary=summary, test_metrics=test_metrics)
     shutil.rmtree(backup, ignore_errors=True)  # the run is complete: nothing left to resume
-    print(f"trained on {result.scan.rows:,} rows in {result.seconds:.1f}s "
+    held = f" ({result.validation_rows:,} more held out for validation)" if result.validation_rows else ""
+    print(f"trained on {result.scan.rows:,} rows{held} in {result.seconds:.1f}s "
           f"({result.examples_per_second:,.0f} examples/s, {strategy.num_replicas_in_sync} "
           f"replica(s)); wrote {out}")
     if result.validation_rows:
