@@ -26,7 +26,8 @@ def _side_specs(features: tuple[Feature, ...], table: pd.DataFrame | None, id_co
 
 
 def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
-                sample: dict[str, np.ndarray], history: HistoryTable | None = None) -> TwoTowerModel:
+                sample: dict[str, np.ndarray], history: HistoryTable | None = None,
+                history_capacity: int = 0) -> TwoTowerModel:
     """Builds a model from training statistics.
 
     Args:
@@ -35,6 +36,8 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
         stats: Counts per id, rating mean and context statistics of the training rows.
         sample: A few joined training rows ``{column: array[n]}`` (variables are created on them).
         history: The users' training items (needed with ``config.history``).
+        history_capacity: Room for at least this many history pairs (a larger table filled
+            later by :func:`fill_history`, e.g. with the validation rows for serving).
 
     Raises:
         ConfigError: Unknown features named in the config, or no input in a tower.
@@ -74,11 +77,20 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
         item_id_dtype=schema.item_id_dtype, user_vocabulary=sorted(stats.users.vocabulary(), key=str),
         item_vocabulary=item_vocabulary, item_probabilities=(item_counts / item_counts.sum()).tolist(),
         rating=schema.rating, weight=schema.weight, global_mean=stats.mean_rating,
-        history_pairs=0 if pairs is None else len(pairs))
+        history_pairs=0 if pairs is None else max(len(pairs), history_capacity))
     model({k: v[:2] for k, v in sample.items()})  # creates every variable
-    if pairs is not None and model.history_pool is not None:
-        users = model.user_index(as_input_array(pairs["user"])).numpy()
-        order = np.argsort(users, kind="stable")  # keeps each user's items oldest first
-        items = model.item_positions(as_input_array(pairs["item"].to_numpy()[order])).numpy()
-        model.history_pool.set_table(users[order], items, pairs["weight"].to_numpy()[order])
+    if history is not None:
+        fill_history(model, history)
     return model
+
+
+def fill_history(model: TwoTowerModel, history: HistoryTable) -> None:
+    """Writes ``history``'s pairs into the model's history table (users outside the model's
+    vocabulary go to its out-of-vocabulary row, which queries never read as a known user)."""
+    if model.history_pool is None:
+        return
+    pairs = history.frame()
+    users = model.user_index(as_input_array(pairs["user"])).numpy()
+    order = np.argsort(users, kind="stable")  # keeps each user's items oldest first
+    items = model.item_positions(as_input_array(pairs["item"].to_numpy()[order])).numpy()
+    model.history_pool.set_table(users[order], items, pairs["weight"].to_numpy()[order])

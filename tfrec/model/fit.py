@@ -68,6 +68,10 @@ class TrainResult:
         validation_rows: Rows of the validation source (0 without validation).
         best_epoch: The epoch (1-based) whose weights the model holds: the best validation
             epoch when early stopping restored it, else the last one.
+        served_history: With history and validation rows: the users' training and validation
+            items, which :func:`~tfrec.model.run_folder.save_run` writes into the saved model
+            for serving (the model in memory keeps the training-only table, so that rankings
+            of held-out rows are not read from their own answers).
         seen: The distinct (user, item) pairs of the training and validation rows (excluded
             from served recommendations).
     """
@@ -82,6 +86,7 @@ class TrainResult:
     validation_rows: int = 0
     seen: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     best_epoch: int = 0
+    served_history: HistoryTable | None = None
 
     @property
     def steady_examples_per_second(self) -> float:
@@ -192,7 +197,11 @@ def train(
     seen = SeenPairs(tables.schema)
     history = (HistoryTable(tables.schema, config.history_max_len, config.history_weighting)
                if config.history else None)
-    scan = batches.scan(Tee(stats, seen, history))
+    # With validation rows, a second table holds the training and validation rows (the user's
+    # whole training data) for serving; the model trains and validates on the first.
+    served = (HistoryTable(tables.schema, config.history_max_len, config.history_weighting)
+              if config.history and validation is not None else None)
+    scan = batches.scan(Tee(stats, seen, history, served))
     if history is not None:
         logger.info("history table: at most %d items per user, %d pairs at the peak of the scan, "
                     "%.1f MB kept", config.history_max_len, history.peak_pairs, history.nbytes / 2**20)
@@ -205,8 +214,18 @@ def train(
         full = config.batch_size * len(catalog) <= FULL_SOFTMAX_LOGITS
         config = config.replace(negatives="full" if full else "mixed")
         logger.info("negatives: %s (batch %d x catalog %d)", config.negatives, config.batch_size, len(catalog))
+    validation_data = validation_rows = validation_pairs = None
+    train_pairs = seen.frame()
+    if validation is not None:
+        held_out = SeenPairs(tables.schema)
+        # The validation rows are the user's training data too: served lists leave them out
+        # (``seen`` grows), while the validation ranking excludes the training pairs only.
+        validation_rows = validation.scan(Tee(held_out, seen, served)).rows
+        validation_pairs = held_out.frame()
+        validation_data = validation.batches(config.batch_size, shuffle=False)
     with strategy.scope():
-        model = build_model(config, tables, stats, batches.sample(scan.sample), history)
+        model = build_model(config, tables, stats, batches.sample(scan.sample), history,
+                            history_capacity=0 if served is None else len(served.frame()))
     distributed = is_distributed(strategy)
     # Under a strategy every replica (and worker) runs the same number of equal-sized steps.
     steps = _steps_per_epoch(scan.rows, config.batch_size) if distributed else None
@@ -218,15 +237,6 @@ def train(
 
     train_data = (strategy.distribute_datasets_from_function(dataset_fn) if distributed
                   else dataset_fn(tf.distribute.InputContext()))
-    validation_data = validation_rows = validation_pairs = None
-    train_pairs = seen.frame()
-    if validation is not None:
-        held_out = SeenPairs(tables.schema)
-        # The validation rows are the user's training data too: served lists leave them out
-        # (``seen`` grows), while the validation ranking excludes the training pairs only.
-        validation_rows = validation.scan(Tee(held_out, seen)).rows
-        validation_pairs = held_out.frame()
-        validation_data = validation.batches(config.batch_size, shuffle=False)
     with strategy.scope():
         # XLA cannot compile the lookup tables: the model compiles its dense parts itself.
         model.compile(optimizer=make_optimizer(config), jit_compile=False)
@@ -262,7 +272,8 @@ def train(
     stopping = [c for c in callbacks if isinstance(c, tf.keras.callbacks.EarlyStopping)]
     best_epoch = stopping[0].best_epoch + 1 if stopping and stopping[0].best_weights is not None else epochs_run
     return TrainResult(model, values, seconds, epochs_run * rows_per_epoch / max(seconds, 1e-9),
-                       epoch_log.seconds, catalog, scan, validation_rows or 0, seen.frame(), best_epoch)
+                       epoch_log.seconds, catalog, scan, validation_rows or 0, seen.frame(), best_epoch,
+                       served)
 
 
 

@@ -140,18 +140,21 @@ class HistoryPooling(tf.keras.layers.Layer):
         return int(self.item_embedding.output_dim)
 
     def set_table(self, user_rows: np.ndarray, item_indices: np.ndarray, weights: np.ndarray) -> None:
-        """Fills the table from pairs sorted by user row.
+        """Fills the table from pairs sorted by user row (at most the table's capacity).
 
         Args:
             user_rows: ``[n_pairs]`` user index of each pair (0 is the out-of-vocabulary row).
             item_indices: ``[n_pairs]`` item index (the shared lookup's output).
             weights: ``[n_pairs]`` weight of each pair.
         """
-        n_users = int(self.splits.shape[0]) - 1
+        n_users, capacity = int(self.splits.shape[0]) - 1, int(self.items.shape[0])
+        if len(item_indices) > capacity:
+            raise ValueError(f"{len(item_indices)} history pairs for a table of {capacity}")
         lengths = np.bincount(np.asarray(user_rows, dtype=np.int64), minlength=n_users)
+        pad = capacity - len(item_indices)  # unused tail: no user's row splits reach it
         self.splits.assign(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-        self.items.assign(np.asarray(item_indices, dtype=np.int64))
-        self.weights_.assign(np.asarray(weights, dtype=np.float32))
+        self.items.assign(np.concatenate([np.asarray(item_indices, dtype=np.int64), np.zeros(pad, np.int64)]))
+        self.weights_.assign(np.concatenate([np.asarray(weights, dtype=np.float32), np.zeros(pad, np.float32)]))
 
     def user_history(self, user_rows: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
         """Stored history of ``user_rows [batch]``: ragged item indices and weights ``[batch, None]``."""

@@ -27,6 +27,7 @@ import pandas as pd
 from tfrec.data.dataset import Dataset
 from tfrec.data.parquet import read_local_parquet, write_local_parquet
 from tfrec.errors import SchemaError, TfrecError
+from tfrec.model.build import fill_history
 from tfrec.model.fit import TrainResult
 from tfrec.model.persist import load_model, save_model
 from tfrec.model.two_tower import TwoTowerModel
@@ -100,6 +101,9 @@ def save_run(result: TrainResult, tables: Dataset, directory: str | os.PathLike,
              test_metrics: dict[str, float] | None = None) -> Path:
     """Writes a training run: everything ``tfrec export`` and ``tfrec recommend`` need.
 
+    With ``result.served_history`` the model's history table is first refilled with it (the
+    validation rows join each user's history), in memory too.
+
     Args:
         result: The trained model, its history and catalog.
         tables: Schema and feature tables of the run.
@@ -109,6 +113,8 @@ def save_run(result: TrainResult, tables: Dataset, directory: str | os.PathLike,
     """
     run = RunFolder(directory)
     model = result.model
+    if result.served_history is not None:  # known users are served from all their training rows
+        fill_history(model, result.served_history)
     save_model(model, run.file(run.MODEL))
     run.file(run.CONFIG).write_text(json.dumps(model.model_config.to_dict(), indent=2))
     run.file(run.SCHEMA).write_text(tables.schema.to_json())

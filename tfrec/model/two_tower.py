@@ -31,6 +31,7 @@ from tfrec.model.history import HistoryPooling
 from tfrec.model.negatives import CatalogNegatives
 from tfrec.model.rating import RatingHead
 from tfrec.model.specs import FeatureSpec, plain
+from tfrec.model.steps import EpochMeanSteps
 from tfrec.model.tower import Tower, batched_apply
 from tfrec.schema import id_dtype
 
@@ -48,7 +49,7 @@ HISTORY_ITEMS = "__history_items__"
 HISTORY_WEIGHTS = "__history_weights__"
 
 
-class TwoTowerModel(tfrs.Model):
+class TwoTowerModel(EpochMeanSteps, tfrs.Model):
     """Query and candidate towers trained with a retrieval task and a rating task.
 
     Build one with :func:`tfrec.model.build.build_model`, which fits the specs on the training
@@ -329,38 +330,6 @@ class TwoTowerModel(tfrs.Model):
                                    candidate_sampling_probability=sampling,
                                    candidate_ids=candidate_ids, compute_metrics=False,
                                    compute_batch_metrics=False)
-
-    def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """TFRS's train step, with the regularization loss divided among the replicas (each
-        replica adds it, and the optimizer sums the replicas' gradients), and epoch means in
-        the logs."""
-        with tf.GradientTape() as tape:
-            loss = self.compute_loss(inputs, training=True)
-            regularization = self._regularization()
-            total = loss + regularization
-        gradients = tape.gradient(total, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
-        self.loss_tracker.update_state(total)
-        return self._logs(training=True)
-
-    def test_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """The training objective on held-out rows (epoch means), plus the factorized top-k
-        metrics once the index is built."""
-        self.loss_tracker.update_state(self.compute_loss(inputs, training=False) + self._regularization())
-        return self._logs(training=False)
-
-    def _regularization(self) -> tf.Tensor:
-        if not self.losses:
-            return tf.constant(0.0)
-        return tf.nn.scale_regularization_loss(tf.reduce_sum([tf.reduce_sum(x) for x in self.losses]))
-
-    def _logs(self, training: bool) -> dict[str, tf.Tensor]:
-        """The metrics computed in this mode: factorized top-k only in evaluation once the
-        index is built, the retrieval loss only when the retrieval task runs."""
-        topk = self._index_ready and not training
-        skip = {"retrieval_loss"} if self.model_config.retrieval_weight == 0 else set()
-        return {m.name: m.result() for m in self.metrics if m.name not in skip
-                and (topk or not m.name.startswith("factorized_top_k"))}
 
     def get_config(self) -> dict[str, Any]:
         return plain({
