@@ -39,7 +39,7 @@ COMMANDS = {
     ("data", "download"): ["--dest", "--sha256", "--url", "--insecure", "--timeout"],
     ("compare",): ["--data", "--models", "--split", "--folds", "--test-ratio", "--k", "--relevance-threshold",
                    "--config", "--out", "--overwrite", "--seed", "--quiet", "--invalid", "--schema", "--sample-users",
-                   "--no-out"],
+                   "--no-out", "--shard"],
     ("train",): ["--data", "--config", "--out", "--split", "--fold", "--epochs", "--batch-size", "--resume",
                  "--overwrite", "--train-files", "--eval-files", "--validation-files", "--schema",
                  "--strategy", "--logical-cpus", "--shuffle-buffer", "--seed", "--no-validation"],

@@ -10,7 +10,7 @@ import warnings
 from typing import Any, NoReturn
 
 from tfrec import __version__
-from tfrec.cli import compare, data, serve, train, tune
+from tfrec.cli import compare, data, report, serve, train, tune
 from tfrec.cli.common import resolve_seed
 from tfrec.errors import TfrecError
 
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the traceback of an unexpected error (also: TFREC_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    for module in (data, compare, tune, serve, train):
+    for module in (data, compare, report, tune, serve, train):
         module.add_commands(commands)
     return parser
 

@@ -39,6 +39,10 @@ def resolve_seed(args: argparse.Namespace) -> None:
             args.seed = DEFAULT_SEED
 
 
+#: The options that say which data set is loaded (recorded so that a merge can load it again).
+DATA_OPTIONS = ("data", "data_dir", "schema", "users", "items", "seed", "sep", "signal", "duplicates", "invalid")
+
+
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="synthetic",
                         help="synthetic (default), ml-100k, ml-1m, ml-latest-small, ml-latest, "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tfrec.cli.bars import Bars
-from tfrec.cli.common import add_data_options, load
+from tfrec.cli.common import DATA_OPTIONS, add_data_options, load
 from tfrec.errors import TfrecError
 
 if TYPE_CHECKING:  # TensorFlow is imported only when a command runs
@@ -60,6 +60,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Fits every model on the same split(s) and reports the same metrics for each."""
     from tfrec.atomic import check_target, output_directory
     from tfrec.evaluation.compare import compare
+    from tfrec.evaluation.shards import parse_shard
     from tfrec.evaluation.tuning import read_params
     from tfrec.model.config import ModelConfig
     from tfrec.recommenders import default_models, make_model
@@ -67,6 +68,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     ks = parse_ks(args.k)
     if args.sample_users is not None and args.sample_users < 1:
         raise TfrecError(f"--sample-users must be at least 1, got {args.sample_users}")
+    shard = parse_shard(args.shard) if args.shard else None
     if args.out and args.no_out:
         raise TfrecError("--out and --no-out contradict each other; give one")
     if not args.out and not args.no_out:
@@ -90,12 +92,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
                               test_ratio=args.test_ratio, relevance_threshold=args.relevance_threshold,
                               config=config, params=params, implicit_as=args.implicit_as,
                               progress=bars, cold_history=args.cold_history, tensorboard_dir=args.tensorboard,
-                              sample_users=args.sample_users)
+                              sample_users=args.sample_users, shard=shard)
         payload = outcome.payload
         if args.params:
             for entry in payload["run"]["params"].values():
                 entry["source"] = entry["source"].replace("tuned", f"tuned ({args.params})")
-        _print_and_write(outcome, payload, dataset.name, args, ks, staging)
+        payload["data_options"] = {o: getattr(args, o) for o in DATA_OPTIONS}
+        print_and_write(outcome, args.metrics, staging)
     if args.out:
         print(f"wrote {args.out}{os.sep}: results.json, report.md, metrics.png")
     return 0
@@ -120,25 +123,32 @@ def default_run_folder(data: str, split: str, root: str = "runs") -> Path:
     return path
 
 
-def _print_and_write(outcome: Comparison, payload: dict, name: str, args: argparse.Namespace,
-                     ks: list[int], staging: Path | None) -> None:
-    result, splits = outcome.result, outcome.splits
+def print_and_write(outcome: Comparison, metrics: str | None, staging: Path | None) -> None:
+    """Prints the tables of a comparison and writes its run folder (``results.json``,
+    ``report.md``, ``metrics.png``; a shard's outputs too) into ``staging``."""
     from tfrec.evaluation.report import TERMINAL_METRICS, comparison_table, to_markdown, to_text
+    from tfrec.evaluation.shards import write_ranked
 
-    columns = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else TERMINAL_METRICS
+    payload, result, splits, ks = outcome.payload, outcome.result, outcome.splits, outcome.ks
+    name = outcome.dataset.name
+    columns = tuple(m.strip() for m in metrics.split(",")) if metrics else TERMINAL_METRICS
 
     summary = result.summary()
     intervals = pd.DataFrame(payload["intervals"])
-    relevance = ("all test items" if args.relevance_threshold is None
-                 else f"rating >= {args.relevance_threshold:g}")
+    threshold = payload["relevance_threshold"]
+    relevance = "all test items" if threshold is None else f"rating >= {threshold:g}"
     folds = ", ".join(s.name for s in splits)
-    print(f"{name}, split {args.split} ({folds}), relevance: {relevance}")
+    shard = payload.get("shard")
+    print(f"{name}, split {payload['split']} ({folds}), relevance: {relevance}"
+          + (f"; shard {shard['index']}/{shard['count']} of the test users" if shard else ""))
     if payload["sampled_users"]:
         print(sampled_note(payload["sampled_users"]))
     for k in ks:  # every k, in a table that fits 120 columns (report.md has every metric)
         print(to_text(comparison_table(summary, k, intervals, metrics=columns, compact=True)))
     if staging is None:
         return
+    if shard:
+        shard["ranked"] = write_ranked(staging, result.ranked)
     (staging / "results.json").write_text(json.dumps(payload, indent=2, default=str))
     run = payload["run"]
     header = (f"# tfrec compare: {name}\n\n"
@@ -146,7 +156,7 @@ def _print_and_write(outcome: Comparison, payload: dict, name: str, args: argpar
               f"- tfrec {run['versions']['tfrec']} (commit {run['git_commit'] or 'not a checkout'}), "
               + ", ".join(f"{k} {v}" for k, v in run["versions"].items() if k != "tfrec") + "\n"
               f"- machine: {run['cpu']}, {run['cores']} cores\n"
-              f"- split `{args.split}`: " + "; ".join(f"{s['name']} train {s['train']:,} / test {s['test']:,}"
+              f"- split `{payload['split']}`: " + "; ".join(f"{s['name']} train {s['train']:,} / test {s['test']:,}"
                                                     for s in payload["folds"]) + "\n"
               + "".join(f"- {m}: {p['source']} {p['values'] or ''}\n" for m, p in run["params"].items())
               + (f"- {sampled_note(payload['sampled_users'])}\n" if payload["sampled_users"] else "")
@@ -185,6 +195,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--sample-users", type=int, default=None,
                          help="rank only this many test users per fold (seeded, the same for every model): "
                               "faster evaluation on large data; the report says so")
+    compare.add_argument("--shard", default=None,
+                         help="INDEX/COUNT: rank only this share of the test users (every model is still "
+                              "fitted); join the shards' --out folders with `tfrec report merge`")
     compare.add_argument("--test-ratio", type=float, default=0.2, help="test fraction (default 0.2)")
     compare.add_argument("-k", "--k", default="10", help="cut-off(s) of ranking metrics, e.g. 10,20")
     compare.add_argument("--relevance-threshold", type=float, default=None,

@@ -95,7 +95,7 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
             params: dict[str, dict[str, Any]] | None = None, implicit_as: str | None = None,
             data_dir: str | None = None, progress: Progress | None = None,
             cold_history: float | None = None, tensorboard_dir: str | None = None,
-            sample_users: int | None = None) -> Comparison:
+            sample_users: int | None = None, shard: tuple[int, int] | None = None) -> Comparison:
     """Fits every model on the same split(s) and measures them the same way.
 
     Args:
@@ -120,6 +120,9 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
         sample_users: Rank only this many test users per fold (a seeded sample, the same for
             every model); the payload records it, and the intervals say how far the sample's
             means can be trusted.
+        shard: ``(index, count)``: rank only shard ``index``'s test users (every model is
+            still fitted); :func:`tfrec.evaluation.shards.merge` joins the shards' outputs into
+            the single run's results.
 
     Raises:
         TfrecError: Unknown models or parameters, bad options, invalid data.
@@ -138,15 +141,32 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
     all_test_users = [s.summary()["test_users"] for s in splits]
     if sample_users is not None:
         splits = [s.sample_test_users(sample_users, seed) for s in splits]
+    if shard is not None:
+        index, count = shard
+        if not 0 <= index < count:
+            raise TfrecError(f"shard {index}/{count}: the index must be in 0..{count - 1}")
+        splits = [s.shard_test_users(index, count) for s in splits]
     factories = {name: (lambda name=name: make_model(name, seed=seed, config=config, params=params.get(name),
                                                      implicit_as=implicit_as)) for name in names}
     result = evaluate(factories, splits, ks=ks, relevance_threshold=relevance_threshold, progress=progress,
                       log_dir=tensorboard_dir)
     run = provenance(seed=seed, params={n: {"values": params.get(n, {}),
                                             "source": "tuned" if n in params else "defaults"} for n in names})
-    sampled = None if sample_users is None else {"users": sample_users, "of": all_test_users, "seed": seed}
-    payload = {"data": dataset.name, "split": split, "cold_history": cold_history, "sampled_users": sampled,
-               "folds": [s.summary() for s in splits], "models": names,
-               "ks": ks, "relevance_threshold": relevance_threshold, "seed": seed, "run": run,
-               **result.to_dict(seed=seed)}
+    options = {"split": split, "seed": seed, "folds": list(folds) if folds else None, "test_ratio": test_ratio,
+               "cold_history": cold_history, "sample_users": sample_users, "ks": ks,
+               "relevance_threshold": relevance_threshold, "models": names}
+    payload = comparison_payload(dataset, splits, options, result, run, all_test_users)
+    if shard is not None:
+        payload["shard"] = {"index": shard[0], "count": shard[1]}
     return Comparison(dataset, splits, ks, names, result, payload)
+
+
+def comparison_payload(dataset: Dataset, splits: Sequence[Split], options: dict[str, Any],
+                       result: EvaluationResult, run: dict[str, Any], all_test_users: list[int]) -> dict[str, Any]:
+    """The JSON record of a comparison (``results.json``): options, folds, results, provenance."""
+    seed, sample_users = options["seed"], options["sample_users"]
+    sampled = None if sample_users is None else {"users": sample_users, "of": all_test_users, "seed": seed}
+    return {"data": dataset.name, "split": options["split"], "cold_history": options["cold_history"],
+            "sampled_users": sampled, "folds": [s.summary() for s in splits], "models": options["models"],
+            "ks": options["ks"], "relevance_threshold": options["relevance_threshold"], "seed": seed,
+            "options": options, "run": run, **result.to_dict(seed=seed)}

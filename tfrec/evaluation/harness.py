@@ -51,10 +51,12 @@ class EvaluationResult:
         rows: One row per (model, fold, metric, k); ``k`` is 0 for metrics without a cut-off.
         per_user: ``(model, metric, k)`` -> per-user values of each ranking metric, one array
             per fold in split order (the same users in the same order for every model).
+        ranked: ``(model, fold)`` -> what the model produced (:class:`Ranked`).
     """
 
     rows: pd.DataFrame
     per_user: dict[tuple[str, str, int], list[np.ndarray]] = dataclasses.field(default_factory=dict)
+    ranked: dict[tuple[str, str], Ranked] = dataclasses.field(default_factory=dict)
 
     def intervals(self, *, seed: int = 0) -> pd.DataFrame:
         """Per ranking metric and k: each model's mean over users, its bootstrap 95% interval,
@@ -111,72 +113,131 @@ def _popularity(train: pd.DataFrame, dataset: Dataset) -> tuple[np.ndarray, np.n
     return counts.index.to_numpy(), counts.to_numpy() / n_users, n_users
 
 
-def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,),
-                   relevance_threshold: float | None = None,
-                   item_vectors: np.ndarray | None = None,
-                   seen: SeenItems | None = None,
-                   fold_in: SeenItems | None = None) -> tuple[list[dict], PerUser]:
-    """Fits ``model`` on ``split.train`` (validation: ``split.validation``) and measures it on
-    ``split.test``; ``seen`` is the split's shared seen-items index.
+@dataclasses.dataclass
+class Ranked:
+    """What one model produced on one split: everything its metrics are computed from.
 
-    With ``split.fold_in`` (strong generalization) the test users are ranked from their
-    fold-in history (``fold_in``, the split's shared index of it; built when not given) and
-    its items are left out; ``uses_history`` records whether the model could read it.
+    Attributes:
+        fit_seconds: Wall time of ``fit``.
+        predict_seconds: Wall time of predicting and ranking.
+        unknown_users: Test pairs whose user training never saw.
+        unknown_items: Test pairs whose item training never saw.
+        predicted: ``[n_test]`` predicted ratings in test-row order, or ``None``.
+        eval_users: ``[n_eval]`` the ranked users, sorted.
+        recommended: ``[n_eval, k_max]`` their ranked item ids.
+        uses_history: Whether the model read the fold-in history (``None``: no fold-in).
+    """
+
+    fit_seconds: float
+    predict_seconds: float
+    unknown_users: int
+    unknown_items: int
+    predicted: np.ndarray | None
+    eval_users: np.ndarray
+    recommended: np.ndarray
+    uses_history: float | None = None
+
+
+def _relevant(split: Split, relevance_threshold: float | None) -> pd.DataFrame:
+    schema, test = split.dataset.schema, split.test
+    if relevance_threshold is not None and schema.rating is not None:
+        return test[test[schema.rating] >= relevance_threshold]
+    return test
+
+
+def rank_split(model: Recommender, split: Split, *, k_max: int = 10,
+               relevance_threshold: float | None = None, seen: SeenItems | None = None,
+               fold_in: SeenItems | None = None) -> Ranked:
+    """Fits ``model`` on ``split.train`` (validation: ``split.validation``), predicts the test
+    ratings and ranks the full catalog for every user with a relevant test item (training
+    items left out; with ``split.fold_in``, from the fold-in history, its items left out)."""
+    dataset, schema, test = split.dataset, split.dataset.schema, split.test
+    start = time.perf_counter()
+    model.fit(split.train, dataset, split.validation, seen=seen)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    users, items = test[schema.user_id].to_numpy(), test[schema.item_id].to_numpy()
+    unknown = model.unknown_counts(users, items)
+    predicted = (np.asarray(model.predict(users, items), dtype=np.float64)
+                 if model.predicts_ratings and schema.rating is not None else None)
+    eval_users = np.unique(_relevant(split, relevance_threshold)[schema.user_id].to_numpy())
+    uses_history = None
+    if split.fold_in is not None:
+        fold_in = fold_in if fold_in is not None else SeenItems.build(split.fold_in, dataset)
+        recommended, _ = model.recommend_from_history(eval_users, fold_in, k=k_max)
+        uses_history = float(model.uses_history)
+    else:
+        recommended, _ = model.recommend(eval_users, k=k_max, exclude_seen=True)
+    return Ranked(fit_seconds, time.perf_counter() - start, unknown["unknown_users"], unknown["unknown_items"],
+                  predicted, eval_users, recommended, uses_history)
+
+
+def score_ranked(ranked: Ranked, split: Split, *, ks: Sequence[int] = (10,),
+                 relevance_threshold: float | None = None, item_vectors: np.ndarray | None = None,
+                 catalog_index: pd.Index | None = None) -> tuple[list[dict], PerUser]:
+    """The metrics of :class:`Ranked` outputs on ``split``'s test rows.
 
     Returns:
         Tidy rows ``{"metric", "k", "value"}``, and the per-user values of each ranking metric
         ``{(metric, k): [n_eval_users]}``.
     """
-    dataset, schema = split.dataset, split.dataset.schema
-    test = split.test
+    dataset, schema, test = split.dataset, split.dataset.schema, split.test
+    catalog_index = catalog_index if catalog_index is not None else pd.Index(dataset.item_ids)
     rows: list[dict] = []
     per_user: PerUser = {}
 
     def add(metric: str, value: float, k: int = 0) -> None:
         rows.append({"metric": metric, "k": int(k), "value": float(value)})
 
-    start = time.perf_counter()
-    model.fit(split.train, dataset, split.validation, seen=seen)
-    add("fit_seconds", time.perf_counter() - start)
-    start = time.perf_counter()
-    users, items = test[schema.user_id].to_numpy(), test[schema.item_id].to_numpy()
-    unknown = model.unknown_counts(users, items)
-    add("unknown_users", unknown["unknown_users"])
-    add("unknown_items", unknown["unknown_items"])
-    if model.predicts_ratings and schema.rating is not None:
-        predicted = model.predict(users, items)
+    add("fit_seconds", ranked.fit_seconds)
+    add("unknown_users", ranked.unknown_users)
+    add("unknown_items", ranked.unknown_items)
+    if ranked.predicted is not None:
         truth = test[schema.rating].to_numpy(float)
-        add("rmse", metrics.rmse(truth, predicted))
-        add("mae", metrics.mae(truth, predicted))
-    relevant = test
-    if relevance_threshold is not None and schema.rating is not None:
-        relevant = test[test[schema.rating] >= relevance_threshold]
+        add("rmse", metrics.rmse(truth, ranked.predicted))
+        add("mae", metrics.mae(truth, ranked.predicted))
+    if ranked.uses_history is not None:
+        add("uses_history", ranked.uses_history)
+    add("predict_seconds", ranked.predict_seconds)
+    relevant = _relevant(split, relevance_threshold)
     eval_users, user_rows = np.unique(relevant[schema.user_id].to_numpy(), return_inverse=True)
+    if not np.array_equal(eval_users, ranked.eval_users):
+        raise ValueError("the ranked users are not this split's users with a relevant test item")
     relevant_items = relevant[schema.item_id].to_numpy()
     gains = relevant[schema.rating].to_numpy(float) if schema.rating is not None else None
-    k_max = max(ks)
-    if split.fold_in is not None:
-        fold_in = fold_in if fold_in is not None else SeenItems.build(split.fold_in, dataset)
-        recommended, _ = model.recommend_from_history(eval_users, fold_in, k=k_max)
-        add("uses_history", float(model.uses_history))
-    else:
-        recommended, _ = model.recommend(eval_users, k=k_max, exclude_seen=True)
-    add("predict_seconds", time.perf_counter() - start)
     pop_items, pop_p, n_train_users = _popularity(split.train, dataset)
-    catalog_index = seen.catalog_index if seen is not None else pd.Index(model.catalog)
     for k in ks:
-        top = recommended[:, :k]
+        top = ranked.recommended[:, :k]
         for name, values in metrics.per_user_ranking_metrics(top, user_rows, relevant_items, k).items():
             add(name, values.mean() if len(values) else np.nan, k)
             per_user[(name, k)] = values
         if gains is not None:
             add("ndcg_graded", metrics.ranking_metrics(top, user_rows, relevant_items, k, gains=gains)["ndcg"], k)
-        add("coverage", metrics.coverage(top, len(model.catalog)), k)
+        add("coverage", metrics.coverage(top, len(catalog_index)), k)
         add("novelty", metrics.novelty(top, items=pop_items, probabilities=pop_p, n_users=n_train_users), k)
         if item_vectors is not None and k > 1:
             positions = catalog_index.get_indexer(top.ravel()).reshape(top.shape)
             add("diversity", metrics.intra_list_diversity(positions, item_vectors), k)
     return rows, per_user
+
+
+def evaluate_split(model: Recommender, split: Split, *, ks: Sequence[int] = (10,),
+                   relevance_threshold: float | None = None,
+                   item_vectors: np.ndarray | None = None,
+                   seen: SeenItems | None = None,
+                   fold_in: SeenItems | None = None) -> tuple[list[dict], PerUser]:
+    """Fits ``model`` on ``split.train`` and measures it on ``split.test``
+    (:func:`rank_split`, then :func:`score_ranked`); ``seen`` is the split's shared seen-items
+    index, ``fold_in`` its shared index of the fold-in history.
+
+    Returns:
+        Tidy rows ``{"metric", "k", "value"}``, and the per-user values of each ranking metric
+        ``{(metric, k): [n_eval_users]}``.
+    """
+    ranked = rank_split(model, split, k_max=max(ks), relevance_threshold=relevance_threshold, seen=seen,
+                        fold_in=fold_in)
+    return score_ranked(ranked, split, ks=ks, relevance_threshold=relevance_threshold,
+                        item_vectors=item_vectors, catalog_index=pd.Index(model.catalog))
 
 
 def evaluate(
@@ -203,9 +264,7 @@ def evaluate(
     Returns:
         The tidy results.
     """
-    rows = []
-    per_user: dict[tuple[str, str, int], list[np.ndarray]] = {}
-    vectors = item_feature_vectors(splits[0].dataset) if splits else None
+    ranked: dict[tuple[str, str], Ranked] = {}
     progress = progress or Progress()
     progress.run_started(len(models) * len(splits))
     for split in splits:
@@ -217,11 +276,25 @@ def evaluate(
             model = factory()
             model.progress = progress
             model.log_dir = Path(log_dir) / name / split.name if log_dir is not None else None
-            fold_rows, fold_users = evaluate_split(model, split, ks=ks,
-                                                   relevance_threshold=relevance_threshold,
-                                                   item_vectors=vectors, seen=seen, fold_in=fold_in)
+            ranked[(name, split.name)] = rank_split(model, split, k_max=max(ks), seen=seen, fold_in=fold_in,
+                                                    relevance_threshold=relevance_threshold)
+            progress.fit_finished(name, split.name)
+    return score_all(ranked, list(models), splits, ks=ks, relevance_threshold=relevance_threshold)
+
+
+def score_all(ranked: Mapping[tuple[str, str], Ranked], models: Sequence[str], splits: Sequence[Split], *,
+              ks: Sequence[int] = (10,), relevance_threshold: float | None = None) -> EvaluationResult:
+    """The tidy results of every ``(model, fold)``'s :class:`Ranked` outputs, in split then
+    model order (what :func:`evaluate` returns; merged shards go through it too)."""
+    rows = []
+    per_user: dict[tuple[str, str, int], list[np.ndarray]] = {}
+    vectors = item_feature_vectors(splits[0].dataset) if splits else None
+    for split in splits:
+        for name in models:
+            fold_rows, fold_users = score_ranked(ranked[(name, split.name)], split, ks=ks,
+                                                 relevance_threshold=relevance_threshold, item_vectors=vectors)
             rows += [{"model": name, "fold": split.name, **row} for row in fold_rows]
             for (metric, k), values in fold_users.items():
                 per_user.setdefault((name, metric, k), []).append(values)
-            progress.fit_finished(name, split.name)
-    return EvaluationResult(pd.DataFrame(rows, columns=["model", "fold", "metric", "k", "value"]), per_user)
+    frame = pd.DataFrame(rows, columns=["model", "fold", "metric", "k", "value"])
+    return EvaluationResult(frame, per_user, dict(ranked))

@@ -92,10 +92,21 @@ class Split:
         users = np.unique(self.test[column].to_numpy())
         if n >= len(users):
             return self
-        chosen = np.sort(_rng(seed).choice(users, size=n, replace=False))
+        return self.restrict_test_users(np.sort(_rng(seed).choice(users, size=n, replace=False)))
+
+    def shard_test_users(self, index: int, count: int) -> Split:
+        """This split with the test (and fold-in) rows of shard ``index`` of ``count``: the test
+        users at sorted positions ``index, index + count, ...`` (every user in exactly one shard,
+        the shards within one user of each other in size)."""
+        users = np.unique(self.test[self.dataset.schema.user_id].to_numpy())
+        return self.restrict_test_users(users[index::count])
+
+    def restrict_test_users(self, users: np.ndarray) -> Split:
+        """This split with only ``users``' test and fold-in rows (order kept; train untouched)."""
+        column = self.dataset.schema.user_id
         return dataclasses.replace(
-            self, test=self.test[self.test[column].isin(chosen)],
-            fold_in=None if self.fold_in is None else self.fold_in[self.fold_in[column].isin(chosen)])
+            self, test=self.test[self.test[column].isin(users)],
+            fold_in=None if self.fold_in is None else self.fold_in[self.fold_in[column].isin(users)])
 
     def summary(self) -> dict:
         """Row and cold-start counts (JSON-ready)."""
