@@ -18,3 +18,12 @@ def test_benchmark_smoke_mode_runs(script, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip(), "a benchmark reports what it measured"
     assert not (tmp_path / "r.json").exists(), "smoke runs never write results"
+
+
+def test_the_benchmark_tables_in_the_docs_are_rendered_from_the_results():
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from render import DOCS, render
+
+    text = DOCS.read_text()
+    assert "<!-- render:topk -->" in text
+    assert render(text) == text, "docs/benchmarks.md is stale: python benchmarks/render.py"
