@@ -125,3 +125,17 @@ def test_served_exclusions_cover_the_validation_carve(synthetic):
     pairs = synthetic.interactions[["user_id", "item_id"]].drop_duplicates()
     assert result.validation_rows > 0 and result.scan.rows + result.validation_rows == len(synthetic.interactions)
     assert set(map(tuple, result.seen.to_numpy())) == set(map(tuple, pairs.to_numpy()))
+
+
+def test_batches_carry_only_the_columns_the_model_reads(synthetic):
+    """Training gathers only the model's columns: the same values as the full batches."""
+    source = FrameSource(synthetic, synthetic.interactions)
+    result = train(SMALL.replace(user_features=(), item_features=(), history=False, use_user_id=True),
+                   source, shuffle=False)
+    needed = result.model.training_columns()
+    assert needed == {"user_id", "item_id", "rating"}
+    full = next(iter(source.batches(64, seed=5)))
+    only = next(iter(source.batches(64, seed=5, columns=needed)))
+    assert set(only) == needed and set(full) > needed
+    for name in needed:
+        np.testing.assert_array_equal(only[name].numpy(), full[name].numpy())

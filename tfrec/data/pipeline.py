@@ -13,6 +13,8 @@ where its rows came from.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import pandas as pd
 import tensorflow as tf
 
@@ -43,6 +45,7 @@ def frame_batches(
     drop_remainder: bool = False,
     repeat: bool = False,
     input_context: tf.distribute.InputContext | None = None,
+    columns: Collection[str] | None = None,
 ) -> tf.data.Dataset:
     """Batches of feature dicts from in-memory interaction rows.
 
@@ -57,6 +60,7 @@ def frame_batches(
         repeat: Repeat forever (pair with ``steps_per_epoch``; used under a strategy).
         input_context: A ``tf.distribute.InputContext``: with several input pipelines
             (workers), each takes a disjoint share of every epoch's shuffled rows.
+        columns: Only these columns (the ones a model reads); ``None``: every column.
 
     Returns:
         A dataset of dicts ``{column: Tensor[batch]}``, prefetched.
@@ -66,8 +70,9 @@ def frame_batches(
     """
     schema = dataset.schema
     check_feature_rows(dataset, frame[schema.user_id].to_numpy(), frame[schema.item_id].to_numpy())
-    columns = FeatureJoin.from_dataset(dataset)(
+    joined = FeatureJoin.from_dataset(dataset)(
         {k: tf.constant(v) for k, v in interaction_arrays(schema, frame).items()})
+    joined = {k: v for k, v in joined.items() if columns is None or k in columns}  # gather only these
     n = len(frame)
     # Shuffle and batch row indices, then gather whole batches: one vectorized gather per
     # column and batch instead of per-example work, so the pipeline never limits training.
@@ -80,7 +85,7 @@ def frame_batches(
     if repeat:
         indices = indices.repeat()
     batches = indices.batch(batch_size, drop_remainder=drop_remainder)
-    data = batches.map(lambda idx: {k: tf.gather(v, idx) for k, v in columns.items()},
+    data = batches.map(lambda idx: {k: tf.gather(v, idx) for k, v in joined.items()},
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache and not shuffle and not repeat:
         data = data.cache()
@@ -98,6 +103,7 @@ def stream_batches(
     seed: int = 42,
     shuffle_buffer: int = 100_000,
     repeat: bool = False,
+    columns: Collection[str] | None = None,
     drop_remainder: bool = False,
     input_context: tf.distribute.InputContext | None = None,
     chunk_rows: int = READ_CHUNK_ROWS,
@@ -113,6 +119,7 @@ def stream_batches(
         schema: Names the columns.
         join: Joins user/item features onto each batch.
         holdout: Keep only this side of a validation carve.
+        columns: Only these columns (the ones a model reads); ``None``: every column.
         batch_size: Examples per batch (per replica under a strategy).
         shuffle: Shuffle files and rows (seeded; reshuffled each epoch).
         seed: Shuffle seed.
@@ -156,4 +163,6 @@ def stream_batches(
         rows = rows.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     batches = rows.batch(batch_size, drop_remainder=drop_remainder)
     batches = batches.map(join, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if columns is not None:
+        batches = batches.map(lambda batch: {k: v for k, v in batch.items() if k in columns})
     return _finish(batches)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,8 +55,10 @@ class BatchSource(abc.ABC):
     @abc.abstractmethod
     def batches(self, batch_size: int, *, shuffle: bool = True, seed: int = 42,
                 repeat: bool = False, drop_remainder: bool = False,
-                input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-        """Batches ``{column: Tensor[batch]}`` with the user and item features joined."""
+                input_context: tf.distribute.InputContext | None = None,
+                columns: Collection[str] | None = None) -> tf.data.Dataset:
+        """Batches ``{column: Tensor[batch]}`` with the user and item features joined (only
+        ``columns`` when given: the ones a model reads)."""
 
     @abc.abstractmethod
     def holdout(self, ratio: float, seed: int) -> tuple[BatchSource, BatchSource]:
@@ -106,10 +108,11 @@ class FrameSource(BatchSource):
 
     def batches(self, batch_size: int, *, shuffle: bool = True, seed: int = 42,
                 repeat: bool = False, drop_remainder: bool = False,
-                input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+                input_context: tf.distribute.InputContext | None = None,
+                columns: Collection[str] | None = None) -> tf.data.Dataset:
         return frame_batches(self.tables, self.frame, batch_size=batch_size, shuffle=shuffle,
                              seed=seed, drop_remainder=drop_remainder, repeat=repeat,
-                             input_context=input_context)
+                             input_context=input_context, columns=columns)
 
     def holdout(self, ratio: float, seed: int) -> tuple[FrameSource, FrameSource]:
         keep = Holdout(ratio, seed).frame_keep(self.tables.schema, self.frame)
@@ -148,11 +151,12 @@ class FileBatchSource(BatchSource):
 
     def batches(self, batch_size: int, *, shuffle: bool = True, seed: int = 42,
                 repeat: bool = False, drop_remainder: bool = False,
-                input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+                input_context: tf.distribute.InputContext | None = None,
+                columns: Collection[str] | None = None) -> tf.data.Dataset:
         return stream_batches(self.files, self.tables.schema, FeatureJoin.from_dataset(self.tables),
                               holdout=self.carve, batch_size=batch_size, shuffle=shuffle, seed=seed,
                               shuffle_buffer=self.shuffle_buffer, repeat=repeat,
-                              drop_remainder=drop_remainder, input_context=input_context)
+                              drop_remainder=drop_remainder, input_context=input_context, columns=columns)
 
     def holdout(self, ratio: float, seed: int) -> tuple[FileBatchSource, FileBatchSource]:
         carve = Holdout(ratio, seed)

@@ -222,7 +222,6 @@ def train(
         # (``seen`` grows), while the validation ranking excludes the training pairs only.
         validation_rows = validation.scan(Tee(held_out, seen, served)).rows
         validation_pairs = held_out.frame()
-        validation_data = validation.batches(config.batch_size, shuffle=False)
     with strategy.scope():
         model = build_model(config, tables, stats, batches.sample(scan.sample), history,
                             history_capacity=0 if served is None else len(served.frame()))
@@ -230,10 +229,14 @@ def train(
     # Under a strategy every replica (and worker) runs the same number of equal-sized steps.
     steps = _steps_per_epoch(scan.rows, config.batch_size) if distributed else None
 
+    needed = model.training_columns()
+    if validation is not None:
+        validation_data = validation.batches(config.batch_size, shuffle=False, columns=needed)
+
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         return batches.batches(context.get_per_replica_batch_size(config.batch_size),
                                shuffle=shuffle, seed=config.seed, repeat=distributed,
-                               drop_remainder=distributed, input_context=context)
+                               drop_remainder=distributed, input_context=context, columns=needed)
 
     train_data = (strategy.distribute_datasets_from_function(dataset_fn) if distributed
                   else dataset_fn(tf.distribute.InputContext()))

@@ -1,17 +1,10 @@
 """The two-tower model: schema-driven towers inside a ``tfrs.Model`` with two tasks.
 
-The query (user) tower encodes the user id, user features and context features; the candidate
-(item) tower encodes the item id and item features. Both end in ``embedding_dim`` -- checked
-when the model is built. Two TFRS tasks share the towers:
-
-* retrieval -- ``tfrs.tasks.Retrieval``, in-batch softmax over candidate embeddings, with
-  optional temperature, hard-negative mining, accidental-hit removal and logQ correction;
-  factorized top-k metrics are computed only in evaluation (``compute_metrics=not training``).
-* rating -- ``tfrs.tasks.Ranking`` (MSE loss, RMSE metric) on a head over both tower outputs,
-  optionally behind a DCN ``Cross`` layer, plus global/user/item bias terms.
-
-The loss is ``retrieval_weight * retrieval + rating_weight * rating``; a zero weight skips its
-task entirely.
+The query tower reads the user's pooled history (shared item embeddings), the user id and
+user/context features as configured; the candidate tower the item id and item features.
+Retrieval is ``tfrs.tasks.Retrieval`` (in-batch, full-catalog or mixed negatives; factorized
+top-k metrics only in evaluation); rating is ``tfrs.tasks.Ranking`` on a head over both towers.
+The loss is ``retrieval_weight * retrieval + rating_weight * rating`` (a zero weight skips it).
 """
 
 from __future__ import annotations
@@ -253,6 +246,12 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
             names.setdefault(id_column, id_dtype(id_type))
             sides[side] = names
         return sides
+
+    def training_columns(self) -> set[str]:
+        """The input columns training and evaluation read: the ids, the towers' features, the
+        rating and the weight (batch sources need not gather the others)."""
+        names = {s.name for s in self.query_specs + self.candidate_specs} | {self.user_id, self.item_id}
+        return names | {c for c in (self.rating, self.weight) if c}
 
     def reset_compile_cache(self) -> None:
         """Forgets traced train/test functions (they captured whether the index was ready)."""
