@@ -30,7 +30,22 @@ def topk(result: dict) -> str:
     return "\n".join(lines)
 
 
-RENDERERS = {"topk": (topk, HERE / "results" / "topk.json")}
+def training(result: dict) -> str:
+    """tfrec's ids-only training against the TFRS tutorial model (``results/training.json``)."""
+    speeds, runs = result["examples_per_second"], result["runs"]
+    lines = [f"Measured {result['date'][:10]} at commit `{(result['git_commit'] or '')[:12]}` on {result['cpu']} "
+             f"({result['cores']} cores; TensorFlow {result['versions']['tensorflow']}) — `{result['command']}` "
+             f"({result['rows']:,} rows, batch {result['batch_size']}, dim {result['dim']}, {result['epochs']} epochs "
+             f"of which the first is not timed, {result['repeats']} interleaved repeats):", "",
+             "| model | examples/s (median) | runs |", "| --- | --- | --- |"]
+    for name, value in speeds.items():
+        lines.append(f"| {name} | {value:,.0f} | {', '.join(f'{v / 1000:,.0f}k' for v in runs[name])} |")
+    lines += ["", f"tfrec ÷ TFRS: **{result['tfrec_over_tfrs']:.2f}×**."]
+    return "\n".join(lines)
+
+
+RENDERERS = {"topk": (topk, HERE / "results" / "topk.json"),
+             "training": (training, HERE / "results" / "training.json")}
 
 
 def render(text: str) -> str:

@@ -135,6 +135,7 @@ class _StepProgress(tf.keras.callbacks.Callback):
         super().__init__()
         self.progress = progress
         self.epoch = 0
+        self._supports_tf_logs = True  # it reads no logs: Keras need not copy them out every step
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch + 1
