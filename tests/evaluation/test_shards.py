@@ -53,3 +53,11 @@ def test_merge_refuses_missing_repeated_or_foreign_shards(tmp_path, capsys):
     for bad in ("3/3", "1", "a/b", "-1/2"):
         with pytest.raises(Exception, match="INDEX/COUNT"):
             parse_shard(bad)
+
+
+def test_a_shard_index_outside_the_count_is_refused_from_python_too():
+    import tfrec
+    from tfrec.data import load_synthetic
+
+    with pytest.raises(Exception, match=r"shard 3/3: the index must be in 0\.\.2"):
+        tfrec.compare(load_synthetic(100, 50, 800, seed=1), models=["popularity"], shard=(3, 3))

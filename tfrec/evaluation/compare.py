@@ -136,29 +136,33 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
     ks = sorted(set(ks))
     if cold_history is None:
         cold_history = DEFAULT_COLD_HISTORY if split == "cold_users" else 0.0
-    splits = make_splits(dataset, split, seed=seed, folds=folds, test_ratio=test_ratio,
-                         cold_history=cold_history)
-    all_test_users = [s.summary()["test_users"] for s in splits]
-    if sample_users is not None:
-        splits = [s.sample_test_users(sample_users, seed) for s in splits]
+    options = {"split": split, "seed": seed, "folds": list(folds) if folds else None, "test_ratio": test_ratio,
+               "cold_history": cold_history, "sample_users": sample_users, "ks": ks,
+               "relevance_threshold": relevance_threshold, "models": names}
+    splits, all_test_users = evaluation_splits(dataset, options)
     if shard is not None:
-        index, count = shard
-        if not 0 <= index < count:
-            raise TfrecError(f"shard {index}/{count}: the index must be in 0..{count - 1}")
-        splits = [s.shard_test_users(index, count) for s in splits]
+        splits = [s.shard_test_users(*shard) for s in splits]
     factories = {name: (lambda name=name: make_model(name, seed=seed, config=config, params=params.get(name),
                                                      implicit_as=implicit_as)) for name in names}
     result = evaluate(factories, splits, ks=ks, relevance_threshold=relevance_threshold, progress=progress,
                       log_dir=tensorboard_dir)
     run = provenance(seed=seed, params={n: {"values": params.get(n, {}),
                                             "source": "tuned" if n in params else "defaults"} for n in names})
-    options = {"split": split, "seed": seed, "folds": list(folds) if folds else None, "test_ratio": test_ratio,
-               "cold_history": cold_history, "sample_users": sample_users, "ks": ks,
-               "relevance_threshold": relevance_threshold, "models": names}
     payload = comparison_payload(dataset, splits, options, result, run, all_test_users)
     if shard is not None:
         payload["shard"] = {"index": shard[0], "count": shard[1]}
     return Comparison(dataset, splits, ks, names, result, payload)
+
+
+def evaluation_splits(dataset: Dataset, options: dict[str, Any]) -> tuple[list[Split], list[int]]:
+    """The splits a comparison with these options evaluates (a seeded sample of test users with
+    ``sample_users``), and each fold's test-user count before sampling."""
+    splits = make_splits(dataset, options["split"], seed=options["seed"], folds=options["folds"],
+                         test_ratio=options["test_ratio"], cold_history=options["cold_history"])
+    all_test_users = [s.summary()["test_users"] for s in splits]
+    if options["sample_users"] is not None:
+        splits = [s.sample_test_users(options["sample_users"], options["seed"]) for s in splits]
+    return splits, all_test_users
 
 
 def comparison_payload(dataset: Dataset, splits: Sequence[Split], options: dict[str, Any],

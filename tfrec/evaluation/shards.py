@@ -26,10 +26,9 @@ import pandas as pd
 from tfrec.data.dataset import Dataset
 from tfrec.data.parquet import read_local_parquet, write_local_parquet
 from tfrec.errors import TfrecError
-from tfrec.evaluation.compare import Comparison, comparison_payload
+from tfrec.evaluation.compare import Comparison, comparison_payload, evaluation_splits
 from tfrec.evaluation.harness import Ranked, score_all
 from tfrec.evaluation.provenance import provenance
-from tfrec.evaluation.splits import make_splits
 
 RANKED, PREDICTED, RESULTS = "ranked.parquet", "predicted.parquet", "results.json"
 #: Options every shard of one evaluation must share.
@@ -121,15 +120,14 @@ def merge(folders: Sequence[str | os.PathLike], dataset: Dataset) -> Comparison:
         if payload["data"] != dataset.name:
             raise TfrecError(f"the shards ran on {payload['data']}, not on {dataset.name}: load the same data")
     options = first["options"]
-    splits = make_splits(dataset, options["split"], seed=options["seed"], folds=options["folds"],
-                         test_ratio=options["test_ratio"], cold_history=options["cold_history"])
-    all_test_users = [s.summary()["test_users"] for s in splits]
-    if options["sample_users"] is not None:
-        splits = [s.sample_test_users(options["sample_users"], options["seed"]) for s in splits]
+    splits, all_test_users = evaluation_splits(dataset, options)
     by_index = {p["shard"]["index"]: r for p, r in shards}
+    user_column = dataset.schema.user_id
     merged = {}
     for split in splits:
-        user_column = dataset.schema.user_id
+        # Each shard's test rows, as positions in the full test (its order kept): one per split.
+        rows = [split.test[user_column].isin(split.shard_test_users(i, count).test[user_column]).to_numpy()
+                for i in range(count)]
         for model in options["models"]:
             parts = [by_index[i][(model, split.name)] for i in range(count)]
             users = np.concatenate([p.eval_users for p in parts])
@@ -137,9 +135,8 @@ def merge(folders: Sequence[str | os.PathLike], dataset: Dataset) -> Comparison:
             predicted = None
             if parts[0].predicted is not None:
                 predicted = np.empty(len(split.test))
-                for i, part in enumerate(parts):  # each shard's rows, in the full test's order
-                    shard_users = split.shard_test_users(i, count).test[user_column].unique()
-                    predicted[split.test[user_column].isin(shard_users).to_numpy()] = part.predicted
+                for mask, part in zip(rows, parts, strict=True):
+                    predicted[mask] = part.predicted
             merged[(model, split.name)] = Ranked(
                 max(p.fit_seconds for p in parts), sum(p.predict_seconds for p in parts),
                 sum(p.unknown_users for p in parts), sum(p.unknown_items for p in parts), predicted,

@@ -97,7 +97,13 @@ class Split:
     def shard_test_users(self, index: int, count: int) -> Split:
         """This split with the test (and fold-in) rows of shard ``index`` of ``count``: the test
         users at sorted positions ``index, index + count, ...`` (every user in exactly one shard,
-        the shards within one user of each other in size)."""
+        the shards within one user of each other in size).
+
+        Raises:
+            DataError: ``index`` outside ``0..count - 1``.
+        """
+        if not 0 <= index < count:
+            raise DataError(f"shard {index}/{count}: the index must be in 0..{count - 1}")
         users = np.unique(self.test[self.dataset.schema.user_id].to_numpy())
         return self.restrict_test_users(users[index::count])
 

@@ -79,17 +79,17 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
         rating=schema.rating, weight=schema.weight, global_mean=stats.mean_rating,
         history_pairs=0 if pairs is None else max(len(pairs), history_capacity))
     model({k: v[:2] for k, v in sample.items()})  # creates every variable
-    if history is not None:
-        fill_history(model, history)
+    if pairs is not None:
+        fill_history(model, pairs)
     return model
 
 
-def fill_history(model: TwoTowerModel, history: HistoryTable) -> None:
-    """Writes ``history``'s pairs into the model's history table (users outside the model's
-    vocabulary go to its out-of-vocabulary row, which queries never read as a known user)."""
+def fill_history(model: TwoTowerModel, pairs: pd.DataFrame) -> None:
+    """Writes history pairs (:meth:`HistoryTable.frame`) into the model's history table (users
+    outside the model's vocabulary go to its out-of-vocabulary row, which queries never read
+    as a known user)."""
     if model.history_pool is None:
         return
-    pairs = history.frame()
     users = model.user_index(as_input_array(pairs["user"])).numpy()
     order = np.argsort(users, kind="stable")  # keeps each user's items oldest first
     items = model.item_positions(as_input_array(pairs["item"].to_numpy()[order])).numpy()

@@ -69,8 +69,8 @@ class TrainResult:
         best_epoch: The epoch (1-based) whose weights the model holds: the best validation
             epoch when early stopping restored it, else the last one.
         served_history: With history and validation rows: the users' training and validation
-            items, which :func:`~tfrec.model.run_folder.save_run` writes into the saved model
-            for serving (the model in memory keeps the training-only table, so that rankings
+            items (``HistoryTable.frame()``), which :func:`~tfrec.model.run_folder.save_run`
+            writes into the saved model for serving (the model in memory keeps the training-only table, so that rankings
             of held-out rows are not read from their own answers).
         seen: The distinct (user, item) pairs of the training and validation rows (excluded
             from served recommendations).
@@ -86,7 +86,7 @@ class TrainResult:
     validation_rows: int = 0
     seen: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     best_epoch: int = 0
-    served_history: HistoryTable | None = None
+    served_history: pd.DataFrame | None = None
 
     @property
     def steady_examples_per_second(self) -> float:
@@ -223,9 +223,10 @@ def train(
         # (``seen`` grows), while the validation ranking excludes the training pairs only.
         validation_rows = validation.scan(Tee(held_out, seen, served)).rows
         validation_pairs = held_out.frame()
+    served_pairs = served.frame() if served is not None else None
     with strategy.scope():
         model = build_model(config, tables, stats, batches.sample(scan.sample), history,
-                            history_capacity=0 if served is None else len(served.frame()))
+                            history_capacity=0 if served_pairs is None else len(served_pairs))
     distributed = is_distributed(strategy)
     # Under a strategy every replica (and worker) runs the same number of equal-sized steps.
     steps = _steps_per_epoch(scan.rows, config.batch_size) if distributed else None
@@ -277,7 +278,7 @@ def train(
     best_epoch = stopping[0].best_epoch + 1 if stopping and stopping[0].best_weights is not None else epochs_run
     return TrainResult(model, values, seconds, epochs_run * rows_per_epoch / max(seconds, 1e-9),
                        epoch_log.seconds, catalog, scan, validation_rows or 0, seen.frame(), best_epoch,
-                       served)
+                       served_pairs)
 
 
 

@@ -250,7 +250,7 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
     def training_columns(self) -> set[str]:
         """The input columns training and evaluation read: the ids, the towers' features, the
         rating and the weight (batch sources need not gather the others)."""
-        names = {s.name for s in self.query_specs + self.candidate_specs} | {self.user_id, self.item_id}
+        names = {name for side in self.input_dtypes().values() for name in side}
         return names | {c for c in (self.rating, self.weight) if c}
 
     def reset_compile_cache(self) -> None:
