@@ -42,7 +42,13 @@ def test_merge_refuses_missing_repeated_or_foreign_shards(tmp_path, capsys):
     assert main([*common, "--shard", "1/2", "--seed", "3", "--out", str(tmp_path / "other")]) == 0
     assert main([*common, "--out", str(tmp_path / "whole")]) == 0
     capsys.readouterr()
-    cases = [([tmp_path / "s0"], "each of 0..1 exactly once"),
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "results.json").write_text('{"data_options": {"data": "synthetic"}}')
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.json").write_text("{not json")
+    cases = [([tmp_path / "odd", tmp_path / "s1"], "no data options"),
+             ([tmp_path / "broken", tmp_path / "s1"], "no data options"),
+             ([tmp_path / "s0"], "each of 0..1 exactly once"),
              ([tmp_path / "s0", tmp_path / "s0"], "each of 0..1 exactly once"),
              ([tmp_path / "s0", tmp_path / "other"], "options differ"),
              ([tmp_path / "whole", tmp_path / "s1"], "no data options|unsharded")]

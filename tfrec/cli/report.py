@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from tfrec.cli.common import load
+from tfrec.cli.common import DATA_OPTIONS, load
 from tfrec.errors import TfrecError
 
 
@@ -21,8 +21,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
     first = Path(args.shards[0]) / RESULTS
     try:
         options = json.loads(first.read_text())["data_options"]
-    except (OSError, ValueError, KeyError):
-        raise TfrecError(f"{first}: not the results of `tfrec compare --shard` (no data options)") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        options = None
+    if not isinstance(options, dict) or set(DATA_OPTIONS) - set(options):
+        raise TfrecError(f"{first}: not the results of `tfrec compare --shard` (no data options)")
     dataset = load(argparse.Namespace(**options))
     outcome = merge(args.shards, dataset)
     outcome.payload["data_options"] = options
