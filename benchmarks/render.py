@@ -1,6 +1,7 @@
-"""Renders the benchmark tables of docs/benchmarks.md from the stamped JSON results, so that no
-figure there is copied by hand: ``python benchmarks/render.py`` rewrites each block between
-``<!-- render:NAME -->`` and ``<!-- /render:NAME -->`` (a test checks the file is current).
+"""Renders the benchmark tables of the docs from the stamped JSON results, so that no figure
+there is copied by hand: ``python benchmarks/render.py`` rewrites each block between
+``<!-- render:NAME -->`` and ``<!-- /render:NAME -->`` in every file of :data:`DOCS` (a test
+checks they are current).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DOCS = HERE.parent / "docs" / "benchmarks.md"
+DOCS = [HERE.parent / "docs" / name for name in ("benchmarks.md", "training.md")]
 
 
 def topk(result: dict) -> str:
@@ -44,22 +45,147 @@ def training(result: dict) -> str:
     return "\n".join(lines)
 
 
-RENDERERS = {"topk": (topk, HERE / "results" / "topk.json"),
-             "training": (training, HERE / "results" / "training.json")}
+def _provenance(result: dict) -> str:
+    """Where and when a result was measured (results from before the stamps say so)."""
+    if "git_commit" not in result:
+        return f"Measured before results were stamped ({result.get('machine', 'this machine')}) — `{result['command']}`"
+    return (f"Measured {result['date'][:10]} at commit `{(result['git_commit'] or '')[:12]}` on {result['cpu']} "
+            f"({result['cores']} cores) — `{result['command']}`")
+
+
+def _rows(count: int) -> str:
+    return f"{count // 1_000_000}M" if count >= 1_000_000 else f"{count // 1000}k"
+
+
+def growth_training(results: tuple[dict, dict]) -> str:
+    """Streamed training vs interactions, ``lazy_adam`` beside ``adam``
+    (``results/growth_training_{lazy_adam,adam}.json``)."""
+    lazy, adam = results
+    lines = [_provenance(lazy) + " (and `--optimizer adam`):", "",
+             "| interactions | `lazy_adam`: fit | examples/s | peak RSS | `adam`: fit | examples/s | peak RSS |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    by_size = {run["interactions"]: run for run in adam["runs"]}
+    for run in lazy["runs"]:
+        other = by_size.get(run["interactions"])
+        right = (f"{other['fit_s']:.1f} s | {other['examples_per_s']:,.0f} | {other['peak_rss_gb']:.2f} GB"
+                 if other else "– | – | –")
+        lines.append(f"| {_rows(run['interactions'])} | {run['fit_s']:.1f} s | {run['examples_per_s']:,.0f} | "
+                     f"{run['peak_rss_gb']:.2f} GB | {right} |")
+    return "\n".join(lines)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+
+
+def growth_harness(result: dict) -> str:
+    """The comparison harness's time vs users x items (``results/growth_harness.json``)."""
+    models = result["models"]
+    names = {"popularity": "popularity", "svd": "SVD", "item-knn": "item-KNN", "two-tower": "two-tower"}
+    header = ["users × items", "interactions", "whole harness"] + [
+        f"{names.get(m, m)} scoring" if m == "popularity" else f"{names.get(m, m)} fit / scoring" for m in models]
+    lines = [_provenance(result) + ":", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for run in result["runs"]:
+        cells = [f"{run['users']:,} × {run['items']:,}", _rows(run["interactions"]), f"{run['total_s']:.1f} s"]
+        for m in models:
+            fit, score = run.get(f"{m}/fit_seconds"), run.get(f"{m}/predict_seconds")
+            cells.append(f"{score:.2f} s" if m == "popularity" else f"{_seconds(fit)} / {_seconds(score)} s")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+PIPELINES = {
+    "from_tensor_slices": "`from_tensor_slices` (TFRS tutorials: every joined column in memory, shuffle, batch)",
+    "tfrec in-memory (index gather)": "tfrec in-memory (one permutation per epoch, one batched gather per column)",
+    "tfrec streaming (8 Parquet shards)": "tfrec streaming (8 Parquet shards, joins in the pipeline)",
+    "tfrec in-memory (index gather) + XLA": "tfrec in-memory + XLA (`jit_compile = true`)",
+    "tfrec streaming (8 Parquet shards) + XLA": "tfrec streaming + XLA",
+}
+
+
+def growth_pipeline(result: dict) -> str:
+    """Input pipelines at equal batch size (``results/growth_pipeline.json``)."""
+    alone, training = result["input_only_examples_per_s"], result["training_examples_per_s"]
+    runs = result["training_examples_per_s_runs"]
+    lines = [_provenance(result) + ":", "", "| pipeline | input alone, examples/s | training, examples/s (runs) |",
+             "| --- | --- | --- |"]
+    for name, value in training.items():
+        first = f"{alone[name]:,.0f}" if name in alone else "–"
+        lines.append(f"| {PIPELINES.get(name, name)} | {first} | {value:,.0f} "
+                     f"({', '.join(f'{v / 1000:.1f}k' for v in runs[name])}) |")
+    return "\n".join(lines)
+
+
+PROTOCOLS = {"predefined": "u1–u5 (per fold)", "random": "random 80/20", "temporal": "temporal (latest 20%)",
+             "implicit": "implicit (ratings dropped), random 80/20",
+             "cold": "cold users (20% held out, 80% of their rows as history)"}
+
+
+def history(result: dict) -> str:
+    """Does the two-tower beat EASE? (``results/history.json``, benchmarks/bench_history.py)."""
+    parts = result["parts"]
+    lines = [_provenance(result) + ":", "",
+             "| protocol | two-tower (default) | EASE (λ tuned on validation) | folds won | two-tower RMSE "
+             "| two-tower fit |", "| --- | --- | --- | --- | --- | --- |"]
+    for part, label in PROTOCOLS.items():
+        if part not in parts:
+            continue
+        tower, ease = parts[part]["two-tower"], parts[part]["ease"]
+
+        def figures(entry: dict) -> str:
+            values = entry["ndcg@10"]
+            return (" / ".join(f"{v:.3f}" for v in values) + f" (mean **{entry['mean']:.4f}**)"
+                    if len(values) > 1 else f"{entry['mean']:.4f}")
+        fit, l2 = tower["fit_seconds"], parts[part]["ease_l2_tuned_on_validation"]
+        rmse = f"{tower['rmse_mean']:.3f}" if "rmse_mean" in tower else "–"
+        lines.append(f"| {label} | {figures(tower)} | {figures(ease)} (λ = {l2:.0f}) | "
+                     f"{parts[part]['two_tower_wins']} of {len(tower['ndcg@10'])} | {rmse} | "
+                     f"{sum(fit) / len(fit):.0f} s{' per fold' if len(fit) > 1 else ''} |")
+    if "cold" in parts:
+        models = {name: entry for name, entry in parts["cold"].items() if isinstance(entry, dict) and "mean" in entry}
+        lines += ["", "Cold users (strong generalization), nDCG@10: "
+                  + ", ".join(f"{name} {entry['mean']:.4f}" for name, entry in models.items()) + "."]
+    if "top100" in parts:
+        lines += ["", f"TFRS tutorial protocol (random 80/20, factorized top-100 accuracy on test): "
+                      f"{parts['top100']['top100_accuracy']:.3f}."]
+    if "examples" in parts:
+        users, rows = parts["examples"]["users"], parts["examples"]["interactions"]
+        lines += ["", f"Retrieval only on u1, users' batches against interaction batches: nDCG@10 "
+                      f"{users['mean']:.4f} in {users['fit_seconds'][0]:.0f} s against {rows['mean']:.4f} in "
+                      f"{rows['fit_seconds'][0]:.0f} s."]
+    return "\n".join(lines)
+
+
+RESULTS = HERE / "results"
+RENDERERS = {"history": (history, RESULTS / "history.json"),"topk": (topk, RESULTS / "topk.json"),
+             "training": (training, RESULTS / "training.json"),
+             "growth_training": (growth_training, (RESULTS / "growth_training_lazy_adam.json",
+                                                   RESULTS / "growth_training_adam.json")),
+             "growth_harness": (growth_harness, RESULTS / "growth_harness.json"),
+             "growth_pipeline": (growth_pipeline, RESULTS / "growth_pipeline.json")}
+
+
+def _load(path: Path | tuple[Path, ...]):
+    return tuple(json.loads(p.read_text()) for p in path) if isinstance(path, tuple) else json.loads(path.read_text())
 
 
 def render(text: str) -> str:
     """``text`` with every known block rendered from its JSON."""
     for name, (function, path) in RENDERERS.items():
-        block = function(json.loads(path.read_text()))
+        block = function(_load(path))
         text = re.sub(rf"(<!-- render:{name} -->\n)(?:.*?\n)?(<!-- /render:{name} -->)",
                       lambda m, b=block: m[1] + b + "\n" + m[2], text, flags=re.S)
     return text
 
 
 if __name__ == "__main__":
-    current = DOCS.read_text()
-    updated = render(current)
-    if "--check" in sys.argv:
-        sys.exit(0 if updated == current else 1)
-    DOCS.write_text(updated)
+    stale = []
+    for doc in DOCS:
+        current = doc.read_text()
+        updated = render(current)
+        if updated != current:
+            stale.append(doc.name)
+            if "--check" not in sys.argv:
+                doc.write_text(updated)
+    if "--check" in sys.argv and stale:
+        sys.exit(f"stale: {', '.join(stale)}")

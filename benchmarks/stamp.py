@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -29,3 +30,7 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
         a @ a
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best / 1e9
+
+
+#: Where the suite and CI find MovieLens 100k (beside the checkout); benchmarks default to it.
+ML100K = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k")

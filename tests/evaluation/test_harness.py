@@ -184,8 +184,9 @@ class Recording:
         self.calls.append(("step", epoch, epochs, step, steps))
 
 
-def test_progress_names_the_model_being_fitted_and_counts_two_tower_steps(split):
-    config = ModelConfig(epochs=2, batch_size=512, embedding_dim=8, seed=1)
+@pytest.mark.parametrize("per_execution", [1, 3])
+def test_progress_names_the_model_being_fitted_and_counts_two_tower_steps(split, per_execution):
+    config = ModelConfig(epochs=2, batch_size=256, embedding_dim=8, seed=1, steps_per_execution=per_execution)
     progress = Recording()
     evaluate({"popularity": lambda: make_model("popularity"),
               "two-tower": lambda: make_model("two-tower", config=config)}, split, progress=progress)
@@ -197,5 +198,9 @@ def test_progress_names_the_model_being_fitted_and_counts_two_tower_steps(split)
     first = calls.index(("start", "two-tower", "kfold-0"))
     steps = [c for c in calls[first:calls.index(("end", "two-tower", "kfold-0"))] if c[0] == "step"]
     rows = len(split[0].train)
-    per_epoch = -(-rows // 512)
-    assert steps == [("step", e, 2, s, per_epoch) for e in (1, 2) for s in range(1, per_epoch + 1)]
+    per_epoch = -(-rows // 256)
+    assert per_epoch > 3, "the test needs several executions per epoch"
+    # Reported after every execution of `per_execution` steps, and at the epoch's last step.
+    reported = sorted(set(range(per_execution, per_epoch + 1, per_execution)) | {per_epoch})
+    assert per_epoch % per_execution or per_execution == 1, "and a last, shorter execution"
+    assert steps == [("step", e, 2, s, per_epoch) for e in (1, 2) for s in reported]

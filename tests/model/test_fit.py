@@ -105,8 +105,8 @@ def test_training_and_evaluation_report_the_same_per_example_retrieval_loss(synt
     """With the full softmax, the logged retrieval loss is the epoch mean of the per-example
     cross-entropy, and evaluation computes the same quantity: with (almost) no update and no
     dropout, the two agree; ``loss`` (the objective per batch) is an epoch mean too."""
-    config = SMALL.replace(negatives="full", learning_rate=1e-9, dropout=0.0, history_dropout=0.0,
-                           rating_weight=0.0)
+    config = SMALL.replace(examples="interactions", negatives="full", learning_rate=1e-9, dropout=0.0,
+                           history_dropout=0.0, rating_weight=0.0)
     source = FrameSource(synthetic, synthetic.interactions)
     result = train(config, source, shuffle=False)
     assert set(result.history) == {"loss", "retrieval_loss"}, "no metric that was not computed"

@@ -224,7 +224,7 @@ def test_cli_train_writes_model_config_history_and_plot(tmp_path, capsys):
 def test_shipped_configs_parse():
     from conftest import REPO_ROOT
 
-    paths = sorted((REPO_ROOT / "scripts" / "configs").glob("*.toml"))
+    paths = sorted((REPO_ROOT / "benchmarks" / "configs").glob("*.toml"))
     assert paths
     for path in paths:
         config = ModelConfig.from_toml(path)

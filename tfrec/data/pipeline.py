@@ -4,8 +4,9 @@ Both yield the same batches ``{column: Tensor[batch]}`` -- interaction columns p
 item features joined by :class:`~tfrec.data.join.FeatureJoin` -- so the model never knows
 where its rows came from.
 
-* :func:`frame_batches`: the joined columns are built once as tensors; shuffled row indices
-  are batched and each batch is one ``tf.gather`` per column.
+* :func:`frame_batches`: the joined columns are built once as tensors; each epoch's row
+  permutation is drawn in one op and sliced into batches, and each batch is one ``tf.gather``
+  per column.
 * :func:`stream_batches`: files (shuffled per epoch) are read in chunks, interleaved, cleaned
   by the rules of :mod:`tfrec.data.rules`, shuffled through a bounded buffer, batched and
   joined in the graph.
@@ -73,23 +74,76 @@ def frame_batches(
     joined = FeatureJoin.from_dataset(dataset)(
         {k: tf.constant(v) for k, v in interaction_arrays(schema, frame).items()})
     joined = {k: v for k, v in joined.items() if columns is None or k in columns}  # gather only these
-    n = len(frame)
-    # Shuffle and batch row indices, then gather whole batches: one vectorized gather per
-    # column and batch instead of per-example work, so the pipeline never limits training.
-    indices = tf.data.Dataset.range(n)
+    return tensor_batches(joined, batch_size=batch_size, shuffle=shuffle, seed=seed, cache=cache,
+                          drop_remainder=drop_remainder, repeat=repeat, input_context=input_context)
+
+
+def tensor_batches(
+    columns: dict[str, tf.Tensor],
+    *,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 42,
+    cache: bool = True,
+    drop_remainder: bool = False,
+    repeat: bool = False,
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Batches of rows of in-memory columns ``{name: Tensor[n]}`` (the arguments as in
+    :func:`frame_batches`): each batch is one ``tf.gather`` per column of its row indices.
+
+    Returns:
+        A dataset of dicts ``{column: Tensor[batch]}``, prefetched.
+    """
+    n = int(next(iter(columns.values())).shape[0])
+    shards = input_context.num_input_pipelines if input_context is not None else 1
+    shard = input_context.input_pipeline_id if input_context is not None else 0
     if shuffle:
-        indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        # Same seed on every worker: the same permutation, split into disjoint shares.
-        indices = indices.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    if repeat:
-        indices = indices.repeat()
-    batches = indices.batch(batch_size, drop_remainder=drop_remainder)
-    data = batches.map(lambda idx: {k: tf.gather(v, idx) for k, v in joined.items()},
+        # One permutation per epoch (a seeded stateless shuffle, a new one each iteration),
+        # sliced into batches of row indices: per-batch work only, none per example. Every
+        # input pipeline draws the same permutation and takes a disjoint share of it.
+        indices = _permutations(n, seed, shard, shards, repeat).flat_map(
+            lambda rows: _slices(rows, batch_size, drop_remainder))
+        if not repeat:  # flat_map hides the length: Keras needs it for steps_per_execution
+            rows = (n - shard + shards - 1) // shards
+            indices = indices.apply(tf.data.experimental.assert_cardinality(
+                rows // batch_size if drop_remainder else -(-rows // batch_size)))
+    else:
+        indices = tf.data.Dataset.range(n)
+        if shards > 1:
+            indices = indices.shard(shards, shard)
+        if repeat:
+            indices = indices.repeat()
+        indices = indices.batch(batch_size, drop_remainder=drop_remainder)
+    data = indices.map(lambda idx: {k: tf.gather(v, idx) for k, v in columns.items()},
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache and not shuffle and not repeat:
         data = data.cache()
     return _finish(data)
+
+
+def _permutations(n: int, seed: int, shard: int, shards: int, repeat: bool) -> tf.data.Dataset:
+    """Row-index permutations ``int64[n / shards]``: one (``repeat``: one per pass, forever)
+    for each iteration of the dataset, the same sequence for the same ``seed``."""
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    if not repeat:
+        draws = draws.take(1)
+    key = tf.constant(seed, tf.int64)
+
+    def permutation(draw: tf.Tensor) -> tf.Tensor:
+        rows = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
+                                                         seed=tf.stack([draw, key]))
+        return rows[shard::shards]
+
+    return draws.map(permutation)
+
+
+def _slices(rows: tf.Tensor, batch_size: int, drop_remainder: bool) -> tf.data.Dataset:
+    """``rows`` cut into consecutive batches (the last one short unless ``drop_remainder``)."""
+    count = tf.shape(rows, out_type=tf.int64)[0]
+    size = tf.constant(batch_size, tf.int64)
+    steps = count // size if drop_remainder else (count + size - 1) // size
+    return tf.data.Dataset.range(steps).map(lambda i: rows[i * size:tf.minimum((i + 1) * size, count)])
 
 
 def stream_batches(

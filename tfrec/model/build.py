@@ -93,4 +93,5 @@ def fill_history(model: TwoTowerModel, pairs: pd.DataFrame) -> None:
     users = model.user_index(as_input_array(pairs["user"])).numpy()
     order = np.argsort(users, kind="stable")  # keeps each user's items oldest first
     items = model.item_positions(as_input_array(pairs["item"].to_numpy()[order])).numpy()
-    model.history_pool.set_table(users[order], items, pairs["weight"].to_numpy()[order])
+    ratings = pairs["rating"].to_numpy()[order] if "rating" in pairs else None
+    model.history_pool.set_table(users[order], items, pairs["weight"].to_numpy()[order], ratings)

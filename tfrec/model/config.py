@@ -12,6 +12,7 @@ from tfrec.textio import parse_toml, read_text
 
 OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
 NEGATIVES = ("auto", "in_batch", "mixed", "full")
+EXAMPLES = ("auto", "interactions", "users")
 #: ``negatives = "auto"`` uses the full softmax while batch_size x catalog logits stay below this
 #: (ml-100k: 4096 x 1682 = 6.9M), mixed negatives above it.
 FULL_SOFTMAX_LOGITS = 1 << 26
@@ -24,6 +25,7 @@ INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096),
                   "top_k": (1, 100_000), "hash_bins_above": (1, 100_000_000),
                   "num_hard_negatives": (1, 1 << 20), "early_stopping_patience": (0, 10_000),
                   "history_max_len": (1, 100_000), "num_sampled": (1, 1 << 20),
+                  "steps_per_execution": (1, 10_000), "user_batch_size": (1, 1 << 20),
                   "seed": (0, 2**31 - 1)}
 MAX_WIDTH = 16_384
 MAX_LAYERS = 16
@@ -46,7 +48,7 @@ class ModelConfig:
     """Everything that defines a two-tower model and its training.
 
     The defaults are the history model chosen on a validation carve of ml-100k fold u1
-    (scripts/bench_history.py measures it against EASE): the query is the user's pooled
+    (benchmarks/bench_history.py measures it against EASE): the query is the user's pooled
     history over the item id embedding the candidate tower uses, ids only, no projection (a
     tied linear model trained with the full-catalog softmax, positive removed from its own
     history, history dropout 0.3, 30 epochs), plus the rating head. The feature-driven
@@ -97,6 +99,19 @@ class ModelConfig:
             candidate embedding, so the score stays one dot product (indexes and exports
             unchanged; embeddings are ``embedding_dim + 1`` wide). A user with no history then
             gets the bias ranking (a learned popularity), not an arbitrary one.
+        examples: What one training example is. ``interactions``: a (user, item) row, its
+            query the user's history without that item, trained with ``negatives``.
+            ``users`` (needs ``history``): a user, ``user_batch_size`` per step; the query is
+            the user's stored history with items dropped at ``history_dropout`` (denoising),
+            the softmax runs over the whole catalog and every stored item is a target (the
+            multinomial likelihood of Liang et al. 2018's Mult-DAE): one query per user
+            instead of one per interaction, so an epoch costs far less. ``auto`` (default):
+            ``users`` with the history on, no rating head training (retrieval only, or data
+            without ratings: the rating head fits worse on users' batches), ``negatives``
+            ``auto`` or ``full``, on one device,
+            while ``user_batch_size x catalog`` stays under :data:`FULL_SOFTMAX_LOGITS`;
+            else ``interactions``.
+        user_batch_size: Users per step with ``examples = "users"``.
         negatives: ``auto`` (``full`` while ``batch_size x catalog`` stays under
             :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``), ``in_batch`` (the other rows' items,
             logQ-corrected), ``mixed`` (in-batch
@@ -115,6 +130,9 @@ class ModelConfig:
         l2: L2 penalty on embeddings.
         epochs: Training epochs.
         batch_size: Training batch size (also the number of in-batch negatives).
+        steps_per_execution: Training steps per call of the compiled step function (Keras's
+            ``steps_per_execution``): fewer returns to Python between steps; progress is
+            reported every that many steps.
         validation_ratio: Fraction of train rows held out for early stopping.
         early_stopping_patience: Stop after this many epochs without validation improvement
             (``None``: never).
@@ -149,6 +167,8 @@ class ModelConfig:
     history_dropout: float = 0.3
     projection: bool | None = None
     item_bias: bool = True
+    examples: str = "auto"
+    user_batch_size: int = 128
     negatives: str = "auto"
     num_sampled: int = 1024
     rating_layers: tuple[int, ...] = (64,)
@@ -161,6 +181,7 @@ class ModelConfig:
     l2: float = 0.0
     epochs: int = 30
     batch_size: int = 4096
+    steps_per_execution: int = 16
     validation_ratio: float = 0.0
     early_stopping_patience: int | None = None
     top_k: int = 100
@@ -203,10 +224,17 @@ class ModelConfig:
                 "retrieval_weight and rating_weight must be >= 0 and not both 0 "
                 f"(got {self.retrieval_weight}, {self.rating_weight})"
             )
-        for name, allowed in (("negatives", NEGATIVES), ("history_weighting", HISTORY_WEIGHTINGS),
-                              ("history_pooling", HISTORY_POOLINGS)):
+        for name, allowed in (("negatives", NEGATIVES), ("examples", EXAMPLES),
+                              ("history_weighting", HISTORY_WEIGHTINGS), ("history_pooling", HISTORY_POOLINGS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        if self.examples == "users" and not self.history:
+            raise ConfigError("examples = 'users' makes each user's history the query: it needs "
+                              "history = true (or use examples = 'interactions')")
+        if self.examples == "users" and self.negatives in ("in_batch", "mixed"):
+            raise ConfigError(f"examples = 'users' scores every user against the whole catalog; "
+                              f"negatives = {self.negatives!r} applies to examples = 'interactions' "
+                              "(use negatives = 'auto' or 'full')")
         if not 0 <= self.history_dropout < 1:
             raise ConfigError(f"history_dropout must be in [0, 1), got {self.history_dropout}")
         if self.history and not self.use_item_id:

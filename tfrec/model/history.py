@@ -88,7 +88,8 @@ class HistoryTable:
         return frame
 
     def frame(self) -> pd.DataFrame:
-        """``[user, item, weight]`` rows, sorted by user then item."""
+        """``[user, item, weight, rating]`` rows, sorted by user then item (``rating`` is 1
+        without a rating column)."""
         frame = self._compact()
         if self.weighting == "rating":
             weight = frame["rating"].to_numpy()
@@ -98,7 +99,8 @@ class HistoryTable:
         else:
             weight = np.ones(len(frame))
         out = pd.DataFrame({"user": frame["user"].to_numpy(), "item": frame["item"].to_numpy(),
-                            "weight": weight.astype(np.float32)})
+                            "weight": weight.astype(np.float32),
+                            "rating": frame["rating"].to_numpy(dtype=np.float32)})
         # A canonical order (the weights already reflect recency): the same pairs give the same
         # table, whichever order the rows were read in.
         return out.sort_values(["user", "item"], kind="stable", ignore_index=True)
@@ -120,32 +122,38 @@ class HistoryPooling(tf.keras.layers.Layer):
         dropout: Probability of dropping each history item in training.
         item_lookup: The candidate tower's item id preprocessing layer (raw id -> index).
         item_embedding: The candidate tower's item id embedding layer (shared weights).
+        ratings: Also store each pair's rating (the rating targets of user-level training).
 
-    The table (item indices ``[n_pairs]``, weights ``[n_pairs]``, row splits ``[n_users+1]``)
-    is filled by :meth:`set_table`; it is saved with the model's weights.
+    The table (item indices ``[n_pairs]``, weights ``[n_pairs]``, row splits ``[n_users+1]``,
+    with ``ratings`` the ratings ``[n_pairs]``) is filled by :meth:`set_table`; it is saved
+    with the model's weights.
     """
 
     def __init__(self, n_users: int, n_pairs: int, pooling: str, dropout: float,
                  item_lookup: tf.keras.layers.Layer, item_embedding: tf.keras.layers.Layer,
-                 **kwargs: Any) -> None:
+                 ratings: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pooling, self.dropout = pooling, float(dropout)
         self.item_lookup, self.item_embedding = item_lookup, item_embedding
         self.items = tf.Variable(tf.zeros([n_pairs], tf.int64), trainable=False, name="history_items")
         self.weights_ = tf.Variable(tf.zeros([n_pairs], tf.float32), trainable=False, name="history_weights")
         self.splits = tf.Variable(tf.zeros([n_users + 1], tf.int64), trainable=False, name="history_splits")
+        self.ratings = (tf.Variable(tf.zeros([n_pairs], tf.float32), trainable=False, name="history_ratings")
+                        if ratings else None)
 
     @property
     def output_dim(self) -> int:
         return int(self.item_embedding.output_dim)
 
-    def set_table(self, user_rows: np.ndarray, item_indices: np.ndarray, weights: np.ndarray) -> None:
+    def set_table(self, user_rows: np.ndarray, item_indices: np.ndarray, weights: np.ndarray,
+                  ratings: np.ndarray | None = None) -> None:
         """Fills the table from pairs sorted by user row (at most the table's capacity).
 
         Args:
             user_rows: ``[n_pairs]`` user index of each pair (0 is the out-of-vocabulary row).
             item_indices: ``[n_pairs]`` item index (the shared lookup's output).
             weights: ``[n_pairs]`` weight of each pair.
+            ratings: ``[n_pairs]`` rating of each pair (stored when the table keeps ratings).
         """
         n_users, capacity = int(self.splits.shape[0]) - 1, int(self.items.shape[0])
         if len(item_indices) > capacity:
@@ -155,12 +163,23 @@ class HistoryPooling(tf.keras.layers.Layer):
         self.splits.assign(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
         self.items.assign(np.concatenate([np.asarray(item_indices, dtype=np.int64), np.zeros(pad, np.int64)]))
         self.weights_.assign(np.concatenate([np.asarray(weights, dtype=np.float32), np.zeros(pad, np.float32)]))
+        if self.ratings is not None:
+            if ratings is None:
+                raise ValueError("this history table keeps ratings: pass them")
+            self.ratings.assign(np.concatenate([np.asarray(ratings, dtype=np.float32), np.zeros(pad, np.float32)]))
 
     def user_history(self, user_rows: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
         """Stored history of ``user_rows [batch]``: ragged item indices and weights ``[batch, None]``."""
         items = tf.RaggedTensor.from_row_splits(self.items, self.splits, validate=False)
         weights = tf.RaggedTensor.from_row_splits(self.weights_, self.splits, validate=False)
         return tf.gather(items, user_rows), tf.gather(weights, user_rows)
+
+    def user_ratings(self, user_rows: tf.Tensor) -> tf.RaggedTensor:
+        """Stored ratings of ``user_rows [batch]``, ragged ``[batch, None]`` like :meth:`user_history`."""
+        if self.ratings is None:
+            raise ValueError("this history table keeps no ratings")
+        ratings = tf.RaggedTensor.from_row_splits(self.ratings, self.splits, validate=False)
+        return tf.gather(ratings, user_rows)
 
     def _normalize(self, total: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
         if self.pooling == "sum":

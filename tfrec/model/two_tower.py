@@ -18,10 +18,9 @@ import tensorflow_recommenders as tfrs
 
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
-from tfrec.model.distribute import gather_across_replicas
 from tfrec.model.encoder import as_id_dtype, lookup_layer
 from tfrec.model.history import HistoryPooling
-from tfrec.model.negatives import CatalogNegatives
+from tfrec.model.negatives import CatalogNegatives, in_batch_loss
 from tfrec.model.rating import RatingHead
 from tfrec.model.specs import FeatureSpec, plain
 from tfrec.model.steps import EpochMeanSteps
@@ -100,9 +99,10 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
         self.history_pool: HistoryPooling | None = None
         if c.history:
             lookup, embedding = self.candidate_tower.encoder.id_layers(item_id)
-            self.history_pool = HistoryPooling(len(self.user_vocabulary) + 1, self.history_pairs,
-                                          c.history_pooling, c.history_dropout, lookup, embedding,
-                                          name="history")
+            self.history_pool = HistoryPooling(
+                len(self.user_vocabulary) + 1, self.history_pairs, c.history_pooling, c.history_dropout,
+                lookup, embedding, ratings=c.examples == "users" and rating is not None and c.rating_weight > 0,
+                name="history")
         self.negatives: CatalogNegatives | None = None
         if c.item_bias:
             self.retrieval_bias = tf.keras.layers.Embedding(len(self.item_vocabulary) + 1, 1,
@@ -182,7 +182,8 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
     def set_training_catalog(self, columns: dict[str, np.ndarray]) -> None:
         """The catalog (``{column: array[n_items]}``) the ``full`` and ``mixed`` negatives
         draw from; needed before training with them."""
-        self.negatives = CatalogNegatives(columns, self.item_id, self.item_id_dtype, self.item_index)
+        self.negatives = CatalogNegatives(columns, self.item_id, self.item_id_dtype, self.item_index,
+                                          self.history_pool.item_lookup if self.history_pool else None)
 
     def candidate_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Item/candidate embeddings ``[batch, embedding_dim]`` (``+ 1``: the item's bias, with
@@ -249,9 +250,10 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
 
     def training_columns(self) -> set[str]:
         """The input columns training and evaluation read: the ids, the towers' features, the
-        rating and the weight (batch sources need not gather the others)."""
+        rating when the rating head trains, and the weight (batch sources need not gather the
+        others)."""
         names = {name for side in self.input_dtypes().values() for name in side}
-        return names | {c for c in (self.rating, self.weight) if c}
+        return names | {c for c in (self.rating if self.has_rating_head else None, self.weight) if c}
 
     def reset_compile_cache(self) -> None:
         """Forgets traced train/test functions (they captured whether the index was ready)."""
@@ -259,18 +261,18 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
         self.predict_function = None
 
     def compute_loss(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """The weighted task losses of one (per-replica) batch.
+        """The weighted task losses of one (per-replica) batch (the retrieval losses are in
+        :mod:`tfrec.model.negatives`).
 
-        Under a distribution strategy with several replicas, training gathers the candidate
-        embeddings (with their item indices and sampling probabilities) of every replica, so
-        each replica's in-batch softmax sees the negatives of the whole global batch -- the
-        same softmax as one device with the same global batch. The retrieval loss is a sum
-        over the local batch and the rating loss an average over the global batch, so summing
-        the replicas' gradients (what the optimizer does) gives the single-device gradient.
-        ``cross_replica_negatives = false`` keeps each replica's softmax local (TFRS's default
-        behaviour, which trains a different objective, see TFRS issue #561).
+        The retrieval loss is a sum over the local batch and the rating loss an average over
+        the global batch, so summing the replicas' gradients (what the optimizer does) gives
+        the single-device gradient.
         """
         c = self.model_config
+        if training and c.examples == "users":  # a batch of users, not of interactions
+            if self.negatives is None:
+                raise ConfigError("examples = 'users' needs the catalog: call set_training_catalog() first")
+            return self.negatives.user_loss(self, inputs)
         positives = None
         if training and self.history_pool is not None:
             positives = self.item_positions(inputs[self.item_id])
@@ -291,26 +293,7 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
                 self.retrieval_task(query, candidate, candidate_ids=inputs[self.item_id],
                                     compute_metrics=True, compute_batch_metrics=False)
         elif c.retrieval_weight > 0:
-            item_ids = as_id_dtype(inputs[self.item_id], self.item_id_dtype)
-            item_positions = self.item_index(item_ids)
-            sampling = None
-            if c.logq_correction:
-                sampling = tf.exp(tf.gather(self._log_probabilities, item_positions))
-            # Training compares ids through their vocabulary positions (integers: XLA and
-            # collectives carry no strings); evaluation keeps the raw ids for its metrics.
-            candidates, candidate_ids = candidate, item_positions if training else item_ids
-            context = tf.distribute.get_replica_context()
-            if (training and c.cross_replica_negatives and context is not None
-                    and context.num_replicas_in_sync > 1):
-                candidates, candidate_ids, sampling = gather_across_replicas(
-                    context, candidate, item_positions, sampling)
-            if training:
-                retrieval = self._retrieval_loss(query, candidates, sample_weight, sampling, candidate_ids)
-            else:
-                retrieval = self.retrieval_task(
-                    query, candidates, sample_weight=sample_weight,
-                    candidate_sampling_probability=sampling, candidate_ids=candidate_ids,
-                    compute_metrics=self._index_ready, compute_batch_metrics=False)
+            retrieval = in_batch_loss(self, query, candidate, inputs[self.item_id], sample_weight, training)
         if retrieval is not None:
             rows = tf.cast(tf.shape(query)[0], tf.float32)
             self.retrieval_loss_tracker.update_state(retrieval / rows, sample_weight=rows)

@@ -105,7 +105,7 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             import scann  # noqa: F401  (registers the ScaNN ops)
         except ImportError:
             raise TfrecError("the ScaNN index needs the scann extra: pip install 'tfrec[scann]'") from None
-        # Measured (scripts/bench_serving.py): searching 10% of the leaves with 100 reordering
+        # Measured (benchmarks/bench_serving.py): searching 10% of the leaves with 100 reordering
         # candidates gave recall@10 0.82 at 1M items; 20% and 1000 candidates reach >= 0.95.
         # Small catalogs search enough leaves to hold the reordering candidates (all of them
         # below ~5k items), so their results are exact instead of depending on the random

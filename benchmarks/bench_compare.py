@@ -7,7 +7,10 @@
    per-pair ``predict`` loop (timed on a sample, extrapolated), per adapter.
 3. Wall time of the whole ``tfrec compare --data ml-100k`` (seed models, one split).
 
-    python scripts/bench_compare.py --data-dir ../shared/data/ml-100k --out bench_compare.json
+    python benchmarks/bench_compare.py --data-dir ../shared/data/ml-100k
+    python benchmarks/bench_compare.py --smoke     # fold u1, popularity and SVD, no compare run
+
+Results: ``benchmarks/results/compare.json`` (stamped; ``--smoke`` writes nothing).
 """
 
 from __future__ import annotations
@@ -18,15 +21,20 @@ import logging
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-import tfrec  # noqa: F401
-from tfrec.data import load_dataset
-from tfrec.evaluation.harness import evaluate
-from tfrec.evaluation.splits import make_splits
-from tfrec.model.config import ModelConfig
-from tfrec.recommenders import SURPRISE_MODELS, make_model
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from stamp import ML100K, stamp  # noqa: E402
+
+import tfrec  # noqa: E402, F401
+from tfrec.data import load_dataset  # noqa: E402
+from tfrec.evaluation.harness import evaluate  # noqa: E402
+from tfrec.evaluation.splits import make_splits  # noqa: E402
+from tfrec.model.config import ModelConfig  # noqa: E402
+from tfrec.recommenders import SURPRISE_MODELS, make_model  # noqa: E402
 
 REFERENCE = {  # measured before tfrec, same protocol (u1-u5 mean, k=10, all test items relevant)
     ("popularity", "ndcg"): 0.251, ("svd", "ndcg"): 0.108,
@@ -59,19 +67,22 @@ def speed(dataset, split, names, sample: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--data-dir", default=ML100K, help=f"MovieLens 100k (default {ML100K})")
     parser.add_argument("--folds", default="u1,u2,u3,u4,u5")
     parser.add_argument("--models", default=",".join(QUALITY_MODELS))
     parser.add_argument("--speed-sample", type=int, default=20000)
-    parser.add_argument("--out", default="bench_compare.json")
+    parser.add_argument("--smoke", action="store_true", help="fold u1, popularity and SVD (seconds)")
+    parser.add_argument("--out", default=str(HERE / "results" / "compare.json"), help="result JSON")
     args = parser.parse_args()
+    if args.smoke:
+        args.folds, args.models, args.speed_sample = "u1", "popularity,svd", 200
     logging.basicConfig(level=logging.WARNING)
     dataset = load_dataset("ml-100k", data_dir=args.data_dir)
     splits = make_splits(dataset, "predefined", folds=args.folds.split(","))
     names = args.models.split(",")
     start = time.perf_counter()
     # The two-tower row of docs/compare.md's table was measured with the feature towers (the default
-    # then); scripts/bench_history.py measures the history model against EASE.
+    # then); benchmarks/bench_history.py measures the history model against EASE.
     towers = ModelConfig.feature_towers()
     result = evaluate({n: (lambda n=n: make_model(n, config=towers)) for n in names}, splits, ks=(10,))
     harness_seconds = time.perf_counter() - start
@@ -93,13 +104,15 @@ def main() -> None:
                                               "ok": abs(quality[m][metric]["mean"] - ref) <= 0.005}
               for (m, metric), ref in REFERENCE.items() if m in quality}
     print(json.dumps({"quality": quality, "checks": checks}, indent=1), flush=True)
-    speed_models = [n for n in SURPRISE_MODELS if n not in ("normal",)]
+    speed_models = [n for n in SURPRISE_MODELS if n not in ("normal",)][:1 if args.smoke else None]
     speeds = speed(dataset, splits[0], speed_models, args.speed_sample)
+    if args.smoke:
+        return
     start = time.perf_counter()
     completed = subprocess.run([sys.executable, "-m", "tfrec", "compare", "--data", "ml-100k",
-                                "--data-dir", args.data_dir, "--quiet"], capture_output=True, text=True)
+                                "--data-dir", args.data_dir, "--quiet", "--no-out"], capture_output=True, text=True)
     compare_seconds = time.perf_counter() - start
-    results = {
+    results = {**stamp(), "benchmark": "compare",
         "protocol": "ml-100k u1-u5, relevance = all test items, k = 10, train items excluded",
         "harness_seconds": harness_seconds, "quality": quality, "reference_checks": checks,
         "speed": speeds, "min_speedup": min(v["speedup"] for v in speeds.values()),
@@ -109,8 +122,8 @@ def main() -> None:
         "two_tower_rmse_target_0.92": quality.get("two-tower", {}).get("rmse", {}).get("mean"),
     }
     print(json.dumps({k: v for k, v in results.items() if k not in ("quality", "speed")}, indent=1))
-    with open(args.out, "w") as handle:
-        json.dump(results, handle, indent=2)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

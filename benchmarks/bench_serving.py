@@ -8,8 +8,10 @@ search, SavedModel size and load time, plus a plain NumPy matmul + argpartition 
 embeddings (the memory-bandwidth bound). Cold start: the harness's cold-start split of ml-100k
 (whole users held out) -- two-tower with and without the id embedding vs popularity and SVD.
 
-    python scripts/bench_serving.py --data-dir ../shared/data/ml-100k --sizes 10000,100000,1000000 \
-        --out scripts/results_bench_serving.json --plot scripts/bench_serving_latency.png
+    python benchmarks/bench_serving.py --data-dir ../shared/data/ml-100k --sizes 10000,100000,1000000
+    python benchmarks/bench_serving.py --smoke     # a 2,000-item catalog, no cold start, nothing written
+
+Results: ``benchmarks/results/serving.json`` and ``serving_latency.png`` (stamped).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,15 +29,20 @@ import numpy as np
 import tensorflow as tf
 
 import tfrec  # noqa: F401
-from tfrec.data import load_dataset, load_synthetic
-from tfrec.data.sources import FrameSource
-from tfrec.evaluation.harness import evaluate
-from tfrec.evaluation.splits import make_splits
-from tfrec.model.config import ModelConfig
-from tfrec.model.fit import train
-from tfrec.model.run_folder import save_run
-from tfrec.recommenders import make_model
-from tfrec.serving import ExportedModel, export_model
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from stamp import ML100K, stamp  # noqa: E402
+
+from tfrec.data import load_dataset, load_synthetic  # noqa: E402
+from tfrec.data.sources import FrameSource  # noqa: E402
+from tfrec.evaluation.harness import evaluate  # noqa: E402
+from tfrec.evaluation.splits import make_splits  # noqa: E402
+from tfrec.model.config import ModelConfig  # noqa: E402
+from tfrec.model.fit import train  # noqa: E402
+from tfrec.model.run_folder import save_run  # noqa: E402
+from tfrec.recommenders import make_model  # noqa: E402
+from tfrec.serving import ExportedModel, export_model  # noqa: E402
 
 CONFIG = ModelConfig.feature_towers(embedding_dim=32, tower_layers=(64,), id_embedding_dim=16, epochs=2,
                      batch_size=2048, rating_weight=0.0, retrieval_weight=1.0)
@@ -136,14 +144,19 @@ def cold_start(data_dir: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--data-dir", default=ML100K, help=f"MovieLens 100k (default {ML100K})")
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--out", default="bench_serving.json")
-    parser.add_argument("--plot", default=None, help="PNG of latency vs catalog size")
+    parser.add_argument("--smoke", action="store_true", help="a 2,000-item catalog, no cold start (CI)")
+    parser.add_argument("--out", default=str(HERE / "results" / "serving.json"), help="result JSON")
+    parser.add_argument("--plot", default=str(HERE / "results" / "serving_latency.png"),
+                        help="PNG of latency vs catalog size")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    results = {"cold_start_ml100k": cold_start(args.data_dir)}
+    if args.smoke:
+        args.sizes, args.queries = "2000", 20
+    results = {**stamp(), "benchmark": "serving",
+               "cold_start_ml100k": None if args.smoke else cold_start(args.data_dir)}
     print(json.dumps(results, indent=1), flush=True)
     work = Path(tempfile.mkdtemp(prefix="tfrec-bench-"))
     try:
@@ -151,10 +164,10 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=1))
-    with open(args.out, "w") as handle:
-        json.dump(results, handle, indent=2)
-    if args.plot:
+    if not args.smoke:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
         plot(results["catalogs"], args.plot)
+        print(f"wrote {args.out} and {args.plot}")
 
 
 def plot(catalogs: list[dict], path: str) -> None:

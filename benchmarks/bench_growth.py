@@ -1,14 +1,16 @@
 """Growth benchmarks: how tfrec's costs grow with the data. JSON results plus a PNG per curve.
 
     # streamed training time and peak RSS vs interactions (one epoch, fixed 200k users x 50k items)
-    python scripts/bench_growth.py training --sizes 100000,1000000,10000000 --optimizer adam
-    python scripts/bench_growth.py training --sizes 100000,1000000,10000000 --optimizer lazy_adam
+    python benchmarks/bench_growth.py training --sizes 100000,1000000,10000000 --optimizer adam
+    python benchmarks/bench_growth.py training --sizes 100000,1000000,10000000 --optimizer lazy_adam
     # input pipelines at equal batch size: from_tensor_slices vs tfrec in-memory vs streaming; XLA
-    python scripts/bench_growth.py pipeline --rows 1000000 --optimizer lazy_adam --repeats 3
+    python benchmarks/bench_growth.py pipeline --rows 1000000 --optimizer lazy_adam --repeats 3
     # the comparison harness's time vs users x items
-    python scripts/bench_growth.py harness --sizes 1000x500,4000x2000,16000x8000
+    python benchmarks/bench_growth.py harness --sizes 1000x500,4000x2000,16000x8000
+    # all three at toy sizes, nothing written (CI)
+    python benchmarks/bench_growth.py --smoke
 
-Each writes ``scripts/results_bench_growth_<name>.json`` and ``scripts/bench_growth_<name>.png``
+Each writes ``benchmarks/results/growth_<name>.json`` (stamped) and ``growth_<name>.png`` beside it
 (``--out``/``--plot`` change that). Training runs in a fresh process per size so that its peak
 RSS (``ru_maxrss``) is that run's alone; it includes TensorFlow itself.
 """
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import resource
 import shutil
 import subprocess
@@ -30,6 +31,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+from stamp import stamp  # noqa: E402
+
 USERS, ITEMS = 200_000, 50_000
 
 
@@ -63,9 +68,12 @@ def _plot(path: Path, title: str, x_label: str, series: dict[str, tuple[list, li
     plt.close(fig)
 
 
-def _write(results: dict, out: Path) -> None:
-    out.write_text(json.dumps(results, indent=2) + "\n")
+def _write(results: dict, out: Path | None, name: str) -> None:
+    """Prints the stamped results and writes them (``out`` ``None``: a smoke run, nothing written)."""
+    results = {**stamp(), "benchmark": f"growth_{name}", **results}
     print(json.dumps(results, indent=2))
+    if out is not None:
+        out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------- training
@@ -105,7 +113,7 @@ def training(args: argparse.Namespace) -> None:
                             "--users", str(USERS), "--items", str(ITEMS), "--shards", str(shards),
                             "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
             generate_s = time.perf_counter() - start
-            process = subprocess.run([sys.executable, __file__, "_train-one", "--data", str(data),
+            process = subprocess.run([sys.executable, str(Path(__file__).resolve()), "_train-one", "--data", str(data),
                                       "--batch-size", str(args.batch_size), "--optimizer", args.optimizer],
                                      capture_output=True, text=True, check=False)
             if process.returncode:
@@ -121,14 +129,14 @@ def training(args: argparse.Namespace) -> None:
     for run in runs:  # linear time <=> constant seconds per row; flat RSS <=> ratio ~1
         run["fit_s_per_million_rows"] = run["fit_s"] / run["rows"] * 1e6
         run["rss_vs_smallest"] = run["peak_rss_gb"] / first["peak_rss_gb"]
-    results = {"command": f"python scripts/bench_growth.py training --sizes {args.sizes} "
-                          f"--optimizer {args.optimizer}",
-               "users": USERS, "items": ITEMS, "batch_size": args.batch_size, "epochs": 1,
-               "optimizer": args.optimizer,
-               "machine": f"{os.cpu_count()} CPU cores", "runs": runs}
-    _write(results, Path(args.out or HERE / f"results_bench_growth_training_{args.optimizer}.json"))
+    results = {"users": USERS, "items": ITEMS, "batch_size": args.batch_size, "epochs": 1,
+               "optimizer": args.optimizer, "runs": runs}
+    name = f"training_{args.optimizer}"
+    _write(results, _out(args, name), name)
+    if args.smoke:
+        return
     xs = [r["interactions"] for r in runs]
-    _plot(Path(args.plot or HERE / f"bench_growth_training_{args.optimizer}.png"),
+    _plot(Path(args.plot or RESULTS / f"growth_{name}.png"),
           f"streamed training, 1 epoch (200k users x 50k items, {args.optimizer})", "interactions",
           {"fit seconds": (xs, [r["fit_s"] for r in runs]),
            "total seconds (incl. scan, TF start)": (xs, [r["total_s"] for r in runs])},
@@ -185,11 +193,8 @@ def pipeline(args: argparse.Namespace) -> None:
             "tfrec streaming (8 Parquet shards)": lambda: stream_dataset(
                 source, dataset.schema, FeatureJoin.from_dataset(tables), batch_size=batch, seed=1),
         }
-        results = {"command": f"python scripts/bench_growth.py pipeline --rows {args.rows} "
-                              f"--optimizer {args.optimizer} --repeats {args.repeats}",
-                   "rows": args.rows, "batch_size": batch, "optimizer": args.optimizer,
-                   "repeats": args.repeats, "machine": f"{os.cpu_count()} CPU cores",
-                   "input_only_examples_per_s": {}, "training_examples_per_s": {}}
+        results = {"rows": args.rows, "batch_size": batch, "optimizer": args.optimizer,
+                   "repeats": args.repeats, "input_only_examples_per_s": {}, "training_examples_per_s": {}}
         for name, make in pipelines.items():
             data = make()
             start = time.perf_counter()
@@ -217,7 +222,9 @@ def pipeline(args: argparse.Namespace) -> None:
         results["training_examples_per_s_runs"] = speeds
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _write(results, Path(args.out or HERE / "results_bench_growth_pipeline.json"))
+    _write(results, _out(args, "pipeline"), "pipeline")
+    if args.smoke:
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -231,7 +238,7 @@ def pipeline(args: argparse.Namespace) -> None:
         ax.set_xlabel("thousand examples / s")
         ax.set_title(f"{title}, batch {batch}, {args.rows:,} rows", fontsize=9)
     fig.tight_layout()
-    fig.savefig(args.plot or HERE / "bench_growth_pipeline.png", dpi=110)
+    fig.savefig(args.plot or RESULTS / "growth_pipeline.png", dpi=110)
     plt.close(fig)
 
 
@@ -261,21 +268,34 @@ def harness(args: argparse.Namespace) -> None:
             run[f"{row.model}/{row.metric}"] = float(row.mean)
         print(json.dumps(run), flush=True)
         runs.append(run)
-    results = {"command": f"python scripts/bench_growth.py harness --sizes {args.sizes} "
-                          f"--models {args.models} --per-user {args.per_user}",
-               "models": models, "per_user": args.per_user, "machine": f"{os.cpu_count()} CPU cores",
-               "runs": runs}
-    _write(results, Path(args.out or HERE / "results_bench_growth_harness.json"))
+    results = {"models": models, "per_user": args.per_user, "runs": runs}
+    _write(results, _out(args, "harness"), "harness")
+    if args.smoke:
+        return
     xs = [r["user_x_item_cells"] for r in runs]
     series = {"whole harness": (xs, [r["total_s"] for r in runs])}
     for m in models:
         series[f"{m} scoring"] = (xs, [r.get(f"{m}/predict_seconds", np.nan) for r in runs])
-    _plot(Path(args.plot or HERE / "bench_growth_harness.png"),
+    _plot(Path(args.plot or RESULTS / "growth_harness.png"),
           f"compare harness ({', '.join(models)}), {args.per_user} interactions per user",
           "users x items", series, "seconds")
 
 
+def _out(args: argparse.Namespace, name: str) -> Path | None:
+    return None if args.smoke else Path(args.out or RESULTS / f"growth_{name}.json")
+
+
+def smoke() -> None:
+    """Every curve at toy sizes in this process (the training one in a child, as always)."""
+    base = {"smoke": True, "out": None, "plot": None, "batch_size": 256}
+    harness(argparse.Namespace(**base, sizes="200x100", models="popularity,svd", per_user=10))
+    pipeline(argparse.Namespace(**base, rows=5000, optimizer="lazy_adam", repeats=1))
+    training(argparse.Namespace(**base, sizes="5000", optimizer="adam"))
+
+
 def main() -> None:
+    if "--smoke" in sys.argv[1:]:
+        return smoke()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("training")
@@ -302,6 +322,7 @@ def main() -> None:
     for sub in commands.choices.values():
         sub.add_argument("--out", default=None)
         sub.add_argument("--plot", default=None)
+        sub.set_defaults(smoke=False)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     args.func(args)

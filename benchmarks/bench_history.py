@@ -9,10 +9,13 @@ Protocol everywhere: full catalog, training items excluded, relevant = all test 
 * ``implicit``: ml-100k with the ratings dropped (events only), random 80/20;
 * ``cold``: 20% of users held out, 80% of each one's rows given as history at test time
   (strong generalization) -- two-tower, EASE, item-KNN (BM25), popularity;
-* ``top100``: TFRS tutorial protocol (random 80/20): factorized top-100 accuracy on test.
+* ``top100``: TFRS tutorial protocol (random 80/20): factorized top-100 accuracy on test;
+* ``examples``: fold u1, retrieval only (``rating_weight = 0``): the same model trained on
+  users' batches and on interaction batches -- nDCG@10 and fit seconds side by side.
 
-Run: python scripts/bench_history.py --data-dir ../shared/data/ml-100k --out scripts/results_history.json
-(``--smoke``: one fold, two epochs, a few seconds of each part: the script cannot rot).
+Run: python benchmarks/bench_history.py --data-dir ../shared/data/ml-100k
+(``--parts`` picks parts; ``--smoke``: one fold, two epochs, a few seconds of each part, nothing
+written: the script cannot rot).
 """
 
 from __future__ import annotations
@@ -21,19 +24,23 @@ import argparse
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
+from stamp import stamp  # noqa: E402
 
 import tfrec  # noqa: E402, F401
 from tfrec.data import load_dataset  # noqa: E402
 from tfrec.data.dataset import build_dataset  # noqa: E402
 from tfrec.data.sources import FrameSource  # noqa: E402
 from tfrec.evaluation.harness import evaluate  # noqa: E402
-from tfrec.evaluation.provenance import provenance  # noqa: E402
 from tfrec.evaluation.splits import make_splits  # noqa: E402
 from tfrec.evaluation.tuning import tune  # noqa: E402
 from tfrec.model.config import ModelConfig  # noqa: E402
@@ -83,10 +90,10 @@ def run(splits, names, config, l2, seed=42):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--parts", default="predefined,random,temporal,implicit,cold,top100")
+    parser.add_argument("--parts", default="predefined,random,temporal,implicit,cold,top100,examples")
     parser.add_argument("--trials", type=int, default=20, help="EASE tuning trials per protocol")
     parser.add_argument("--smoke", action="store_true", help="one fold, two epochs (seconds)")
-    parser.add_argument("--out", default="results_history.json")
+    parser.add_argument("--out", default=str(HERE / "results" / "history.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     config = ModelConfig()
@@ -97,9 +104,8 @@ def main() -> None:
     events = build_dataset("ml-100k-implicit", dataset.schema.replace(rating=None, rating_scale=None),
                            dataset.interactions.drop(columns=[dataset.schema.rating]),
                            users=dataset.users, items=dataset.items)
-    results = {"provenance": provenance(seed=42, params={"two-tower": config.to_dict()}),
-               "command": "python scripts/bench_history.py --data-dir ../shared/data/ml-100k"
-                          + (" --smoke" if args.smoke else ""), "parts": {}}
+    results = {**stamp(seed=42, params={"two-tower": config.to_dict()}), "benchmark": "history",
+               "parts": {}}
     protocols = {
         "predefined": (dataset, dict(method="predefined", folds=["u1"] if args.smoke else None),
                        ["two-tower", "ease"]),
@@ -111,7 +117,13 @@ def main() -> None:
     }
     for part in args.parts.split(","):
         start = time.perf_counter()
-        if part == "top100":
+        if part == "examples":
+            split = make_splits(dataset, "predefined", folds=["u1"], seed=42)
+            retrieval = config.replace(rating_weight=0.0)
+            results["parts"]["examples"] = {
+                examples: run(split, ["two-tower"], retrieval.replace(examples=examples), 0.0)["two-tower"]
+                for examples in ("users", "interactions")}
+        elif part == "top100":
             split = make_splits(dataset, "random", test_ratio=0.2, seed=42)[0]
             trained = train(config, FrameSource(dataset, split.train, split.name))
             value = evaluate_model(trained.model, FrameSource(dataset, split.test)).get(TOP100)
@@ -124,8 +136,9 @@ def main() -> None:
             results["parts"][part] = {"ease_l2_tuned_on_validation": l2, **run(splits, names, config, l2)}
         results["parts"][part]["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps({part: results["parts"][part]}), flush=True)
-    with open(args.out, "w") as handle:
-        json.dump(results, handle, indent=2)
+    if not args.smoke:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ for the retrieval-only, rating-only and joint models; training throughput agains
 basic-retrieval tutorial pipeline run in the same process; achieved vs peak FLOP/s of the
 in-batch logits matmul. Writes JSON.
 
-    python scripts/bench_two_tower.py --data-dir ../shared/data/ml-100k --out bench_two_tower.json
+    python benchmarks/bench_two_tower.py --data-dir ../shared/data/ml-100k
+    python benchmarks/bench_two_tower.py --smoke     # one epoch, the random split, joint only
+
+Results: ``benchmarks/results/two_tower.json`` (stamped; ``--smoke`` writes nothing).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import argparse
 import json
 import logging
 import os
-import platform
+import sys
 import time
+from pathlib import Path
 
 # TFRS needs Keras 2; tensorflow_recommenders is imported below, before tfrec would set this.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -26,12 +30,17 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 import tfrec  # noqa: F401
-from tfrec.data import load_dataset
-from tfrec.data.sources import FrameSource
-from tfrec.evaluation.splits import make_splits
-from tfrec.model.config import ModelConfig
-from tfrec.model.evaluate import evaluate
-from tfrec.model.fit import seed_everything, train
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from stamp import ML100K, stamp  # noqa: E402
+
+from tfrec.data import load_dataset  # noqa: E402
+from tfrec.data.sources import FrameSource  # noqa: E402
+from tfrec.evaluation.splits import make_splits  # noqa: E402
+from tfrec.model.config import ModelConfig  # noqa: E402
+from tfrec.model.evaluate import evaluate  # noqa: E402
+from tfrec.model.fit import seed_everything, train  # noqa: E402
 
 # The feature-driven towers (the default before the history model; bench_history.py measures
 # the history model).
@@ -98,18 +107,21 @@ def matmul_flops(batch: int, dim: int, repeats: int = 20) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--data-dir", default=ML100K, help=f"MovieLens 100k (default {ML100K})")
     parser.add_argument("--folds", default="u1,u2,u3,u4,u5")
     parser.add_argument("--variants", default="retrieval,rating,joint")
     parser.add_argument("--epochs", type=int, default=None, help="override epochs (quick runs)")
-    parser.add_argument("--out", default="bench_two_tower.json")
+    parser.add_argument("--smoke", action="store_true", help="one epoch, the random split, joint only")
+    parser.add_argument("--out", default=str(HERE / "results" / "two_tower.json"), help="result JSON")
     args = parser.parse_args()
+    if args.smoke:
+        args.folds, args.variants, args.epochs = "", "joint", 1
     logging.basicConfig(level=logging.WARNING)
     dataset = load_dataset("ml-100k", data_dir=args.data_dir)
     splits = make_splits(dataset, "random", test_ratio=0.2, seed=42)
     if args.folds:
         splits += make_splits(dataset, "predefined", folds=args.folds.split(","))
-    results: dict = {"machine": platform.machine(), "tensorflow": tf.__version__, "runs": []}
+    results: dict = {**stamp(), "benchmark": "two_tower", "runs": []}
     for variant in args.variants.split(","):
         options = dict(VARIANTS[variant])
         if args.epochs:
@@ -127,7 +139,7 @@ def main() -> None:
             print(json.dumps({k: v for k, v in run.items() if k != "config"}), flush=True)
     summary = {}
     for variant in args.variants.split(","):
-        for protocol, names in (("random80/20", ["random"]), ("u1-u5", args.folds.split(","))):
+        for protocol, names in (("random80/20", ["random"]), ("u1-u5", [f for f in args.folds.split(",") if f])):
             rows = [r for r in results["runs"] if r["variant"] == variant and r["split"] in names]
             entry = {}
             for metric in ("top100", "rmse", "steady_examples_per_second"):
@@ -136,7 +148,7 @@ def main() -> None:
                     entry[metric] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
             summary[f"{variant}/{protocol}"] = entry
     results["summary"] = summary
-    tutorial = tutorial_throughput(splits[0].train)
+    tutorial = tutorial_throughput(splits[0].train, epochs=2 if args.smoke else 3)
     ours = summary.get("joint/random80/20", summary[next(iter(summary))])["steady_examples_per_second"]["mean"]
     batch, dim = BASE["batch_size"], BASE["embedding_dim"]
     peak = matmul_flops(2048, 2048)  # a square matmul: the machine's practical peak
@@ -153,8 +165,9 @@ def main() -> None:
     results["targets"] = _targets(summary)
     print(json.dumps({"summary": summary, "throughput": results["throughput"],
                       "targets": results["targets"]}, indent=2))
-    with open(args.out, "w") as handle:
-        json.dump(results, handle, indent=2)
+    if not args.smoke:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.out}")
 
 
 def _targets(summary: dict) -> dict:

@@ -5,7 +5,10 @@ process on 127.0.0.1, and drives it with --clients concurrent keep-alive clients
 --requests `POST /recommend` requests for random known users (bounded in count and time).
 Writes JSON stamped with the commit, CPU, cores and versions.
 
-    python scripts/bench_http.py --data-dir ../shared/data/ml-100k --out scripts/results_bench_http.json
+    python benchmarks/bench_http.py --data-dir ../shared/data/ml-100k
+    python benchmarks/bench_http.py --smoke     # 1 training epoch, 4 clients, 100 requests, nothing written
+
+Results: ``benchmarks/results/http.json``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from stamp import ML100K, stamp  # noqa: E402
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -32,10 +39,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_export(data_dir: str, work: Path, index: str) -> Path:
+def build_export(data_dir: str, work: Path, index: str, epochs: int = 3) -> Path:
     from tfrec.cli import main
 
-    (work / "m.toml").write_text("[model]\nepochs = 3\n")
+    (work / "m.toml").write_text(f"[model]\nepochs = {epochs}\n")
     assert main(["train", "--data", "ml-100k", "--data-dir", data_dir, "--split", "predefined", "--fold", "u1",
                  "--config", str(work / "m.toml"), "--out", str(work / "run")]) == 0
     assert main(["export", "--model", str(work / "run"), "--out", str(work / "export"), "--k", "10",
@@ -78,7 +85,7 @@ def client(port: int, users: list[int], latencies: list[float], errors: list[int
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data-dir", default="../shared/data/ml-100k")
+    parser.add_argument("--data-dir", default=ML100K, help=f"MovieLens 100k (default {ML100K})")
     parser.add_argument("--export", default=None, help="an existing export (default: train and export ml-100k)")
     parser.add_argument("--index", default="brute-force", choices=("brute-force", "scann"))
     parser.add_argument("--synthetic-items", type=int, default=None,
@@ -87,15 +94,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="in total (bounded)")
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
-    parser.add_argument("--out", default="results_bench_http.json")
+    parser.add_argument("--smoke", action="store_true", help="1 epoch, 4 clients, 100 requests (CI)")
+    parser.add_argument("--out", default=str(HERE / "results" / "http.json"), help="result JSON")
     args = parser.parse_args()
+    if args.smoke:
+        args.clients, args.requests = 4, 100
     with tempfile.TemporaryDirectory() as tmp:
         if args.export:
             export = Path(args.export)
         elif args.synthetic_items:
             export = build_synthetic_export(args.synthetic_items, Path(tmp), args.index)
         else:
-            export = build_export(args.data_dir, Path(tmp), args.index)
+            export = build_export(args.data_dir, Path(tmp), args.index, epochs=1 if args.smoke else 3)
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(export), "--port",
                                    str(port), "--max-batch", str(args.max_batch), "--max-wait-ms",
@@ -110,7 +120,7 @@ def main() -> None:
                     time.sleep(0.5)
             rng = np.random.default_rng(0)
             users = rng.integers(1, 944, size=args.requests).tolist()
-            client(port, users[:200], [], [])  # warm-up: traces and caches
+            client(port, users[:20 if args.smoke else 200], [], [])  # warm-up: traces and caches
             latencies: list[float] = []
             errors: list[int] = []
             shares = [users[i::args.clients] for i in range(args.clients)]
@@ -124,18 +134,20 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    from tfrec.evaluation.provenance import provenance
-
     ms = np.asarray(latencies) * 1000
-    result = {"index": args.index, "catalog": args.synthetic_items or "ml-100k", "clients": args.clients,
+    result = {**stamp(seed=0), "benchmark": "http", "index": args.index,
+              "catalog": args.synthetic_items or "ml-100k", "clients": args.clients,
               "requests": len(latencies), "errors": len(errors),
               "seconds": seconds, "recommendations_per_second": len(latencies) / seconds,
               "latency_ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
                              "p99": float(np.percentile(ms, 99))},
-              "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
-              "run": provenance(seed=0, script="scripts/bench_http.py")}
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "run"}, indent=2))
+              "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms}
+    print(json.dumps({k: result[k] for k in ("recommendations_per_second", "latency_ms", "errors")}, indent=2))
+    if errors:
+        raise SystemExit(f"{len(errors)} requests failed: {sorted(set(errors))}")
+    if not args.smoke:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

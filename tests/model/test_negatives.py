@@ -1,0 +1,100 @@
+"""User-level training (``examples = "users"``): its loss, its choice by ``auto``, its training."""
+
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from helpers import build_from_frame, train_split
+
+from tfrec.data.columns import side_columns
+from tfrec.data.sources import FrameSource
+from tfrec.errors import ConfigError
+from tfrec.evaluation.splits import make_splits
+from tfrec.model.config import ModelConfig
+from tfrec.model.fit import resolve_examples, train
+
+USERS = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user_id=False,
+                    user_features=(), item_features=(), context_features=(), tower_layers=(),
+                    projection=False, rating_weight=0.0, epochs=3, user_batch_size=16,
+                    history_dropout=0.0, learning_rate=0.05, examples="users")
+
+
+def test_user_loss_is_the_multinomial_likelihood_of_the_stored_items(synthetic):
+    model = build_from_frame(USERS.replace(item_bias=True), synthetic, synthetic.interactions)
+    catalog = side_columns(synthetic, "item", synthetic.item_ids, missing="default")
+    model.set_training_catalog(catalog)
+    bias = model.retrieval_bias.embeddings
+    bias.assign(tf.random.normal(bias.shape, seed=1))
+    users = np.asarray(model.user_vocabulary[:7])
+    loss = float(model.negatives.user_loss(model, {"user_id": tf.constant(users)}))
+    # By hand: log-softmax of each user's scores over the catalog, summed over its distinct items.
+    query = model.query_embedding({"user_id": tf.constant(users)}).numpy()
+    logits = query @ model.candidate_embedding(catalog).numpy().T
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    pairs = synthetic.interactions[["user_id", "item_id"]].drop_duplicates()
+    position = pd.Index(catalog["item_id"])
+    expected = -sum(log_p[u, position.get_indexer(pairs[pairs.user_id == user].item_id)].sum()
+                    for u, user in enumerate(users))
+    assert expected > 0
+    np.testing.assert_allclose(loss, expected, rtol=1e-4)
+
+
+def test_user_loss_adds_the_rating_error_of_the_same_pairs(synthetic):
+    config = USERS.replace(rating_weight=1.0, retrieval_weight=1e-9)
+    model = build_from_frame(config, synthetic, synthetic.interactions)
+    assert model.history_pool.ratings is not None, "the table keeps the ratings"
+    model.set_training_catalog(side_columns(synthetic, "item", synthetic.item_ids, missing="default"))
+    users = np.asarray(model.user_vocabulary[:5])
+    loss = float(model.negatives.user_loss(model, {"user_id": tf.constant(users)}))
+    rows = synthetic.interactions[synthetic.interactions.user_id.isin(users)]
+    rows = rows.drop_duplicates(["user_id", "item_id"], keep="last")
+    predicted = model.predict_rating({"user_id": tf.constant(rows.user_id.to_numpy()),
+                                      "item_id": tf.constant(rows.item_id.to_numpy())}).numpy()
+    expected = np.mean((predicted - rows.rating.to_numpy()) ** 2)
+    np.testing.assert_allclose(loss, expected, rtol=1e-3)
+
+
+@pytest.mark.parametrize("changes, rating, expected", [
+    ({}, False, "users"),                                   # history, retrieval only
+    ({}, True, "interactions"),                             # a rating head trains
+    ({"negatives": "mixed"}, False, "interactions"),        # negatives for row batches
+    ({"history": False}, False, "interactions"),
+    ({"user_batch_size": 1 << 20}, False, "interactions"),  # the logits would not fit
+])
+def test_auto_picks_users_only_where_they_apply(changes, rating, expected):
+    config = USERS.replace(examples="auto", **changes)
+    resolved = resolve_examples(config, 1000, distributed=False, rating_head=rating)
+    assert resolved.examples == expected
+    assert resolved.negatives == ("full" if expected == "users" else resolved.negatives)
+    assert resolve_examples(config, 1000, distributed=True, rating_head=rating).examples == "interactions"
+
+
+def test_users_are_refused_where_they_cannot_train():
+    with pytest.raises(ConfigError, match="needs history = true"):
+        USERS.replace(history=False)
+    with pytest.raises(ConfigError, match="negatives = 'in_batch' applies to examples = 'interactions'"):
+        USERS.replace(negatives="in_batch")
+    with pytest.raises(ConfigError, match="examples must be one of"):
+        USERS.replace(examples="rows")
+    with pytest.raises(ConfigError, match="trains on one device"):
+        resolve_examples(USERS, 100, distributed=True, rating_head=False)
+
+
+def test_training_on_users_learns_and_ranks(synthetic):
+    split = make_splits(synthetic, "random", test_ratio=0.2, validation_ratio=0.1, seed=3)[0]
+    result = train_split(USERS.replace(epochs=6), split)
+    assert result.model.model_config.examples == "users"
+    losses = result.history["retrieval_loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < 0.9 * losses[0]
+    # Validation runs on interaction rows as usual: the same per-example loss and nDCG@10.
+    assert len(result.history["val_retrieval_loss"]) == len(result.history["val_ndcg@10"]) == 6
+    assert result.model.indexed_item_embeddings.shape[0] == len(synthetic.item_ids)
+
+
+def test_training_on_users_is_seeded(synthetic):
+    rows = synthetic.interactions
+    first, second = (train(USERS.replace(history_dropout=0.5), FrameSource(synthetic, rows)) for _ in range(2))
+    assert first.history["loss"] == second.history["loss"]
+    other = train(USERS.replace(history_dropout=0.5, seed=7), FrameSource(synthetic, rows))
+    assert other.history["loss"] != first.history["loss"]
