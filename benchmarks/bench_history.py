@@ -14,7 +14,7 @@ Protocol everywhere: full catalog, training items excluded, relevant = all test 
   users' batches and on interaction batches -- nDCG@10 and fit seconds side by side.
 
 Run: python benchmarks/bench_history.py --data-dir ../shared/data/ml-100k
-(``--parts`` picks parts; ``--smoke``: one fold, two epochs, a few seconds of each part, nothing
+(``--parts`` picks parts; ``--smoke``: fold u1 and the examples part, two epochs, nothing
 written: the script cannot rot).
 """
 
@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
-from stamp import stamp  # noqa: E402
+from stamp import ML100K, stamp  # noqa: E402
 
 import tfrec  # noqa: E402, F401
 from tfrec.data import load_dataset  # noqa: E402
@@ -89,8 +89,8 @@ def run(splits, names, config, l2, seed=42):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--parts", default="predefined,random,temporal,implicit,cold,top100,examples")
+    parser.add_argument("--data-dir", default=ML100K, help=f"MovieLens 100k (default {ML100K})")
+    parser.add_argument("--parts", default=None, help="comma-separated (default: all; --smoke: predefined,examples)")
     parser.add_argument("--trials", type=int, default=20, help="EASE tuning trials per protocol")
     parser.add_argument("--smoke", action="store_true", help="one fold, two epochs (seconds)")
     parser.add_argument("--out", default=str(HERE / "results" / "history.json"))
@@ -100,6 +100,8 @@ def main() -> None:
     if args.smoke:
         config = config.replace(epochs=2)
         args.trials = 2
+    args.parts = args.parts or ("predefined,examples" if args.smoke else
+                                "predefined,random,temporal,implicit,cold,top100,examples")
     dataset = load_dataset("ml-100k", data_dir=args.data_dir)
     events = build_dataset("ml-100k-implicit", dataset.schema.replace(rating=None, rating_scale=None),
                            dataset.interactions.drop(columns=[dataset.schema.rating]),
