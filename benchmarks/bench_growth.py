@@ -33,47 +33,20 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
+from figures import draw  # noqa: E402
 from stamp import stamp  # noqa: E402
 
 USERS, ITEMS = 200_000, 50_000
 
 
-def _plot(path: Path, title: str, x_label: str, series: dict[str, tuple[list, list]],
-          y_label: str, log_x: bool = True, right: dict[str, tuple[list, list]] | None = None,
-          right_label: str = "") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name, (xs, ys) in series.items():
-        ax.plot(xs, ys, marker="o", label=name)
-    if log_x:
-        ax.set_xscale("log")
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
-    ax.set_title(title)
-    handles, labels = ax.get_legend_handles_labels()
-    if right:
-        twin = ax.twinx()
-        for name, (xs, ys) in right.items():
-            twin.plot(xs, ys, marker="s", linestyle="--", color="tab:red", label=name)
-        twin.set_ylabel(right_label)
-        more = twin.get_legend_handles_labels()
-        handles, labels = handles + more[0], labels + more[1]
-    ax.legend(handles, labels, fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _write(results: dict, out: Path | None, name: str) -> None:
-    """Prints the stamped results and writes them (``out`` ``None``: a smoke run, nothing written)."""
+def _write(results: dict, out: Path | None, name: str) -> dict:
+    """Prints the stamped results and writes them (``out`` ``None``: a smoke run, nothing
+    written); returns them."""
     results = {**stamp(), "benchmark": f"growth_{name}", **results}
     print(json.dumps(results, indent=2))
     if out is not None:
         out.write_text(json.dumps(results, indent=2) + "\n")
+    return results
 
 
 # ----------------------------------------------------------------------------- training
@@ -132,16 +105,10 @@ def training(args: argparse.Namespace) -> None:
     results = {"users": USERS, "items": ITEMS, "batch_size": args.batch_size, "epochs": 1,
                "optimizer": args.optimizer, "runs": runs}
     name = f"training_{args.optimizer}"
-    _write(results, _out(args, name), name)
+    results = _write(results, _out(args, name), name)
     if args.smoke:
         return
-    xs = [r["interactions"] for r in runs]
-    _plot(Path(args.plot or RESULTS / f"growth_{name}.png"),
-          f"streamed training, 1 epoch (200k users x 50k items, {args.optimizer})", "interactions",
-          {"fit seconds": (xs, [r["fit_s"] for r in runs]),
-           "total seconds (incl. scan, TF start)": (xs, [r["total_s"] for r in runs])},
-          "seconds", right={"peak RSS (GB)": (xs, [r["peak_rss_gb"] for r in runs])},
-          right_label="peak RSS (GB)")
+    draw(f"growth_{name}", results, args.plot)
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -222,24 +189,10 @@ def pipeline(args: argparse.Namespace) -> None:
         results["training_examples_per_s_runs"] = speeds
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _write(results, _out(args, "pipeline"), "pipeline")
+    results = _write(results, _out(args, "pipeline"), "pipeline")
     if args.smoke:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, key, title in ((axes[0], "input_only_examples_per_s", "input pipeline alone"),
-                           (axes[1], "training_examples_per_s", "training (same model)")):
-        names = list(results[key])
-        ax.barh(names, [results[key][n] / 1000 for n in names])
-        ax.set_xlabel("thousand examples / s")
-        ax.set_title(f"{title}, batch {batch}, {args.rows:,} rows", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(args.plot or RESULTS / "growth_pipeline.png", dpi=110)
-    plt.close(fig)
+    draw("growth_pipeline", results, args.plot)
 
 
 # ----------------------------------------------------------------------------- harness
@@ -269,16 +222,10 @@ def harness(args: argparse.Namespace) -> None:
         print(json.dumps(run), flush=True)
         runs.append(run)
     results = {"models": models, "per_user": args.per_user, "runs": runs}
-    _write(results, _out(args, "harness"), "harness")
+    results = _write(results, _out(args, "harness"), "harness")
     if args.smoke:
         return
-    xs = [r["user_x_item_cells"] for r in runs]
-    series = {"whole harness": (xs, [r["total_s"] for r in runs])}
-    for m in models:
-        series[f"{m} scoring"] = (xs, [r.get(f"{m}/predict_seconds", np.nan) for r in runs])
-    _plot(Path(args.plot or RESULTS / "growth_harness.png"),
-          f"compare harness ({', '.join(models)}), {args.per_user} interactions per user",
-          "users x items", series, "seconds")
+    draw("growth_harness", results, args.plot)
 
 
 def _out(args: argparse.Namespace, name: str) -> Path | None:

@@ -32,6 +32,7 @@ import tfrec  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from figures import draw  # noqa: E402
 from stamp import ML100K, stamp  # noqa: E402
 
 from tfrec.data import load_dataset, load_synthetic  # noqa: E402
@@ -166,32 +167,8 @@ def main() -> None:
     print(json.dumps(results, indent=1))
     if not args.smoke:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-        plot(results["catalogs"], args.plot)
+        draw("serving_latency", results, args.plot)
         print(f"wrote {args.out} and {args.plot}")
-
-
-def plot(catalogs: list[dict], path: str) -> None:
-    """Single-query p50/p99 latency versus catalog size, one line per index."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = [c["n_items"] for c in catalogs]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for index in ("brute-force", "scann", "numpy"):
-        for quantile, style in (("p50_ms", "-"), ("p99_ms", ":")):
-            ax.plot(sizes, [c[index][quantile] for c in catalogs], style, marker="o",
-                    label=f"{index} {quantile[:3]}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("catalog size (items)")
-    ax.set_ylabel("single-query latency (ms)")
-    ax.set_title("top-10 retrieval latency, reloaded SavedModel (numpy: matmul bound)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

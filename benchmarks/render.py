@@ -1,7 +1,7 @@
-"""Renders the benchmark tables of the docs from the stamped JSON results, so that no figure
-there is copied by hand: ``python benchmarks/render.py`` rewrites each block between
+"""Renders the benchmark tables of the docs and the figures from the stamped JSON results, so
+that no figure is copied by hand: ``python benchmarks/render.py`` rewrites each block between
 ``<!-- render:NAME -->`` and ``<!-- /render:NAME -->`` in every file of :data:`DOCS` (a test
-checks they are current).
+checks they are current) and redraws every PNG of :mod:`figures` from its JSON.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 DOCS = [HERE.parent / "docs" / name for name in ("benchmarks.md", "training.md")]
 
 
@@ -178,7 +179,18 @@ def render(text: str) -> str:
     return text
 
 
+def draw_figures(folder: Path | None = None) -> list[Path]:
+    """Every figure of :data:`figures.FIGURES`, redrawn from its JSON (into ``folder``, default
+    beside the JSON)."""
+    from figures import FIGURES, draw
+
+    return [draw(name, json.loads((RESULTS / source).read_text()),
+                 None if folder is None else folder / f"{name}.png")
+            for name, (_, source) in FIGURES.items()]
+
+
 if __name__ == "__main__":
+    draw_figures()
     stale = []
     for doc in DOCS:
         current = doc.read_text()

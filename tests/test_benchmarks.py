@@ -29,3 +29,12 @@ def test_the_benchmark_tables_in_the_docs_are_rendered_from_the_results():
     assert "<!-- render:history -->" in texts["training.md"]
     for name, text in texts.items():
         assert render(text) == text, f"docs/{name} is stale: python benchmarks/render.py"
+
+
+def test_every_figure_is_drawn_from_its_json(tmp_path):
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from render import draw_figures
+
+    drawn = draw_figures(tmp_path)
+    assert drawn and all(path.stat().st_size > 10_000 for path in drawn)
+    assert {p.name for p in drawn} <= {p.name for p in (REPO_ROOT / "benchmarks" / "results").glob("*.png")}
