@@ -65,7 +65,10 @@ def growth_training(results: tuple[dict, dict]) -> str:
     """Streamed training vs interactions, ``lazy_adam`` beside ``adam``
     (``results/growth_training_{lazy_adam,adam}.json``)."""
     lazy, adam = results
-    lines = [_provenance(lazy) + " (and `--optimizer adam`):", "",
+    same = lazy.get("git_commit") == adam.get("git_commit") and lazy.get("date", "")[:10] == adam.get("date", "")[:10]
+    head = (_provenance(lazy) + " (and `--optimizer adam`):" if same else
+            f"`lazy_adam`: {_provenance(lazy)}; `adam`: {_provenance(adam)}:")
+    lines = [head, "",
              "| interactions | `lazy_adam`: fit | examples/s | peak RSS | `adam`: fit | examples/s | peak RSS |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     by_size = {run["interactions"]: run for run in adam["runs"]}

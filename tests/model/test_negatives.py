@@ -68,6 +68,13 @@ def test_auto_picks_users_only_where_they_apply(changes, rating, expected):
     assert resolved.examples == expected
     assert resolved.negatives == ("full" if expected == "users" else resolved.negatives)
     assert resolve_examples(config, 1000, distributed=True, rating_head=rating).examples == "interactions"
+    weighted = resolve_examples(config, 1000, distributed=False, rating_head=rating, weighted=True)
+    assert weighted.examples == "interactions", "only interaction batches read a weight column"
+
+
+def test_users_asked_for_with_a_weight_column_warn_that_it_is_not_read(caplog):
+    resolve_examples(USERS, 100, distributed=False, rating_head=False, weighted=True)
+    assert "does not read the weight column" in caplog.text
 
 
 def test_users_are_refused_where_they_cannot_train():

@@ -107,7 +107,8 @@ class ModelConfig:
             multinomial likelihood of Liang et al. 2018's Mult-DAE): one query per user
             instead of one per interaction, so an epoch costs far less. ``auto`` (default):
             ``users`` with the history on, no rating head training (retrieval only, or data
-            without ratings: the rating head fits worse on users' batches), ``negatives``
+            without ratings: the rating head fits worse on users' batches), no weight column
+            (only interaction batches read it), ``negatives``
             ``auto`` or ``full``, on one device,
             while ``user_batch_size x catalog`` stays under :data:`FULL_SOFTMAX_LOGITS`;
             else ``interactions``.

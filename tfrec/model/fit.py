@@ -164,7 +164,8 @@ def train(
         config = config.replace(top_k=len(catalog))
     distributed = is_distributed(strategy)
     config = resolve_examples(config, len(catalog), distributed,
-                               tables.schema.rating is not None and config.rating_weight > 0)
+                              tables.schema.rating is not None and config.rating_weight > 0,
+                              weighted=tables.schema.weight is not None)
     validation_data = validation_rows = validation_pairs = None
     train_pairs = seen.frame()
     if validation is not None:
@@ -239,19 +240,24 @@ def train(
 
 
 
-def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, rating_head: bool) -> ModelConfig:
+def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, rating_head: bool,
+                     weighted: bool = False) -> ModelConfig:
     """Settles ``examples = "auto"`` and ``negatives = "auto"`` for a catalog of ``n_items``
-    (``rating_head``: a rating head will train)."""
+    (``rating_head``: a rating head will train; ``weighted``: the rows carry a weight column,
+    which only interaction batches read)."""
     if config.examples == "auto":
         # Not with a rating head: its RMSE is worse when it trains on users' batches (ml-100k
         # u1: 0.953 against 0.923 from interaction batches).
-        users = (config.history and not distributed and not rating_head
+        users = (config.history and not distributed and not rating_head and not weighted
                  and config.negatives in ("auto", "full")
                  and config.user_batch_size * n_items <= FULL_SOFTMAX_LOGITS)
         config = config.replace(examples="users" if users else "interactions")
     if config.examples == "users" and distributed:
         raise ConfigError("examples = 'users' trains on one device; under a distribution strategy "
                           "use examples = 'interactions'")
+    if config.examples == "users" and weighted:
+        logger.warning("examples = 'users' does not read the weight column (each stored item counts "
+                       "by its history weight); use examples = 'interactions' to weight the rows")
     if config.negatives == "auto":
         full = config.examples == "users" or config.batch_size * n_items <= FULL_SOFTMAX_LOGITS
         config = config.replace(negatives="full" if full else "mixed")
