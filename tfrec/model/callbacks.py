@@ -3,6 +3,7 @@ step progress, index refresh, early stopping, checkpoints, TensorBoard, backups.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -79,6 +80,59 @@ class StepProgress(tf.keras.callbacks.Callback):
                                     self.params.get("steps"))
 
 
+class StoppingStateBackup(tf.keras.callbacks.Callback):
+    """Keeps early stopping's and the best checkpoint's state in the epoch backup folder, so a
+    resumed run stops and restores as the uninterrupted one would. Keras's ``BackupAndRestore``
+    saves the model, the optimizer and the epoch counter only: without this, a resumed run
+    would forget the best epoch seen before the crash (and its weights), and a best-only
+    checkpoint would be overwritten by a worse epoch. Runs after the callbacks it restores
+    (their ``on_train_begin`` resets them first)."""
+
+    STATE, WEIGHTS = "stopping_state.json", "stopping_best_weights.npz"
+
+    def __init__(self, folder: str | os.PathLike, stopping: tf.keras.callbacks.EarlyStopping | None,
+                 checkpoint: tf.keras.callbacks.ModelCheckpoint | None) -> None:
+        super().__init__()
+        self.folder, self.stopping, self.checkpoint = Path(folder), stopping, checkpoint
+        self._saved_epoch = -1
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        state_path = self.folder / self.STATE
+        if not state_path.is_file():
+            return
+        state = json.loads(state_path.read_text())
+        if self.stopping is not None and "stopping" in state:
+            stopping = state["stopping"]
+            self.stopping.best, self.stopping.wait = stopping["best"], stopping["wait"]
+            self.stopping.best_epoch = stopping["best_epoch"]
+            weights = self.folder / self.WEIGHTS
+            if weights.is_file():
+                with np.load(weights) as arrays:
+                    self.stopping.best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
+            self._saved_epoch = stopping["best_epoch"]
+        if self.checkpoint is not None and "checkpoint_best" in state:
+            self.checkpoint.best = state["checkpoint_best"]
+        logger.info("resumed early stopping: best epoch %s", state.get("stopping", {}).get("best_epoch"))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        state: dict = {}
+        stopping = self.stopping
+        if stopping is not None:
+            state["stopping"] = {"best": float(stopping.best), "wait": int(stopping.wait),
+                                 "best_epoch": int(stopping.best_epoch)}
+            if stopping.best_weights is not None and stopping.best_epoch != self._saved_epoch:
+                partial = self.folder / f".{self.WEIGHTS}.partial.npz"
+                np.savez(partial, **{f"w{i}": w for i, w in enumerate(stopping.best_weights)})
+                os.replace(partial, self.folder / self.WEIGHTS)
+                self._saved_epoch = stopping.best_epoch
+        if self.checkpoint is not None:
+            state["checkpoint_best"] = float(self.checkpoint.best)
+        partial = self.folder / f".{self.STATE}.partial"
+        partial.write_text(json.dumps(state))
+        os.replace(partial, self.folder / self.STATE)
+
+
 def training_callbacks(config: ModelConfig, epoch_log: EpochLog, catalog: Columns, validating: bool,
                distributed: bool, checkpoint_dir: str | os.PathLike | None,
                tensorboard_dir: str | os.PathLike | None, backup_dir: str | os.PathLike | None,
@@ -110,4 +164,8 @@ def training_callbacks(config: ModelConfig, epoch_log: EpochLog, catalog: Column
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     if backup_dir is not None:
         callbacks.append(tf.keras.callbacks.BackupAndRestore(str(backup_dir)))
+        stopping = next((c for c in callbacks if isinstance(c, tf.keras.callbacks.EarlyStopping)), None)
+        best = next((c for c in callbacks if isinstance(c, tf.keras.callbacks.ModelCheckpoint)), None)
+        if stopping is not None or best is not None:
+            callbacks.append(StoppingStateBackup(backup_dir, stopping, best))
     return callbacks
