@@ -1,6 +1,7 @@
 """Export to SavedModel, reload in a fresh process without tfrec, serve with `tfrec recommend`."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -141,10 +142,13 @@ def test_cli_recommend_known_unknown_and_json(exported, capsys):
     assert main(["recommend", "--model", str(exported), "--user", "3", "-k", "3"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("top 3 for user 3") and len(text.strip().splitlines()) == 4
+    # Integer item features print as integers (a catalog row read whole was upcast to floats).
+    assert re.search(r"category=\d+, subcategory=\d+, price=[\d.]+, brand=\d+$", text.splitlines()[1]), text
     assert main(["recommend", "--model", str(exported), "--user", "999999", "--features",
                  "age=30,gender=1", "-k", "4", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert len(payload["recommendations"]) == 4 and "category" in payload["recommendations"][0]
+    assert isinstance(payload["recommendations"][0]["category"], int)
 
 
 def _edit_info(target, change):

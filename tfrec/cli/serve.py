@@ -59,10 +59,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     rows = []
     for item, score in zip(ids[0], scores[0], strict=True):
         row = {"item_id": item.item() if hasattr(item, "item") else item, "score": float(score)}
-        extra = details.loc[str(item)] if str(item) in details.index else None
-        if extra is not None:
-            row.update({c: (v.item() if hasattr(v, "item") else v) for c, v in extra.items()
-                        if c != item_column})
+        if str(item) in details.index:  # column by column: a row Series would upcast ints to floats
+            row.update({c: _plain(details.at[str(item), c]) for c in details.columns if c != item_column})
         rows.append(row)
     if args.json:
         print(json.dumps({"user": args.user, "user_status": status.split(" ")[0],
@@ -79,9 +77,15 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(f"top {args.k} for user {args.user if args.user is not None else '(features only)'} "
               f"[{status}; {seen_note}]:")
     for rank, row in enumerate(rows, start=1):
-        label = row.get(title, "") if title else ", ".join(f"{c}={row[c]}" for c in list(row)[2:6])
+        label = row.get(title, "") if title else ", ".join(
+            f"{c}={row[c]:.6g}" if isinstance(row[c], float) else f"{c}={row[c]}" for c in list(row)[2:6])
         print(f"{rank:3}. {str(row['item_id']):>8}  {row['score']:8.4f}  {label}")
     return 0
+
+
+def _plain(value):
+    """A catalog cell as a plain Python value (NumPy scalars unwrapped)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
