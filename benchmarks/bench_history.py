@@ -14,7 +14,7 @@ Protocol everywhere: full catalog, training items excluded, relevant = all test 
   users' batches and on interaction batches -- nDCG@10 and fit seconds side by side.
 
 Run: python benchmarks/bench_history.py --data-dir ../shared/data/ml-100k
-(``--parts`` picks parts; ``--smoke``: fold u1 and the examples part, two epochs, nothing
+(``--parts`` re-runs some parts and keeps the others in the result file; ``--smoke``: fold u1 and the examples part, two epochs, nothing
 written: the script cannot rot).
 """
 
@@ -100,6 +100,7 @@ def main() -> None:
     if args.smoke:
         config = config.replace(epochs=2)
         args.trials = 2
+    chosen = args.parts is not None
     args.parts = args.parts or ("predefined,examples" if args.smoke else
                                 "predefined,random,temporal,implicit,cold,top100,examples")
     dataset = load_dataset("ml-100k", data_dir=args.data_dir)
@@ -139,6 +140,12 @@ def main() -> None:
         results["parts"][part]["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps({part: results["parts"][part]}), flush=True)
     if not args.smoke:
+        if chosen and Path(args.out).is_file():  # some parts re-run: the others are kept, and say so
+            kept = json.loads(Path(args.out).read_text())
+            kept["parts"].update(results["parts"])
+            rerun = {"git_commit": results["git_commit"], "date": results["date"], "command": results["command"]}
+            kept.setdefault("reruns", {}).update({part: rerun for part in results["parts"]})
+            results = kept
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.out}")
 

@@ -148,6 +148,9 @@ def history(result: dict) -> str:
         lines.append(f"| {label} | {figures(tower)} | {figures(ease)} (λ = {l2:.0f}) | "
                      f"{parts[part]['two_tower_wins']} of {len(tower['ndcg@10'])} | {rmse} | "
                      f"{sum(fit) / len(fit):.0f} s{' per fold' if len(fit) > 1 else ''} |")
+    for part, rerun in result.get("reruns", {}).items():
+        lines += ["", f"The {PROTOCOLS.get(part, part)} row was re-run {rerun['date'][:10]} at commit "
+                      f"`{rerun['git_commit'][:12]}` — `{rerun['command']}`."]
     if "cold" in parts:
         models = {name: entry for name, entry in parts["cold"].items() if isinstance(entry, dict) and "mean" in entry}
         lines += ["", "Cold users (strong generalization), nDCG@10: "

@@ -55,25 +55,14 @@ def test_user_loss_adds_the_rating_error_of_the_same_pairs(synthetic):
     np.testing.assert_allclose(loss, expected, rtol=1e-3)
 
 
-@pytest.mark.parametrize("changes, rating, expected", [
-    ({}, False, "users"),                                   # history, retrieval only
-    ({}, True, "interactions"),                             # a rating head trains
-    ({"negatives": "mixed"}, False, "interactions"),        # negatives for row batches
-    ({"history": False}, False, "interactions"),
-    ({"user_batch_size": 1 << 20}, False, "interactions"),  # the logits would not fit
-])
-def test_auto_picks_users_only_where_they_apply(changes, rating, expected):
-    config = USERS.replace(examples="auto", **changes)
-    resolved = resolve_examples(config, 1000, distributed=False, rating_head=rating)
-    assert resolved.examples == expected
-    assert resolved.negatives == ("full" if expected == "users" else resolved.negatives)
-    assert resolve_examples(config, 1000, distributed=True, rating_head=rating).examples == "interactions"
-    weighted = resolve_examples(config, 1000, distributed=False, rating_head=rating, weighted=True)
-    assert weighted.examples == "interactions", "only interaction batches read a weight column"
+def test_users_are_asked_for_interactions_are_the_default():
+    assert ModelConfig().examples == "interactions"
+    resolved = resolve_examples(USERS.replace(negatives="auto"), 1000, distributed=False)
+    assert (resolved.examples, resolved.negatives) == ("users", "full")
 
 
 def test_users_asked_for_with_a_weight_column_warn_that_it_is_not_read(caplog):
-    resolve_examples(USERS, 100, distributed=False, rating_head=False, weighted=True)
+    resolve_examples(USERS, 100, distributed=False, weighted=True)
     assert "does not read the weight column" in caplog.text
 
 
@@ -85,7 +74,7 @@ def test_users_are_refused_where_they_cannot_train():
     with pytest.raises(ConfigError, match="examples must be one of"):
         USERS.replace(examples="rows")
     with pytest.raises(ConfigError, match="trains on one device"):
-        resolve_examples(USERS, 100, distributed=True, rating_head=False)
+        resolve_examples(USERS, 100, distributed=True)
 
 
 def test_training_on_users_learns_and_ranks(synthetic):

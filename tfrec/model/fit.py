@@ -163,9 +163,7 @@ def train(
                        len(catalog))
         config = config.replace(top_k=len(catalog))
     distributed = is_distributed(strategy)
-    config = resolve_examples(config, len(catalog), distributed,
-                              tables.schema.rating is not None and config.rating_weight > 0,
-                              weighted=tables.schema.weight is not None)
+    config = resolve_examples(config, len(catalog), distributed, weighted=tables.schema.weight is not None)
     validation_data = validation_rows = validation_pairs = None
     train_pairs = seen.frame()
     if validation is not None:
@@ -240,18 +238,9 @@ def train(
 
 
 
-def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, rating_head: bool,
-                     weighted: bool = False) -> ModelConfig:
-    """Settles ``examples = "auto"`` and ``negatives = "auto"`` for a catalog of ``n_items``
-    (``rating_head``: a rating head will train; ``weighted``: the rows carry a weight column,
-    which only interaction batches read)."""
-    if config.examples == "auto":
-        # Not with a rating head: its RMSE is worse when it trains on users' batches (ml-100k
-        # u1: 0.953 against 0.923 from interaction batches).
-        users = (config.history and not distributed and not rating_head and not weighted
-                 and config.negatives in ("auto", "full")
-                 and config.user_batch_size * n_items <= FULL_SOFTMAX_LOGITS)
-        config = config.replace(examples="users" if users else "interactions")
+def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, weighted: bool = False) -> ModelConfig:
+    """Checks ``examples`` and settles ``negatives = "auto"`` for a catalog of ``n_items``
+    (``weighted``: the rows carry a weight column, which only interaction batches read)."""
     if config.examples == "users" and distributed:
         raise ConfigError("examples = 'users' trains on one device; under a distribution strategy "
                           "use examples = 'interactions'")
