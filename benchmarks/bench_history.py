@@ -14,8 +14,8 @@ Protocol everywhere: full catalog, training items excluded, relevant = all test 
   users' batches and on interaction batches -- nDCG@10 and fit seconds side by side.
 
 Run: python benchmarks/bench_history.py --data-dir ../shared/data/ml-100k
-(``--parts`` re-runs some parts and keeps the others in the result file; ``--smoke``: fold u1 and the examples part, two epochs, nothing
-written: the script cannot rot).
+(``--parts`` re-runs some parts and keeps the others in the result file; ``--smoke``: fold u1
+and the examples part, two epochs, nothing written: the script cannot rot).
 """
 
 from __future__ import annotations

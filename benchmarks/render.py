@@ -260,8 +260,26 @@ def compare(result: dict) -> str:
     return "\n".join(lines)
 
 
+def compare_versions(result: dict) -> str:
+    """``tfrec compare`` at an earlier commit and at the checkout, one run
+    (``results/compare_versions.json``)."""
+    before, after = result["before"], result["after"]
+    lines = [_provenance(result) + f" (before: commit `{before['commit'][:12]}`):", "",
+             "| model | nDCG@10 before | after | fit s before | after | ranking s before | after |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, old in before["models"].items():
+        new = after["models"].get(name, {})
+        lines.append(f"| {name} | {old['ndcg@10']:.4f} | {new.get('ndcg@10', float('nan')):.4f} | "
+                     f"{old['fit_seconds']:.1f} | {new.get('fit_seconds', float('nan')):.1f} | "
+                     f"{old['predict_seconds']:.2f} | {new.get('predict_seconds', float('nan')):.2f} |")
+    lines += ["", f"Whole run: {before['seconds']:.0f} s before, {after['seconds']:.0f} s after "
+                  f"({result['after_over_before_seconds']:.2f}×)."]
+    return "\n".join(lines)
+
+
 RESULTS = HERE / "results"
-RENDERERS = {"history": (history, RESULTS / "history.json"),
+RENDERERS = {"compare_versions": (compare_versions, RESULTS / "compare_versions.json"),
+             "history": (history, RESULTS / "history.json"),
              "serving": (serving, RESULTS / "serving.json"),
              "http": (http, RESULTS / "http.json"),
              "http_scann_1m": (http, RESULTS / "http_scann_1m.json"),
