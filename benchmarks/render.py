@@ -81,8 +81,9 @@ def growth_training(results: tuple[dict, dict]) -> str:
     return "\n".join(lines)
 
 
-def _seconds(value: float) -> str:
-    return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+def _decimals(value: float, two_below: float = 1.0) -> str:
+    """Two decimals under ``two_below``, one above (seconds, milliseconds)."""
+    return f"{value:.2f}" if value < two_below else f"{value:.1f}"
 
 
 def growth_harness(result: dict) -> str:
@@ -96,7 +97,7 @@ def growth_harness(result: dict) -> str:
         cells = [f"{run['users']:,} × {run['items']:,}", _rows(run["interactions"]), f"{run['total_s']:.1f} s"]
         for m in models:
             fit, score = run.get(f"{m}/fit_seconds"), run.get(f"{m}/predict_seconds")
-            cells.append(f"{score:.2f} s" if m == "popularity" else f"{_seconds(fit)} / {_seconds(score)} s")
+            cells.append(f"{score:.2f} s" if m == "popularity" else f"{_decimals(fit)} / {_decimals(score)} s")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -166,10 +167,6 @@ def history(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _catalog(n: int) -> str:
-    return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
-
-
 def serving(result: dict) -> str:
     """Reloaded-SavedModel latency by catalog size and index (``results/serving.json``)."""
     lines = [_provenance(result) + ":", "",
@@ -182,13 +179,9 @@ def serving(result: dict) -> str:
             recall = {"brute-force": "1 (exact)", "scann": f"{c['scann_recall_at_10']:.3f}", "numpy": "exact"}[index]
             batched = f"{r['batched_queries_per_s']:,.0f}" if index != "numpy" else "–"
             size = f"{r['size_mb']:.0f} MB" if "size_mb" in r else "–"
-            lines.append(f"| {_catalog(c['n_items'])} | {label} | {_seconds_ms(r['p50_ms'])} / "
-                         f"{_seconds_ms(r['p99_ms'])} ms | {batched} | {recall} | {size} |")
+            lines.append(f"| {_rows(c['n_items'])} | {label} | {_decimals(r['p50_ms'], 5)} / "
+                         f"{_decimals(r['p99_ms'], 5)} ms | {batched} | {recall} | {size} |")
     return "\n".join(lines)
-
-
-def _seconds_ms(value: float) -> str:
-    return f"{value:.2f}" if value < 5 else f"{value:.1f}"
 
 
 def http(result: dict) -> str:
