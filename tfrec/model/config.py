@@ -130,7 +130,8 @@ class ModelConfig:
         batch_size: Training batch size (also the number of in-batch negatives).
         steps_per_execution: Training steps per call of the compiled step function (Keras's
             ``steps_per_execution``): fewer returns to Python between steps; progress is
-            reported every that many steps.
+            reported every that many steps. One under a distribution strategy (its
+            collectives fail inside the multi-step loop).
         validation_ratio: Fraction of train rows held out for early stopping.
         early_stopping_patience: Stop after this many epochs without validation improvement
             (``None``: never).

@@ -199,8 +199,10 @@ def train(
         train_data = _sized(dataset_fn(tf.distribute.InputContext()), scan.rows, config.batch_size)
     with strategy.scope():
         # XLA cannot compile the lookup tables: the model compiles its dense parts itself.
+        # Several steps per call run inside a while loop, where the cross-replica collectives
+        # fail (CollectiveGatherV2 in a cond): one step per call under a strategy.
         model.compile(optimizer=make_optimizer(config), jit_compile=False,
-                      steps_per_execution=config.steps_per_execution)
+                      steps_per_execution=1 if distributed else config.steps_per_execution)
     columns = catalog_columns(tables, catalog)
     if config.negatives != "in_batch":
         model.set_training_catalog(columns)
