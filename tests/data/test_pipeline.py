@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrec.data.pipeline import tensor_batches
+from tfrec.data.pipeline import batch_count, tensor_batches
 
 
 def _epochs(data, n=3):
@@ -48,3 +48,12 @@ def test_pipelines_take_disjoint_shares_and_drop_the_remainder():
 def test_without_shuffle_the_order_is_fixed():
     data = tensor_batches({"row": tf.range(7, dtype=tf.int64)}, batch_size=3, shuffle=False)
     assert [b["row"].numpy().tolist() for b in data] == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+@pytest.mark.parametrize("rows,size", [(0, 4), (1, 4), (8, 4), (9, 4), (1000, 7)])
+def test_batch_count_matches_the_batches_the_pipeline_makes(rows, size):
+    columns = {"a": tf.range(rows)}
+    for drop in (False, True):
+        made = sum(1 for _ in tensor_batches(columns, batch_size=size, shuffle=False, drop_remainder=drop))
+        assert batch_count(rows, size, drop) == made
+        assert int(batch_count(tf.constant(rows, tf.int64), tf.constant(size, tf.int64), drop)) == made

@@ -69,6 +69,27 @@ def test_table_memory_is_bounded_by_users_times_max_len(monkeypatch):
     assert len(table.frame()) == 30
 
 
+def test_compaction_is_amortized_and_changes_nothing(monkeypatch):
+    """Kept pairs above the threshold: the table compacts when its buffer doubles (a few
+    times), not at every chunk, and ends with the same pairs as one compaction at the end."""
+    rng = np.random.default_rng(1)
+    chunks = [_columns(rng.integers(0, 1000, 100), rng.integers(0, 1000, 100)) for _ in range(50)]
+
+    def build(threshold):
+        monkeypatch.setattr(history_module, "COMPACT_ABOVE", threshold)
+        table, calls = HistoryTable(Schema("user_id", "item_id", rating=None), max_len=1000), []
+        compact = table._compact
+        monkeypatch.setattr(table, "_compact", lambda: calls.append(1) or compact())
+        for chunk in chunks:
+            table.add(chunk)
+        return table.frame(), len(calls) - 1  # frame() compacts once more
+
+    frame, compactions = build(100)
+    once, none = build(10**9)
+    assert none == 0 and 1 <= compactions <= 7  # 5,000 kept pairs: doubling from 100
+    pd.testing.assert_frame_equal(frame, once)
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("history_weighting", "votes", "history_weighting must be one of"),
     ("history_pooling", "max", "history_pooling must be one of"),

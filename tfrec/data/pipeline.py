@@ -107,7 +107,7 @@ def tensor_batches(
         if not repeat:  # flat_map hides the length: Keras needs it for steps_per_execution
             rows = (n - shard + shards - 1) // shards
             indices = indices.apply(tf.data.experimental.assert_cardinality(
-                rows // batch_size if drop_remainder else -(-rows // batch_size)))
+                batch_count(rows, batch_size, drop_remainder)))
     else:
         indices = tf.data.Dataset.range(n)
         if shards > 1:
@@ -120,6 +120,12 @@ def tensor_batches(
     if cache and not shuffle and not repeat:
         data = data.cache()
     return _finish(data)
+
+
+def batch_count(rows: int, batch_size: int, drop_remainder: bool = False) -> int:
+    """How many batches of ``batch_size`` ``rows`` make (the last one short unless
+    ``drop_remainder``)."""
+    return rows // batch_size if drop_remainder else -(-rows // batch_size)
 
 
 def _permutations(n: int, seed: int, shard: int, shards: int, repeat: bool) -> tf.data.Dataset:
@@ -142,7 +148,7 @@ def _slices(rows: tf.Tensor, batch_size: int, drop_remainder: bool) -> tf.data.D
     """``rows`` cut into consecutive batches (the last one short unless ``drop_remainder``)."""
     count = tf.shape(rows, out_type=tf.int64)[0]
     size = tf.constant(batch_size, tf.int64)
-    steps = count // size if drop_remainder else (count + size - 1) // size
+    steps = batch_count(count, size, drop_remainder)
     return tf.data.Dataset.range(steps).map(lambda i: rows[i * size:tf.minimum((i + 1) * size, count)])
 
 

@@ -260,6 +260,12 @@ class ModelConfig:
         return cls.from_dict({**cls().to_dict(), **FEATURE_TOWERS, **changes})
 
     @property
+    def masks_accidental_hits(self) -> bool:
+        """Whether training masks sampled or in-batch negatives that are the positive item
+        (always with ``mixed`` negatives: a uniform draw hits it often)."""
+        return self.remove_accidental_hits or self.negatives == "mixed"
+
+    @property
     def id_dim(self) -> int:
         """Width of the id embeddings: ``id_embedding_dim``, else ``embedding_dim``."""
         return self.id_embedding_dim or self.embedding_dim

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from tfrec.data.columns import catalog_columns, side_columns
 from tfrec.data.dataset import Dataset
-from tfrec.data.pipeline import tensor_batches
+from tfrec.data.pipeline import batch_count, tensor_batches
 from tfrec.data.scan import ScanResult, Tee
 from tfrec.data.sources import BatchSource
 from tfrec.errors import ConfigError, TfrecError
@@ -262,11 +262,11 @@ def _sized(data: tf.data.Dataset, rows: int, batch_size: int) -> tf.data.Dataset
     stream yields; should they ever differ, the iteration fails instead of training on less."""
     if data.cardinality() != tf.data.UNKNOWN_CARDINALITY:
         return data
-    return data.apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
+    return data.apply(tf.data.experimental.assert_cardinality(batch_count(rows, batch_size)))
 
 
 def _steps_per_epoch(rows: int, batch_size: int) -> int:
-    steps = rows // batch_size
+    steps = batch_count(rows, batch_size, drop_remainder=True)
     if steps == 0:
         raise ConfigError(f"{rows} training rows make no full batch of {batch_size}; "
                           "lower batch_size")

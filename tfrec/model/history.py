@@ -53,6 +53,7 @@ class HistoryTable:
         self.schema, self.max_len, self.weighting = schema, int(max_len), weighting
         self._parts: list[pd.DataFrame] = []
         self._buffered = 0
+        self._compact_above = COMPACT_ABOVE
         self._order = 0
         self.peak_pairs = 0
 
@@ -67,24 +68,28 @@ class HistoryTable:
             "time": (np.asarray(columns[schema.timestamp], dtype=np.float64)
                      if schema.timestamp and schema.timestamp in columns else order),
             "order": order,
-            "rating": (np.asarray(columns[schema.rating], dtype=np.float64)
-                       if schema.rating else np.ones(n)),
+            "rating": (np.asarray(columns[schema.rating], dtype=np.float32)
+                       if schema.rating else np.ones(n, np.float32)),
         })
         self._parts.append(part)
         self._buffered += n
         self.peak_pairs = max(self.peak_pairs, self._buffered)
-        if self._buffered > COMPACT_ABOVE:
+        if self._buffered > self._compact_above:
             self._compact()
         return self
 
     def _compact(self) -> pd.DataFrame:
         frame = pd.concat(self._parts, ignore_index=True) if self._parts else pd.DataFrame(
             {"user": [], "item": [], "time": [], "order": [], "rating": []})
+        self._parts = []  # the chunks are in the frame now: free them before the sorted copies
         # Latest interaction of each (user, item) pair, then the latest max_len items per user.
         frame = frame.sort_values(["user", "time", "order"], kind="stable")
         frame = frame.drop_duplicates(["user", "item"], keep="last")
         frame = frame.groupby("user", sort=False).tail(self.max_len)
-        self._parts, self._buffered = [frame], len(frame)
+        self._parts, self._buffered = [frame.reset_index(drop=True)], len(frame)
+        # Next compaction once the buffer doubles: amortized linear time (compacting at every
+        # chunk once the kept pairs exceed COMPACT_ABOVE re-sorted them all each time).
+        self._compact_above = max(COMPACT_ABOVE, 2 * len(frame))
         return frame
 
     def frame(self) -> pd.DataFrame:

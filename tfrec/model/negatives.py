@@ -168,7 +168,7 @@ def in_batch_loss(model: TwoTowerModel, query: tf.Tensor, candidate: tf.Tensor, 
     gathered = (training and config.cross_replica_negatives and context is not None
                 and context.num_replicas_in_sync > 1)
     # Item positions only when something reads them (one lookup less per step).
-    accidental = training and (config.remove_accidental_hits or config.negatives == "mixed")
+    accidental = training and config.masks_accidental_hits
     positions = model.item_index(ids) if config.logq_correction or gathered or accidental else None
     sampling = None
     if config.logq_correction:

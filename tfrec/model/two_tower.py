@@ -121,7 +121,7 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
         self.retrieval_task = tfrs.tasks.Retrieval(
             metrics=tfrs.metrics.FactorizedTopK(candidates=self.topk_index, ks=ks),
             temperature=c.temperature, num_hard_negatives=c.num_hard_negatives,
-            remove_accidental_hits=c.remove_accidental_hits or c.negatives == "mixed")
+            remove_accidental_hits=c.masks_accidental_hits)
         # The rating head exists only when it is trained: a rating column and rating_weight > 0.
         self.has_rating_head = rating is not None and c.rating_weight > 0
         if self.has_rating_head:
