@@ -183,9 +183,16 @@ HISTORY_TINY = TINY.replace(history=True, use_user_id=False, user_features=(), i
                             retrieval_weight=1.0, rating_weight=0.0)
 
 
+#: The history two-tower, and the same with the linear item-to-item path on users' batches.
+HISTORY_CONFIGS = {"two-tower-history": HISTORY_TINY,
+                   "two-tower-linear": HISTORY_TINY.replace(examples="users", user_loss="squared",
+                                                            history_linear=True, history_dropout=0.5)}
+
+
 @pytest.fixture(scope="module")
 def history_two_tower(split):
-    return make_model("two-tower", seed=3, config=HISTORY_TINY).fit(split.train, split.dataset)
+    return {name: make_model("two-tower", seed=3, config=config).fit(split.train, split.dataset)
+            for name, config in HISTORY_CONFIGS.items()}
 
 
 def _new_users(split):
@@ -194,9 +201,9 @@ def _new_users(split):
     return np.unique(fold.user_id)[:20], SeenItems.build(fold, split.dataset)
 
 
-@pytest.mark.parametrize("name", [*MODEL_NAMES, "two-tower-history"])
+@pytest.mark.parametrize("name", [*MODEL_NAMES, *HISTORY_CONFIGS])
 def test_recommend_from_history_contract(name, fitted, history_two_tower, split):
-    model = history_two_tower if name == "two-tower-history" else fitted[name]
+    model = history_two_tower[name] if name in history_two_tower else fitted[name]
     users, history = _new_users(split)
     ids, scores = model.recommend_from_history(users, history, k=10)
     assert ids.shape == scores.shape == (len(users), 10)
@@ -209,9 +216,9 @@ def test_recommend_from_history_contract(name, fitted, history_two_tower, split)
         assert len({tuple(r) for r in ids}) > 1
 
 
-@pytest.mark.parametrize("name", ["ease", "item-knn-bm25", "item-knn-cosine", "two-tower-history"])
+@pytest.mark.parametrize("name", ["ease", "item-knn-bm25", "item-knn-cosine", *HISTORY_CONFIGS])
 def test_a_training_history_given_again_scores_like_the_trained_user(name, fitted, history_two_tower, split):
-    model = history_two_tower if name == "two-tower-history" else fitted[name]
+    model = history_two_tower[name] if name in history_two_tower else fitted[name]
     assert model.uses_history
     users = np.unique(split.train.user_id)[:20]
     again = SeenItems.build(split.train, split.dataset)

@@ -29,10 +29,14 @@ batch_size = 512
 """
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
+#: The same model with the linear item-to-item path, trained on users' batches.
+LINEAR = 'examples = "users"\nuser_loss = "squared"\nhistory_linear = true\n'
+
+
+@pytest.fixture(scope="module", params=["pooled", "linear"])
+def served(tmp_path_factory, request):
     root = tmp_path_factory.mktemp("history-serving")
-    (root / "model.toml").write_text(CONFIG)
+    (root / "model.toml").write_text(CONFIG + (LINEAR if request.param == "linear" else ""))
     assert main(["train", "--config", str(root / "model.toml"), "--out", str(root / "run")]) == 0
     return ExportedModel(export_model(root / "run", root / "export", k=20, max_exclude=5))
 

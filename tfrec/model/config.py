@@ -13,6 +13,10 @@ from tfrec.textio import parse_toml, read_text
 OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
 NEGATIVES = ("auto", "in_batch", "mixed", "full")
 EXAMPLES = ("interactions", "users")
+USER_LOSSES = ("multinomial", "squared")
+#: ``history_linear`` keeps an items x items matrix (and the optimizer's copies): refused above
+#: this many items (20k: 1.6 GB per copy), as EASE's own Gram matrix would be.
+LINEAR_MAX_ITEMS = 20_000
 #: ``negatives = "auto"`` uses the full softmax while batch_size x catalog logits stay below this
 #: (ml-100k: 4096 x 1682 = 6.9M), mixed negatives above it.
 FULL_SOFTMAX_LOGITS = 1 << 26
@@ -31,7 +35,7 @@ MAX_WIDTH = 16_384
 MAX_LAYERS = 16
 FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2": (0.0, 100.0),
                 "retrieval_weight": (0.0, 1e6), "rating_weight": (0.0, 1e6),
-                "temperature": (1e-6, 1e6)}
+                "temperature": (1e-6, 1e6), "linear_l2": (0.0, 1e9)}
 
 
 #: :meth:`ModelConfig.feature_towers`: the fields that differ from the defaults.
@@ -110,6 +114,18 @@ class ModelConfig:
             implicit ml-100k, so it is asked for, not the default. One device only; the weight
             column is not read.
         user_batch_size: Users per step with ``examples = "users"``.
+        user_loss: The retrieval loss of ``examples = "users"``: ``multinomial`` (the
+            catalog softmax above) or ``squared`` (the squared error between the user's
+            multi-hot stored items and their scores over the whole catalog, as EASE and the
+            denoising linear autoencoders of Steck 2020 fit them).
+        history_linear: A full-rank item-to-item path beside the towers (needs ``examples =
+            "users"``): the query gains the user's (dropout-masked) multi-hot history and the
+            candidate its column of a learned items x items matrix with a zero diagonal, so
+            the score adds ``sum_h B[j, h]`` over the history items ``h`` -- EASE's model,
+            trained through the towers. Both stay dot products (export and indexes
+            unchanged), ``catalog`` columns wider. At most :data:`LINEAR_MAX_ITEMS` items.
+        linear_l2: L2 penalty on that matrix, on EASE's scale (the whole data's sum of
+            squares; each step adds its share ``user_batch_size / users``).
         negatives: ``auto`` (``full`` while ``batch_size x catalog`` stays under
             :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``), ``in_batch`` (the other rows' items,
             logQ-corrected), ``mixed`` (in-batch
@@ -168,6 +184,9 @@ class ModelConfig:
     item_bias: bool = True
     examples: str = "interactions"
     user_batch_size: int = 128
+    user_loss: str = "multinomial"
+    history_linear: bool = False
+    linear_l2: float = 75.0
     negatives: str = "auto"
     num_sampled: int = 1024
     rating_layers: tuple[int, ...] = (64,)
@@ -223,7 +242,7 @@ class ModelConfig:
                 "retrieval_weight and rating_weight must be >= 0 and not both 0 "
                 f"(got {self.retrieval_weight}, {self.rating_weight})"
             )
-        for name, allowed in (("negatives", NEGATIVES), ("examples", EXAMPLES),
+        for name, allowed in (("negatives", NEGATIVES), ("examples", EXAMPLES), ("user_loss", USER_LOSSES),
                               ("history_weighting", HISTORY_WEIGHTINGS), ("history_pooling", HISTORY_POOLINGS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
@@ -234,6 +253,9 @@ class ModelConfig:
             raise ConfigError(f"examples = 'users' scores every user against the whole catalog; "
                               f"negatives = {self.negatives!r} applies to examples = 'interactions' "
                               "(use negatives = 'auto' or 'full')")
+        if self.history_linear and self.examples != "users":
+            raise ConfigError("history_linear = true is trained on users' batches: it needs "
+                              "examples = 'users' (and history = true)")
         if not 0 <= self.history_dropout < 1:
             raise ConfigError(f"history_dropout must be in [0, 1), got {self.history_dropout}")
         if self.history and not self.use_item_id:

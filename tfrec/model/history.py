@@ -202,6 +202,16 @@ class HistoryPooling(tf.keras.layers.Layer):
         total = tf.math.unsorted_segment_sum(embedded, rows, n)
         return self._normalize(total, tf.math.unsorted_segment_sum(weights.flat_values, rows, n))
 
+    def kept_history(self, user_rows: tf.Tensor, training: bool = False) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+        """Stored history of ``user_rows [batch]`` as ragged item indices and weights ``[batch,
+        None]``, items dropped at ``dropout`` in training (weight 0), out-of-vocabulary ones
+        weighted 0."""
+        items, weights = self.user_history(user_rows)
+        if training and self.dropout > 0:
+            keep = tf.random.uniform(tf.shape(weights.flat_values)) >= self.dropout
+            weights = weights.with_flat_values(weights.flat_values * tf.cast(keep, tf.float32))
+        return items, weights * tf.cast(tf.not_equal(items, 0), tf.float32)
+
     def pool_users(self, user_rows: tf.Tensor, positives: tf.Tensor | None = None,
                    training: bool = False) -> tf.Tensor:
         """Pooled history ``[batch, dim]`` of ``user_rows [batch]``.
@@ -212,11 +222,7 @@ class HistoryPooling(tf.keras.layers.Layer):
             training: Apply history dropout.
         """
         unique, row_of = tf.unique(user_rows)
-        items, weights = self.user_history(unique)
-        if training and self.dropout > 0:
-            keep = tf.random.uniform(tf.shape(weights.flat_values)) >= self.dropout
-            weights = weights.with_flat_values(weights.flat_values * tf.cast(keep, tf.float32))
-        weights = weights * tf.cast(tf.not_equal(items, 0), tf.float32)
+        items, weights = self.kept_history(unique, training)
         rows = items.value_rowids()
         embedded = self.item_embedding(items.flat_values) * weights.flat_values[:, None]
         total = tf.gather(tf.math.unsorted_segment_sum(embedded, rows, tf.shape(unique)[0]), row_of)

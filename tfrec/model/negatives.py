@@ -74,8 +74,10 @@ class CatalogNegatives:
 
         Returns:
             ``retrieval_weight x`` the summed negative log-likelihood of the users' stored
-            items under their softmax over the catalog, plus ``rating_weight x`` the mean
-            squared rating error over the same pairs (with a rating head).
+            items under their softmax over the catalog (``user_loss = "squared"``: the summed
+            squared error of every catalog score against the stored items' weights, 0 for the
+            other items), plus ``rating_weight x`` the mean squared rating error over the same
+            pairs (with a rating head), plus the linear path's L2 share (``history_linear``).
         """
         config, pool = model.model_config, model.history_pool
         if pool is None or self.row_of_index is None:
@@ -92,11 +94,17 @@ class CatalogNegatives:
         scores = tf.linalg.matmul(query, catalog, transpose_b=True)
         if config.temperature is not None:
             scores = scores / config.temperature
-        picked = tf.gather_nd(tf.nn.log_softmax(scores), tf.stack([pair_user, row], axis=1))
-        retrieval = -tf.reduce_sum(target * picked)
+        cells = tf.stack([pair_user, row], axis=1)
+        if config.user_loss == "squared":  # every catalog cell: the stored items' weights, else 0
+            retrieval = tf.reduce_sum(tf.square(tf.scatter_nd(cells, target, tf.shape(scores, tf.int64)) - scores))
+        else:
+            retrieval = -tf.reduce_sum(target * tf.gather_nd(tf.nn.log_softmax(scores), cells))
         pairs = tf.cast(tf.size(row), tf.float32)
         model.retrieval_loss_tracker.update_state(retrieval / tf.maximum(pairs, 1.0), sample_weight=pairs)
         loss = config.retrieval_weight * retrieval
+        if model.linear is not None:  # EASE's l2, this batch's share of it
+            share = tf.cast(tf.size(users), tf.float32) / float(max(len(model.user_vocabulary), 1))
+            loss += config.linear_l2 * share * model.linear.penalty()
         if model.has_rating_head:
             ratings = tf.boolean_mask(pool.user_ratings(users).flat_values, valid)
             dim = config.embedding_dim  # the towers' outputs, without the bias column

@@ -20,6 +20,7 @@ from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
 from tfrec.model.encoder import as_id_dtype, lookup_layer
 from tfrec.model.history import HistoryPooling
+from tfrec.model.linear import ItemToItem
 from tfrec.model.negatives import CatalogNegatives, in_batch_loss
 from tfrec.model.rating import RatingHead
 from tfrec.model.specs import FeatureSpec, plain
@@ -103,6 +104,9 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
                 len(self.user_vocabulary) + 1, self.history_pairs, c.history_pooling, c.history_dropout,
                 lookup, embedding, ratings=c.examples == "users" and rating is not None and c.rating_weight > 0,
                 name="history")
+        self.linear: ItemToItem | None = None
+        if c.history_linear:
+            self.linear = ItemToItem(int(self._history().item_embedding.input_dim), name="history_linear")
         self.negatives: CatalogNegatives | None = None
         if c.item_bias:
             self.retrieval_bias = tf.keras.layers.Embedding(len(self.item_vocabulary) + 1, 1,
@@ -141,7 +145,9 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
     # ------------------------------------------------------------------ inference primitives
     def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False,
                         positives: tf.Tensor | None = None) -> tf.Tensor:
-        """User/query embeddings ``[batch, embedding_dim]``.
+        """User/query embeddings ``[batch, width]``: ``embedding_dim``, ``+ 1`` with
+        ``item_bias`` (a constant 1), ``+ n_index`` with ``history_linear`` (the multi-hot
+        history, :mod:`tfrec.model.linear`).
 
         Args:
             features: ``{feature: Tensor[batch]}`` (plus the history inputs, see the class).
@@ -149,26 +155,42 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
             positives: ``[batch]`` item index of each row's positive, removed from the row's
                 stored history (training only).
         """
-        extra = None
-        if self.history_pool is not None:
+        extra, linear = None, None
+        if self.linear is not None:  # one dropout draw for the pooled and the multi-hot history
+            items, weights = self.history_items(features, training)
+            extra, linear = self._history().pool(items, weights), self.linear.query(items, weights)
+        elif self.history_pool is not None:
             extra = self.history_vector(features, training, positives)
         query = self.query_tower(features, training=training, extra=extra)
         if self.model_config.item_bias:  # a constant 1 that meets the candidate's bias
             query = tf.concat([query, tf.ones_like(query[:, :1])], axis=-1)
+        if linear is not None:
+            query = tf.concat([query, linear], axis=-1)
         return query
 
-    def history_vector(self, features: dict[str, tf.Tensor], training: bool = False,
-                       positives: tf.Tensor | None = None) -> tf.Tensor:
-        """Pooled history ``[batch, id_dim]``: the explicit history in ``features``
-        when given, else the stored history of each row's user (empty for unknown users)."""
+    def history_items(self, features: dict[str, tf.Tensor],
+                      training: bool = False) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+        """Each row's history as ragged item indices and weights ``[batch, None]``: the
+        explicit history in ``features`` when given, else the row's stored history (history
+        dropout in training; out-of-vocabulary items weighted 0)."""
         pool = self._history()
         if HISTORY_ITEMS in features:
             items = pool.item_lookup(as_id_dtype(features[HISTORY_ITEMS], self.item_id_dtype))
             weights = features.get(HISTORY_WEIGHTS)
             weights = tf.ones(tf.shape(items), tf.float32) if weights is None else tf.cast(weights, tf.float32)
-            return pool.pool(tf.RaggedTensor.from_tensor(items), tf.RaggedTensor.from_tensor(weights))
+            items, weights = tf.RaggedTensor.from_tensor(items), tf.RaggedTensor.from_tensor(weights)
+            return items, weights * tf.cast(tf.not_equal(items, 0), tf.float32)
         users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
-        return pool.pool_users(users, positives, training)
+        return pool.kept_history(users, training)
+
+    def history_vector(self, features: dict[str, tf.Tensor], training: bool = False,
+                       positives: tf.Tensor | None = None) -> tf.Tensor:
+        """Pooled history ``[batch, id_dim]``: the explicit history in ``features``
+        when given, else the stored history of each row's user (empty for unknown users)."""
+        if HISTORY_ITEMS in features:
+            return self._history().pool(*self.history_items(features))
+        users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+        return self._history().pool_users(users, positives, training)
 
     def _history(self) -> HistoryPooling:
         if self.history_pool is None:
@@ -186,12 +208,16 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
                                           self.history_pool.item_lookup if self.history_pool else None)
 
     def candidate_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """Item/candidate embeddings ``[batch, embedding_dim]`` (``+ 1``: the item's bias, with
-        ``item_bias``)."""
+        """Item/candidate embeddings ``[batch, width]``: ``embedding_dim``, ``+ 1`` with
+        ``item_bias`` (the item's bias), ``+ n_index`` with ``history_linear`` (the item's row
+        of the item-to-item matrix)."""
         candidate = self.candidate_tower(features, training=training)
         if self.model_config.item_bias:
             items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
             candidate = tf.concat([candidate, self.retrieval_bias(items)], axis=-1)
+        if self.linear is not None:
+            candidate = tf.concat([candidate, self.linear.candidate(self.item_positions(features[self.item_id]))],
+                                  axis=-1)
         return candidate
 
     def rating_from_embeddings(self, query: tf.Tensor, candidate: tf.Tensor,

@@ -1,0 +1,112 @@
+"""The linear item-to-item path (``history_linear``) and the squared user loss."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from helpers import build_from_frame
+
+from tfrec.data.columns import side_columns
+from tfrec.data.sources import FrameSource
+from tfrec.errors import ConfigError
+from tfrec.model.config import LINEAR_MAX_ITEMS, ModelConfig
+from tfrec.model.fit import train
+from tfrec.model.linear import ItemToItem
+from tfrec.model.two_tower import HISTORY_ITEMS, HISTORY_WEIGHTS
+
+LINEAR = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user_id=False,
+                     user_features=(), item_features=(), context_features=(), tower_layers=(),
+                     projection=False, rating_weight=0.0, epochs=3, user_batch_size=16,
+                     history_dropout=0.0, learning_rate=0.01, examples="users",
+                     user_loss="squared", history_linear=True, item_bias=True)
+
+
+def _randomized(synthetic, config=LINEAR):
+    model = build_from_frame(config, synthetic, synthetic.interactions)
+    catalog = side_columns(synthetic, "item", synthetic.item_ids, missing="default")
+    model.set_training_catalog(catalog)
+    for variable in (model.linear.matrix, model.retrieval_bias.embeddings):
+        variable.assign(tf.random.normal(variable.shape, seed=2))
+    return model, catalog
+
+
+def test_the_layer_is_a_multi_hot_dot_a_zero_diagonal_matrix():
+    layer = ItemToItem(5)
+    matrix = np.arange(25, dtype=np.float32).reshape(5, 5)
+    layer.matrix.assign(matrix)
+    items = tf.ragged.constant([[1, 3, 3], [2]], dtype=tf.int64)
+    weights = tf.ragged.constant([[1.0, 0.5, 0.5], [2.0]])
+    np.testing.assert_allclose(layer.query(items, weights), [[0, 1, 0, 1, 0], [0, 0, 2, 0, 0]])
+    own = layer.candidate(tf.constant([3, 0]))
+    np.testing.assert_allclose(own, [[15, 16, 17, 0, 19], [0, 1, 2, 3, 4]])
+    off_diagonal = matrix - np.diag(np.diag(matrix))
+    np.testing.assert_allclose(float(layer.penalty()), (off_diagonal ** 2).sum(), rtol=1e-6)
+
+
+def test_a_catalog_above_the_limit_is_refused_before_allocating():
+    with pytest.raises(ConfigError, match="above its limit of 20,000; set history_linear = false"):
+        ItemToItem(LINEAR_MAX_ITEMS + 2)
+
+
+def test_scores_add_the_history_items_rows_of_the_matrix_never_the_items_own(synthetic):
+    model, catalog = _randomized(synthetic)
+    user = model.user_vocabulary[3]
+    query = model.query_embedding({"user_id": tf.constant([user])}).numpy()[0]
+    items = model.candidate_embedding(catalog).numpy()
+    width = LINEAR.embedding_dim + 1  # towers + bias
+    towers = items[:, :width] @ query[:width]
+    seen = synthetic.interactions[synthetic.interactions.user_id == user].item_id.unique()
+    index = model.item_positions(tf.constant(catalog["item_id"])).numpy()
+    seen_index = model.item_positions(tf.constant(seen)).numpy()
+    matrix = model.linear.matrix.numpy()
+    by_hand = towers + np.array([matrix[j, seen_index].sum() - (matrix[j, j] if j in seen_index else 0.0)
+                                 for j in index])
+    np.testing.assert_allclose(items @ query, by_hand, rtol=1e-4, atol=1e-4)
+
+
+def test_stored_and_explicit_histories_give_the_same_query(synthetic):
+    model, _ = _randomized(synthetic)
+    user = model.user_vocabulary[5]
+    seen = synthetic.interactions[synthetic.interactions.user_id == user].item_id.unique()
+    stored = model.query_embedding({"user_id": tf.constant([user])}).numpy()
+    padded = np.concatenate([seen, [seen[0]]])  # padding: any id with weight 0
+    explicit = model.query_embedding({
+        "user_id": tf.constant([10**9]), HISTORY_ITEMS: tf.constant([padded]),
+        HISTORY_WEIGHTS: tf.constant([[1.0] * len(seen) + [0.0]])}).numpy()
+    np.testing.assert_allclose(stored, explicit, rtol=1e-5, atol=1e-6)
+
+
+def test_squared_user_loss_is_every_catalog_cells_error_plus_the_l2_share(synthetic):
+    model, catalog = _randomized(synthetic, LINEAR.replace(linear_l2=3.0))
+    users = np.asarray(model.user_vocabulary[:7])
+    loss = float(model.negatives.user_loss(model, {"user_id": tf.constant(users)}))
+    query = model.query_embedding({"user_id": tf.constant(users)}).numpy()
+    scores = query @ model.candidate_embedding(catalog).numpy().T
+    target = np.zeros_like(scores)
+    pairs = synthetic.interactions[["user_id", "item_id"]].drop_duplicates()
+    position = pd.Index(catalog["item_id"])
+    for u, user in enumerate(users):
+        target[u, position.get_indexer(pairs[pairs.user_id == user].item_id)] = 1.0
+    matrix = model.linear.matrix.numpy()
+    penalty = (matrix ** 2).sum() - (np.diag(matrix) ** 2).sum()
+    expected = ((target - scores) ** 2).sum() + 3.0 * len(users) / len(model.user_vocabulary) * penalty
+    np.testing.assert_allclose(loss, expected, rtol=1e-4)
+
+
+def test_the_linear_path_needs_users_batches_and_a_known_loss():
+    with pytest.raises(ConfigError, match="needs examples = 'users'"):
+        LINEAR.replace(examples="interactions")
+    with pytest.raises(ConfigError, match="user_loss must be one of"):
+        LINEAR.replace(user_loss="hinge")
+    with pytest.raises(ConfigError, match="linear_l2 must be a number"):
+        LINEAR.replace(linear_l2=-1.0)
+
+
+def test_training_learns_the_matrix_and_is_seeded(synthetic):
+    rows = synthetic.interactions
+    first, second = (train(LINEAR.replace(history_dropout=0.5), FrameSource(synthetic, rows)) for _ in range(2))
+    assert first.history["loss"] == second.history["loss"]
+    losses = first.history["retrieval_loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    matrix = first.model.linear.matrix.numpy()
+    assert np.abs(matrix).max() > 0, "the matrix trained"
