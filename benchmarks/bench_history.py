@@ -14,6 +14,9 @@ Protocol everywhere: full catalog, training items excluded, relevant = all test 
   users' batches and on interaction batches -- nDCG@10 and fit seconds side by side.
 
 Run: python benchmarks/bench_history.py --data-dir ../shared/data/ml-100k
+(``--config FILE``: another two-tower config than the default, e.g.
+``--config benchmarks/configs/linear.toml --out benchmarks/results/history_linear.json``;
+the ``examples`` part runs only for configs that train on both kinds of batches.)
 (``--parts`` re-runs some parts and keeps the others in the result file; ``--smoke``: fold u1
 and the examples part, two epochs, nothing written: the script cannot rot).
 """
@@ -93,22 +96,24 @@ def main() -> None:
     parser.add_argument("--parts", default=None, help="comma-separated (default: all; --smoke: predefined,examples)")
     parser.add_argument("--trials", type=int, default=20, help="EASE tuning trials per protocol")
     parser.add_argument("--smoke", action="store_true", help="one fold, two epochs (seconds)")
+    parser.add_argument("--config", default=None, help="two-tower model config TOML (default: the defaults)")
     parser.add_argument("--out", default=str(HERE / "results" / "history.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    config = ModelConfig()
+    config = ModelConfig.from_toml(args.config) if args.config else ModelConfig()
     if args.smoke:
         config = config.replace(epochs=2)
         args.trials = 2
     chosen = args.parts is not None
-    args.parts = args.parts or ("predefined,examples" if args.smoke else
-                                "predefined,random,temporal,implicit,cold,top100,examples")
+    both = not config.history_linear  # the linear path trains on users' batches only
+    args.parts = args.parts or ("predefined" + (",examples" if both else "") if args.smoke else
+                                "predefined,random,temporal,implicit,cold,top100" + (",examples" if both else ""))
     dataset = load_dataset("ml-100k", data_dir=args.data_dir)
     events = build_dataset("ml-100k-implicit", dataset.schema.replace(rating=None, rating_scale=None),
                            dataset.interactions.drop(columns=[dataset.schema.rating]),
                            users=dataset.users, items=dataset.items)
     results = {**stamp(seed=42, params={"two-tower": config.to_dict()}), "benchmark": "history",
-               "parts": {}}
+               "config_file": args.config, "parts": {}}
     protocols = {
         "predefined": (dataset, dict(method="predefined", folds=["u1"] if args.smoke else None),
                        ["two-tower", "ease"]),

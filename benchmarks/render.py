@@ -132,8 +132,9 @@ PROTOCOLS = {"predefined": "u1–u5 (per fold)", "random": "random 80/20", "temp
 def history(result: dict) -> str:
     """Does the two-tower beat EASE? (``results/history.json``, benchmarks/bench_history.py)."""
     parts = result["parts"]
+    config = f"`{result['config_file']}`" if result.get("config_file") else "default"
     lines = [_provenance(result) + ":", "",
-             "| protocol | two-tower (default) | EASE (λ tuned on validation) | folds won | two-tower RMSE "
+             f"| protocol | two-tower ({config}) | EASE (λ tuned on validation) | folds won | two-tower RMSE "
              "| two-tower fit |", "| --- | --- | --- | --- | --- | --- |"]
     for part, label in PROTOCOLS.items():
         if part not in parts:
@@ -273,11 +274,12 @@ def compare_versions(result: dict) -> str:
 RESULTS = HERE / "results"
 RENDERERS = {"compare_versions": (compare_versions, RESULTS / "compare_versions.json"),
              "history": (history, RESULTS / "history.json"),
+             "history_linear": (history, RESULTS / "history_linear.json"),
              "serving": (serving, RESULTS / "serving.json"),
              "http": (http, RESULTS / "http.json"),
              "http_scann_1m": (http, RESULTS / "http_scann_1m.json"),
              "two_tower": (two_tower, RESULTS / "two_tower.json"),
-             "compare": (compare, RESULTS / "compare.json"),"topk": (topk, RESULTS / "topk.json"),
+             "compare": (compare, RESULTS / "compare.json"), "topk": (topk, RESULTS / "topk.json"),
              "training": (training, RESULTS / "training.json"),
              "growth_training": (growth_training, (RESULTS / "growth_training_lazy_adam.json",
                                                    RESULTS / "growth_training_adam.json")),
