@@ -22,6 +22,7 @@ class Bars(Progress):
         self.outer: Any = None
         self.inner: Any = None
         self.model = ""
+        self._last = (0, 0)  # the (epoch, step) of the inner bar's last report
 
     def run_started(self, fits: int) -> None:
         from tqdm import tqdm
@@ -41,9 +42,13 @@ class Bars(Progress):
             self.inner = tqdm(total=epochs * steps if steps else None, desc=f"  {self.model}", unit="step",
                               file=sys.stderr, disable=self.disable, leave=False, position=1,
                               bar_format="{desc}: |{bar:20}| {elapsed}<{remaining}{postfix}")
+            self._last = (0, 0)
         self.inner.set_postfix_str(f"epoch {epoch}/{epochs}, step {step}" + (f"/{steps}" if steps else ""),
                                    refresh=False)
-        self.inner.update()
+        # Several steps run per compiled call: advance by the steps done since the last report.
+        last_epoch, last_step = self._last
+        self.inner.update(step - last_step if epoch == last_epoch else step)
+        self._last = (epoch, step)
 
     def fit_finished(self, model: str, fold: str) -> None:
         self._close_inner()
