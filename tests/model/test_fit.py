@@ -51,6 +51,8 @@ def test_one_pass_statistics_match_the_in_memory_ones(synthetic, files):
     pd.testing.assert_series_equal(stats.items.counts.sort_index(), memory.items.counts.sort_index())
     pd.testing.assert_series_equal(stats.users.counts.sort_index(), memory.users.counts.sort_index())
     assert stats.mean_rating == pytest.approx(memory.mean_rating, rel=1e-12)
+    for streamed_biases, memory_biases in zip(stats.rating_biases(), memory.rating_biases(), strict=True):
+        pd.testing.assert_series_equal(streamed_biases.sort_index(), memory_biases.sort_index(), rtol=1e-9)
 
 
 def test_streaming_honours_validation(synthetic, files):

@@ -81,6 +81,11 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
     model({k: v[:2] for k, v in sample.items()})  # creates every variable
     if pairs is not None:
         fill_history(model, pairs)
+    if config.rating_bias_init and model.has_rating_head and config.use_bias:
+        users, items = stats.rating_biases()
+        model.rating_head.set_biases(model.user_index(as_input_array(users.index.to_numpy())).numpy(),
+                                     users.to_numpy(), model.item_index(as_input_array(items.index.to_numpy())).numpy(),
+                                     items.to_numpy())
     return model
 
 

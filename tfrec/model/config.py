@@ -136,6 +136,11 @@ class ModelConfig:
         rating_layers: Hidden widths of the rating head over the two tower outputs.
         use_cross: Put a DCN ``Cross`` layer in front of the rating head.
         use_bias: Add global, user and item bias terms to the predicted rating.
+        rating_bias_init: Start the user and item bias terms at their shrunken mean deviations
+            from the mean training rating (:meth:`TrainingStats.rating_biases`) instead of 0.
+            On the u1 validation carve it took the linear path's RMSE from 0.971 to 0.923
+            (users' batches make few steps for the head to learn them). Off by default until
+            the default model's figures are re-measured with it.
         dropout: Dropout rate in the towers and the rating head.
         optimizer: ``adagrad``, ``adam``, ``adamw`` or ``lazy_adam`` (Adam on the embedding
             rows a batch touches only: much faster with large id vocabularies).
@@ -192,6 +197,7 @@ class ModelConfig:
     rating_layers: tuple[int, ...] = (64,)
     use_cross: bool = False
     use_bias: bool = True
+    rating_bias_init: bool = False
     dropout: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 0.001

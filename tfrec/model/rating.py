@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
@@ -46,6 +47,15 @@ class RatingHead(tf.keras.layers.Layer):
                                                        name="user_bias")
             self.item_bias = tf.keras.layers.Embedding(n_items, 1, embeddings_initializer="zeros",
                                                        name="item_bias")
+
+    def set_biases(self, user_rows: np.ndarray, user_biases: np.ndarray, item_rows: np.ndarray,
+                   item_biases: np.ndarray) -> None:
+        """Sets the user and item bias terms of the given index rows (``[n]`` each); the other
+        rows keep their values."""
+        for layer, rows, values in ((self.user_bias, user_rows, user_biases), (self.item_bias, item_rows, item_biases)):
+            table = layer.embeddings.numpy()
+            table[np.asarray(rows, dtype=np.int64), 0] = values
+            layer.embeddings.assign(table)
 
     def call(self, query: tf.Tensor, candidate: tf.Tensor, users: tf.Tensor, items: tf.Tensor,
              training: bool = False) -> tf.Tensor:

@@ -174,6 +174,8 @@ class TrainingStats:
         context: Statistics of each context feature.
         rows: Interactions added.
         rating_sum: Sum of the ratings added (0 without a rating column).
+        user_rating_sums: Sum of the ratings of each user id (empty without ratings).
+        item_rating_sums: Sum of the ratings of each item id.
         max_abs: Largest finite absolute value of each float column (names a likely cause
             when training diverges).
     """
@@ -185,6 +187,8 @@ class TrainingStats:
         self.context = {f.name: FeatureStats(f) for f in context_features}
         self.rows = 0
         self.rating_sum = 0.0
+        self.user_rating_sums = pd.Series(dtype="float64")
+        self.item_rating_sums = pd.Series(dtype="float64")
         self.max_abs: dict[str, float] = {}
 
     def add(self, columns: dict[str, np.ndarray]) -> TrainingStats:
@@ -197,7 +201,10 @@ class TrainingStats:
             stats.add(columns[name])
         self.rows += len(columns[schema.user_id])
         if schema.rating is not None:
-            self.rating_sum += float(np.sum(columns[schema.rating], dtype=np.float64))
+            ratings = pd.Series(np.asarray(columns[schema.rating], dtype=np.float64))
+            self.rating_sum += float(ratings.sum())
+            self.user_rating_sums = _add_sums(self.user_rating_sums, ratings, columns[schema.user_id])
+            self.item_rating_sums = _add_sums(self.item_rating_sums, ratings, columns[schema.item_id])
         for name, values in columns.items():
             if values.dtype.kind == "f" and len(values):
                 finite = np.abs(values[np.isfinite(values)])
@@ -209,6 +216,26 @@ class TrainingStats:
     def mean_rating(self) -> float:
         """Mean training rating (0 without ratings)."""
         return self.rating_sum / self.rows if self.rows and self.schema.rating else 0.0
+
+    def rating_biases(self, shrinkage: float = 10.0) -> tuple[pd.Series, pd.Series]:
+        """Each user's and each item's mean deviation from the mean rating, shrunk towards 0 as
+        ``sum(r - mean) / (count + shrinkage)`` (one pass: the user's is not net of its items').
+
+        Returns:
+            ``(users, items)``: Series of biases indexed by id (empty without ratings).
+        """
+        mean = self.mean_rating
+        biases = []
+        for sums, stats in ((self.user_rating_sums, self.users), (self.item_rating_sums, self.items)):
+            counts = stats.counts.reindex(sums.index).fillna(0.0)
+            biases.append((sums - counts * mean) / (counts + shrinkage))
+        return biases[0], biases[1]
+
+
+def _add_sums(sums: pd.Series, values: pd.Series, keys: np.ndarray) -> pd.Series:
+    """``sums`` plus the sums of ``values`` per key of this chunk."""
+    chunk = values.groupby(np.asarray(keys), sort=False).sum()
+    return chunk if sums.empty else sums.add(chunk, fill_value=0.0)
 
 
 class SeenPairs:
