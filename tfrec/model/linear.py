@@ -10,6 +10,10 @@ indexes need nothing new:
     score:      x_u . B[j, :] = sum_h w_h B[j, h]
 
 ``n`` is the item index of the shared id embedding (vocabulary + out-of-vocabulary row 0).
+The diagonal is held at zero by the variable's constraint (the optimizer applies it after
+every step), so a candidate's row is a plain gather: scoring the whole catalog in training
+holds a few ``n x n`` arrays at once (B, the optimizer's two moments, the gathered rows and
+their gradient), hence :data:`~tfrec.model.config.LINEAR_MAX_ITEMS`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,13 @@ import tensorflow as tf
 
 from tfrec.errors import ConfigError
 from tfrec.model.config import LINEAR_MAX_ITEMS
+
+
+class ZeroDiagonal(tf.keras.constraints.Constraint):
+    """Sets a square matrix's diagonal to zero."""
+
+    def __call__(self, matrix: tf.Tensor) -> tf.Tensor:
+        return tf.linalg.set_diag(matrix, tf.zeros_like(tf.linalg.diag_part(matrix)))
 
 
 class ItemToItem(tf.keras.layers.Layer):
@@ -36,7 +47,7 @@ class ItemToItem(tf.keras.layers.Layer):
                               f"is above its limit of {LINEAR_MAX_ITEMS:,}; set history_linear = false")
         self.n_index = int(n_index)
         self.matrix = self.add_weight(name="matrix", shape=[self.n_index, self.n_index],
-                                      initializer="zeros", trainable=True)
+                                      initializer="zeros", constraint=ZeroDiagonal(), trainable=True)
 
     def query(self, items: tf.RaggedTensor, weights: tf.RaggedTensor) -> tf.Tensor:
         """Multi-hot histories ``[batch, n_index]`` from ragged item indices and weights
@@ -46,11 +57,14 @@ class ItemToItem(tf.keras.layers.Layer):
         return tf.scatter_nd(pairs, weights.flat_values, tf.stack([items.nrows(), self.n_index]))
 
     def candidate(self, index: tf.Tensor) -> tf.Tensor:
-        """Rows ``B[j, :]`` ``[batch, n_index]`` of item indices ``index [batch]``, their own
-        entry zeroed (the zero diagonal)."""
-        own = tf.one_hot(index, self.n_index, on_value=0.0, off_value=1.0)
-        return tf.gather(self.matrix, index) * own
+        """Rows ``B[j, :]`` ``[batch, n_index]`` of item indices ``index [batch]`` (their own
+        entry is 0: the diagonal)."""
+        return tf.gather(self.matrix, index)
+
+    def set_matrix(self, matrix: tf.Tensor) -> None:
+        """Assigns ``B`` (its diagonal set to zero)."""
+        self.matrix.assign(ZeroDiagonal()(tf.convert_to_tensor(matrix, tf.float32)))
 
     def penalty(self) -> tf.Tensor:
-        """``sum(B ** 2)`` off the diagonal (the diagonal is never read)."""
-        return tf.reduce_sum(tf.square(self.matrix)) - tf.reduce_sum(tf.square(tf.linalg.diag_part(self.matrix)))
+        """``sum(B ** 2)`` (the diagonal is zero)."""
+        return tf.reduce_sum(tf.square(self.matrix))
