@@ -15,8 +15,8 @@ NEGATIVES = ("auto", "in_batch", "mixed", "full")
 EXAMPLES = ("interactions", "users")
 USER_LOSSES = ("multinomial", "squared")
 #: ``history_linear`` keeps an items x items matrix, the optimizer's two copies and, in each
-#: step, the catalog's rows and their gradient: refused above this many items (10k items peaked
-#: at 6.3 GB in training; ~22k took 20 GB and were killed on a 24 GB machine).
+#: step, the catalog's rows and their gradient: refused above this many items (9,503 items peaked
+#: at 6.3 GB in training; 16,688 took 20 GB and were killed on a 24 GB machine).
 LINEAR_MAX_ITEMS = 10_000
 #: ``negatives = "auto"`` uses the full softmax while batch_size x catalog logits stay below this
 #: (ml-100k: 4096 x 1682 = 6.9M), mixed negatives above it.
