@@ -14,8 +14,7 @@ OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
 NEGATIVES = ("auto", "in_batch", "mixed", "full")
 EXAMPLES = ("interactions", "users")
 USER_LOSSES = ("multinomial", "squared")
-#: ``history_linear`` keeps an items x items matrix, the optimizer's two copies and, in each
-#: step, the catalog's rows and their gradient: refused above this many items (9,503 items peaked
+#: ``history_linear``'s items x items arrays: refused above this many items (9,503 items peaked
 #: at 6.3 GB in training; 16,688 took 20 GB and were killed on a 24 GB machine).
 LINEAR_MAX_ITEMS = 10_000
 #: ``negatives = "auto"`` uses the full softmax while batch_size x catalog logits stay below this
@@ -115,16 +114,10 @@ class ModelConfig:
             implicit ml-100k, so it is asked for, not the default. One device only; the weight
             column is not read.
         user_batch_size: Users per step with ``examples = "users"``.
-        user_loss: The retrieval loss of ``examples = "users"``: ``multinomial`` (the
-            catalog softmax above) or ``squared`` (the squared error between the user's
-            multi-hot stored items and their scores over the whole catalog, as EASE and the
-            denoising linear autoencoders of Steck 2020 fit them).
-        history_linear: A full-rank item-to-item path beside the towers (needs ``examples =
-            "users"``): the query gains the user's (dropout-masked) multi-hot history and the
-            candidate its column of a learned items x items matrix with a zero diagonal, so
-            the score adds ``sum_h B[j, h]`` over the history items ``h`` -- EASE's model,
-            trained through the towers. Both stay dot products (export and indexes
-            unchanged), ``catalog`` columns wider. At most :data:`LINEAR_MAX_ITEMS` items.
+        user_loss: ``examples = "users"``'s retrieval loss: ``multinomial`` (above) or
+            ``squared`` (every catalog score against the multi-hot stored items; Steck 2020).
+        history_linear: EASE's item-to-item matrix beside the towers (``examples = "users"``;
+            :mod:`tfrec.model.linear`); at most :data:`LINEAR_MAX_ITEMS` items.
         linear_l2: L2 penalty on that matrix, on EASE's scale (the whole data's sum of
             squares; each step adds its share ``user_batch_size / users``).
         negatives: ``auto`` (``full`` while ``batch_size x catalog`` stays under
@@ -139,9 +132,7 @@ class ModelConfig:
         use_bias: Add global, user and item bias terms to the predicted rating.
         rating_bias_init: Start the user and item bias terms at their shrunken mean deviations
             from the mean training rating (:meth:`TrainingStats.rating_biases`) instead of 0.
-            On the u1 validation carve it took the linear path's RMSE from 0.971 to 0.923
-            (users' batches make few steps for the head to learn them). Off by default until
-            the default model's figures are re-measured with it.
+            Off by default until the default's figures are re-measured with it.
         dropout: Dropout rate in the towers and the rating head.
         optimizer: ``adagrad``, ``adam``, ``adamw`` or ``lazy_adam`` (Adam on the embedding
             rows a batch touches only: much faster with large id vocabularies).

@@ -145,9 +145,8 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
     # ------------------------------------------------------------------ inference primitives
     def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False,
                         positives: tf.Tensor | None = None) -> tf.Tensor:
-        """User/query embeddings ``[batch, width]``: ``embedding_dim``, ``+ 1`` with
-        ``item_bias`` (a constant 1), ``+ n_index`` with ``history_linear`` (the multi-hot
-        history, :mod:`tfrec.model.linear`).
+        """User/query embeddings ``[batch, embedding_dim (+ 1 with item_bias) (+ n_index with
+        history_linear: the multi-hot history)]``.
 
         Args:
             features: ``{feature: Tensor[batch]}`` (plus the history inputs, see the class).
@@ -170,23 +169,20 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
 
     def history_items(self, features: dict[str, tf.Tensor],
                       training: bool = False) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
-        """Each row's history as ragged item indices and weights ``[batch, None]``: the
-        explicit history in ``features`` when given, else the row's stored history (history
-        dropout in training; out-of-vocabulary items weighted 0)."""
+        """Ragged item indices and weights ``[batch, None]``: the explicit history in ``features``,
+        else the user's stored one (history dropout in training; unknown items weighted 0)."""
         pool = self._history()
         if HISTORY_ITEMS in features:
             items = pool.item_lookup(as_id_dtype(features[HISTORY_ITEMS], self.item_id_dtype))
-            weights = features.get(HISTORY_WEIGHTS)
-            weights = tf.ones(tf.shape(items), tf.float32) if weights is None else tf.cast(weights, tf.float32)
-            items, weights = tf.RaggedTensor.from_tensor(items), tf.RaggedTensor.from_tensor(weights)
-            return items, weights * tf.cast(tf.not_equal(items, 0), tf.float32)
+            weights = tf.cast(features.get(HISTORY_WEIGHTS, tf.ones(tf.shape(items))), tf.float32)
+            weights = tf.RaggedTensor.from_tensor(weights * tf.cast(tf.not_equal(items, 0), tf.float32))
+            return tf.RaggedTensor.from_tensor(items), weights
         users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
         return pool.kept_history(users, training)
 
     def history_vector(self, features: dict[str, tf.Tensor], training: bool = False,
                        positives: tf.Tensor | None = None) -> tf.Tensor:
-        """Pooled history ``[batch, id_dim]``: the explicit history in ``features``
-        when given, else the stored history of each row's user (empty for unknown users)."""
+        """Pooled history ``[batch, id_dim]`` of :meth:`history_items` (empty for unknown users)."""
         if HISTORY_ITEMS in features:
             return self._history().pool(*self.history_items(features))
         users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
@@ -208,16 +204,14 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
                                           self.history_pool.item_lookup if self.history_pool else None)
 
     def candidate_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """Item/candidate embeddings ``[batch, width]``: ``embedding_dim``, ``+ 1`` with
-        ``item_bias`` (the item's bias), ``+ n_index`` with ``history_linear`` (the item's row
-        of the item-to-item matrix)."""
+        """Item/candidate embeddings ``[batch, embedding_dim (+ 1: the item's bias) (+ n_index:
+        its row of the item-to-item matrix)]``."""
         candidate = self.candidate_tower(features, training=training)
         if self.model_config.item_bias:
             items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
             candidate = tf.concat([candidate, self.retrieval_bias(items)], axis=-1)
         if self.linear is not None:
-            candidate = tf.concat([candidate, self.linear.candidate(self.item_positions(features[self.item_id]))],
-                                  axis=-1)
+            candidate = tf.concat([candidate, self.linear.candidate(self.item_positions(features[self.item_id]))], -1)
         return candidate
 
     def rating_from_embeddings(self, query: tf.Tensor, candidate: tf.Tensor,
