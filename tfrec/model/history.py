@@ -86,7 +86,7 @@ class HistoryTable:
         frame = frame.sort_values(["user", "time", "order"], kind="stable")
         frame = frame.drop_duplicates(["user", "item"], keep="last")
         frame = frame.groupby("user", sort=False).tail(self.max_len)
-        self._parts, self._buffered = [frame.reset_index(drop=True)], len(frame)
+        self._parts, self._buffered = [frame], len(frame)
         # Next compaction once the buffer doubles: amortized linear time (compacting at every
         # chunk once the kept pairs exceed COMPACT_ABOVE re-sorted them all each time).
         self._compact_above = max(COMPACT_ABOVE, 2 * len(frame))
