@@ -1,14 +1,16 @@
-"""The linear item-to-item path (``history_linear``) and the squared user loss."""
+"""The linear item-to-item path (``history_linear``), learned or solved, and the squared user loss."""
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import tensorflow as tf
 from helpers import build_from_frame
 
 from tfrec.data.columns import side_columns
 from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError
+from tfrec.model.closed_form import dlae_weights, regularized_inverse
 from tfrec.model.config import LINEAR_MAX_ITEMS, ModelConfig
 from tfrec.model.fit import train
 from tfrec.model.linear import ItemToItem
@@ -18,7 +20,9 @@ LINEAR = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user
                      user_features=(), item_features=(), context_features=(), tower_layers=(),
                      projection=False, rating_weight=0.0, epochs=3, user_batch_size=16,
                      history_dropout=0.0, learning_rate=0.01, examples="users",
-                     user_loss="squared", history_linear=True, item_bias=True)
+                     user_loss="squared", history_linear=True, item_bias=True, linear_solver="sgd",
+                     linear_l2=75.0)
+SOLVED = LINEAR.replace(linear_solver="closed_form", linear_l2=2.0, linear_dropout=0.5, history_dropout=0.5)
 
 
 def _randomized(synthetic, config=LINEAR):
@@ -120,3 +124,62 @@ def test_every_optimizer_keeps_the_diagonal_at_zero(synthetic, optimizer):
     matrix = result.model.linear.matrix.numpy()
     assert np.abs(matrix).max() > 0
     assert not np.any(np.diag(matrix))
+
+
+def test_the_dropout_term_is_the_expected_loss_of_dropped_inputs():
+    """``E||X - (X * M / (1 - p)) B||^2 = ||X - X B||^2 + p / (1 - p) sum_h G_hh ||B_h||^2``:
+    the regularizer :func:`regularized_inverse` adds, checked by sampling masks."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((30, 6)) < 0.4).astype(np.float64)
+    b = rng.normal(size=(6, 6))
+    p = 0.4
+    masks = rng.random((20_000, *x.shape)) >= p
+    sampled = np.mean([((x - (x * m / (1 - p)) @ b) ** 2).sum() for m in masks])
+    gram = x.T @ x
+    expected = ((x - x @ b) ** 2).sum() + p / (1 - p) * (np.diag(gram) * (b ** 2).sum(axis=1)).sum()
+    np.testing.assert_allclose(sampled, expected, rtol=0.01)
+
+
+def test_dlae_weights_are_the_ridge_regression_with_the_dropout_penalty():
+    """Against a least-squares solve of the stacked system ``[X; sqrt(L)] B = [X; 0]``."""
+    rng = np.random.default_rng(1)
+    x = (rng.random((40, 7)) < 0.3).astype(np.float32)
+    x[:, 6] = 0  # an item nobody has: only l2 keeps the system solvable
+    l2, p = 3.0, 0.5
+    weights = dlae_weights(sp.csr_matrix(x), l2, p)
+    penalty = l2 + p / (1 - p) * (x ** 2).sum(axis=0)
+    stacked = np.vstack([x, np.diag(np.sqrt(penalty))]).astype(np.float64)
+    target = np.vstack([x, np.zeros((7, 7))])
+    expected = np.linalg.lstsq(stacked, target, rcond=None)[0]
+    np.fill_diagonal(expected, 0)
+    np.testing.assert_allclose(weights, expected, atol=1e-5)
+    inverse, diagonal = regularized_inverse(sp.csr_matrix(x), l2)
+    np.testing.assert_allclose(inverse @ (x.T @ x + np.diag(diagonal)), np.eye(7), atol=1e-4)
+
+
+def test_a_solved_matrix_is_the_closed_form_of_the_histories_and_stays_fixed(synthetic):
+    result = train(SOLVED, FrameSource(synthetic, synthetic.interactions))
+    model = result.model
+    pairs = synthetic.interactions[["user_id", "item_id"]].drop_duplicates()
+    users = model.user_index(tf.constant(pairs.user_id.to_numpy())).numpy()
+    items = model.item_positions(tf.constant(pairs.item_id.to_numpy())).numpy()
+    n = model.linear.n_index
+    x = sp.csr_matrix((np.ones(len(pairs), np.float32), (users, items)), shape=(users.max() + 1, n))
+    np.testing.assert_allclose(model.linear.matrix.numpy(), dlae_weights(x, 2.0, 0.5).T, atol=1e-5)
+    assert not model.linear.matrix.trainable
+    towers = train(SOLVED.replace(epochs=1), FrameSource(synthetic, synthetic.interactions)).model
+    assert not np.allclose(towers.candidate_tower.get_weights()[0], model.candidate_tower.get_weights()[0]), \
+        "the towers trained around it"
+
+
+def test_a_solved_matrix_reads_the_whole_history_in_training(synthetic):
+    """History dropout denoises the towers' input; the solved matrix's input is the history itself
+    (the learned matrix's is dropped, as the towers')."""
+    width = SOLVED.embedding_dim + 1
+    user = {"user_id": tf.constant([synthetic.interactions.user_id.value_counts().index[0]])}
+    for config, same in ((SOLVED.replace(history_dropout=0.9), True), (LINEAR.replace(history_dropout=0.9), False)):
+        model = build_from_frame(config, synthetic, synthetic.interactions)
+        trained = model.query_embedding(user, training=True).numpy()[0, width:]
+        served = model.query_embedding(user).numpy()[0, width:]
+        assert np.array_equal(trained, served) == same
+        assert served.sum() > 5, "the user's whole history"

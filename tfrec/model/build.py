@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from tfrec.data.dataset import Dataset
 from tfrec.errors import ConfigError
+from tfrec.model.closed_form import dlae_weights
 from tfrec.model.config import ModelConfig
 from tfrec.model.history import HistoryTable
 from tfrec.model.specs import FeatureSpec
@@ -81,6 +83,8 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
     model({k: v[:2] for k, v in sample.items()})  # creates every variable
     if pairs is not None:
         fill_history(model, pairs)
+        if model.linear is not None and model.linear.solved:
+            solve_linear(model, pairs)
     if config.rating_bias_init and model.has_rating_head and config.use_bias:
         users, items = stats.rating_biases()
         model.rating_head.set_biases(model.user_index(as_input_array(users.index.to_numpy())).numpy(),
@@ -89,14 +93,35 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
     return model
 
 
+def _indexed(model: TwoTowerModel, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """History pairs as the model's user index, item index (0: out of vocabulary) and the
+    order that sorts them by user, each user's items oldest first (``[n_pairs]`` each)."""
+    users = model.user_index(as_input_array(pairs["user"])).numpy()
+    items = model.item_positions(as_input_array(pairs["item"].to_numpy())).numpy()
+    return users, items, np.argsort(users, kind="stable")
+
+
+def solve_linear(model: TwoTowerModel, pairs: pd.DataFrame) -> None:
+    """Sets the linear path's matrix to the closed form (:func:`dlae_weights`) of the users'
+    weighted multi-hot histories (the pairs the model's history table holds)."""
+    if model.linear is None:
+        raise ConfigError("this model has no linear path (history_linear = false)")
+    users, items, _ = _indexed(model, pairs)
+    known = (items > 0) & (users > 0)  # out-of-vocabulary rows: queries never read them
+    n = model.linear.n_index
+    x = sp.csr_matrix((pairs["weight"].to_numpy(np.float32)[known], (users[known], items[known])),
+                      shape=(int(users.max(initial=0)) + 1, n))
+    config = model.model_config
+    model.linear.set_matrix(dlae_weights(x, config.linear_l2, config.linear_dropout).T)
+
+
 def fill_history(model: TwoTowerModel, pairs: pd.DataFrame) -> None:
     """Writes history pairs (:meth:`HistoryTable.frame`) into the model's history table (users
     outside the model's vocabulary go to its out-of-vocabulary row, which queries never read
     as a known user)."""
     if model.history_pool is None:
         return
-    users = model.user_index(as_input_array(pairs["user"])).numpy()
-    order = np.argsort(users, kind="stable")  # keeps each user's items oldest first
-    items = model.item_positions(as_input_array(pairs["item"].to_numpy()[order])).numpy()
+    users, items, order = _indexed(model, pairs)
+    users, items = users[order], items[order]
     ratings = pairs["rating"].to_numpy()[order] if "rating" in pairs else None
-    model.history_pool.set_table(users[order], items, pairs["weight"].to_numpy()[order], ratings)
+    model.history_pool.set_table(users, items, pairs["weight"].to_numpy()[order], ratings)

@@ -14,6 +14,7 @@ OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
 NEGATIVES = ("auto", "in_batch", "mixed", "full")
 EXAMPLES = ("interactions", "users")
 USER_LOSSES = ("multinomial", "squared")
+LINEAR_SOLVERS = ("closed_form", "sgd")
 #: ``history_linear``'s items x items arrays: refused above this many items (9,503 items peaked
 #: at 6.3 GB in training; 16,688 took 20 GB and were killed on a 24 GB machine).
 LINEAR_MAX_ITEMS = 10_000
@@ -29,13 +30,12 @@ INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096),
                   "top_k": (1, 100_000), "hash_bins_above": (1, 100_000_000),
                   "num_hard_negatives": (1, 1 << 20), "early_stopping_patience": (0, 10_000),
                   "history_max_len": (1, 100_000), "num_sampled": (1, 1 << 20),
-                  "steps_per_execution": (1, 10_000), "user_batch_size": (1, 1 << 20),
-                  "seed": (0, 2**31 - 1)}
+                  "steps_per_execution": (1, 10_000), "user_batch_size": (1, 1 << 20), "seed": (0, 2**31 - 1)}
 MAX_WIDTH = 16_384
 MAX_LAYERS = 16
 FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2": (0.0, 100.0),
                 "retrieval_weight": (0.0, 1e6), "rating_weight": (0.0, 1e6),
-                "temperature": (1e-6, 1e6), "linear_l2": (0.0, 1e9)}
+                "temperature": (1e-6, 1e6), "linear_l2": (1e-6, 1e9)}
 
 
 #: :meth:`ModelConfig.feature_towers`: the fields that differ from the defaults.
@@ -107,19 +107,20 @@ class ModelConfig:
             query the user's history without that item, trained with ``negatives``.
             ``users`` (needs ``history``): a user, ``user_batch_size`` per step; the query is
             the user's stored history with items dropped at ``history_dropout`` (denoising),
-            the softmax runs over the whole catalog and every stored item is a target (the
-            multinomial likelihood of Liang et al. 2018's Mult-DAE): one query per user
-            instead of one per interaction, so an epoch costs far less (ml-100k: 9 s against
-            ~130 s), but on validation carves it ranked 2.3% lower on u1 and 0.5% higher on
-            implicit ml-100k, so it is asked for, not the default. One device only; the weight
-            column is not read.
+            scored against the whole catalog, every stored item a target (Liang et al. 2018's
+            Mult-DAE): an epoch costs far less (ml-100k: 9 s against ~130 s). One device only;
+            the weight column is not read.
         user_batch_size: Users per step with ``examples = "users"``.
         user_loss: ``examples = "users"``'s retrieval loss: ``multinomial`` (above) or
             ``squared`` (every catalog score against the multi-hot stored items; Steck 2020).
         history_linear: EASE's item-to-item matrix beside the towers (``examples = "users"``;
             :mod:`tfrec.model.linear`); at most :data:`LINEAR_MAX_ITEMS` items.
+        linear_solver: ``closed_form``: the matrix is the denoising linear autoencoder's
+            optimum for the training histories, fixed before the towers train (they learn the
+            rest); ``sgd``: learned with the towers.
         linear_l2: L2 penalty on that matrix, on EASE's scale (the whole data's sum of
-            squares; each step adds its share ``user_batch_size / users``).
+            squares; with ``sgd`` each step adds its share ``user_batch_size / users``).
+        linear_dropout: The closed form's input dropout rate (``sgd``: ``history_dropout``).
         negatives: ``auto`` (``full`` while ``batch_size x catalog`` stays under
             :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``), ``in_batch`` (the other rows' items,
             logQ-corrected), ``mixed`` (in-batch
@@ -183,7 +184,9 @@ class ModelConfig:
     user_batch_size: int = 128
     user_loss: str = "multinomial"
     history_linear: bool = False
-    linear_l2: float = 75.0
+    linear_solver: str = "closed_form"
+    linear_l2: float = 200.0
+    linear_dropout: float = 0.67
     negatives: str = "auto"
     num_sampled: int = 1024
     rating_layers: tuple[int, ...] = (64,)
@@ -241,6 +244,7 @@ class ModelConfig:
                 f"(got {self.retrieval_weight}, {self.rating_weight})"
             )
         for name, allowed in (("negatives", NEGATIVES), ("examples", EXAMPLES), ("user_loss", USER_LOSSES),
+                              ("linear_solver", LINEAR_SOLVERS),
                               ("history_weighting", HISTORY_WEIGHTINGS), ("history_pooling", HISTORY_POOLINGS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
@@ -254,18 +258,15 @@ class ModelConfig:
         if self.history_linear and self.examples != "users":
             raise ConfigError("history_linear = true is trained on users' batches: it needs "
                               "examples = 'users' (and history = true)")
-        if not 0 <= self.history_dropout < 1:
-            raise ConfigError(f"history_dropout must be in [0, 1), got {self.history_dropout}")
+        for name in ("history_dropout", "linear_dropout", "dropout", "validation_ratio"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.history and not self.use_item_id:
             raise ConfigError("history = true embeds history items with the item id embedding: "
                               "it needs use_item_id = true")
         if self.projection is False and self.tower_layers:
             raise ConfigError("projection = false needs tower_layers = [] (hidden layers end in a "
                               "projection to embedding_dim)")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0 <= self.validation_ratio < 1:
-            raise ConfigError(f"validation_ratio must be in [0, 1), got {self.validation_ratio}")
         if self.temperature is not None and self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if self.learning_rate <= 0:

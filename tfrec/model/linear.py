@@ -10,16 +10,20 @@ indexes need nothing new:
     score:      x_u . B[j, :] = sum_h w_h B[j, h]
 
 ``n`` is the item index of the shared id embedding (vocabulary + out-of-vocabulary row 0).
-The diagonal is held at zero by the variable's constraint (the optimizer applies it after
-every step), so a candidate's row is a plain gather: scoring the whole catalog in training
-holds a few ``n x n`` arrays at once (B, the optimizer's two moments, the gathered rows and
-their gradient), hence :data:`~tfrec.model.config.LINEAR_MAX_ITEMS`.
+``linear_solver = "closed_form"`` (the default) sets ``B`` once, before the towers train,
+to the denoising linear autoencoder's optimum (:func:`tfrec.model.closed_form.dlae_weights`) and
+keeps it fixed: the towers learn what it leaves. ``"sgd"`` learns ``B`` with the towers; the
+diagonal is held at zero by the variable's constraint (the optimizer applies it after every
+step), so a candidate's row is a plain gather: scoring the whole catalog in training holds a
+few ``n x n`` arrays at once (B, the optimizer's two moments, the gathered rows and their
+gradient), hence :data:`~tfrec.model.config.LINEAR_MAX_ITEMS`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from tfrec.errors import ConfigError
@@ -38,16 +42,18 @@ class ItemToItem(tf.keras.layers.Layer):
 
     Args:
         n_index: Rows of the item index (the shared item lookup's output range).
+        solved: ``B`` is set by :meth:`set_matrix` and not trained (``linear_solver =
+            "closed_form"``); its query then reads the whole history in training too.
     """
 
-    def __init__(self, n_index: int, **kwargs: Any) -> None:
+    def __init__(self, n_index: int, solved: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if n_index - 1 > LINEAR_MAX_ITEMS:
             raise ConfigError(f"history_linear keeps an items x items matrix: {n_index - 1:,} items "
                               f"is above its limit of {LINEAR_MAX_ITEMS:,}; set history_linear = false")
-        self.n_index = int(n_index)
+        self.n_index, self.solved = int(n_index), bool(solved)
         self.matrix = self.add_weight(name="matrix", shape=[self.n_index, self.n_index],
-                                      initializer="zeros", constraint=ZeroDiagonal(), trainable=True)
+                                      initializer="zeros", constraint=ZeroDiagonal(), trainable=not solved)
 
     def query(self, items: tf.RaggedTensor, weights: tf.RaggedTensor) -> tf.Tensor:
         """Multi-hot histories ``[batch, n_index]`` from ragged item indices and weights
@@ -61,8 +67,8 @@ class ItemToItem(tf.keras.layers.Layer):
         entry is 0: the diagonal)."""
         return tf.gather(self.matrix, index)
 
-    def set_matrix(self, matrix: tf.Tensor) -> None:
-        """Assigns ``B`` (its diagonal set to zero)."""
+    def set_matrix(self, matrix: tf.Tensor | np.ndarray) -> None:
+        """Assigns ``B`` ``[n_index, n_index]`` (row ``j``: item ``j``'s weights; diagonal set to 0)."""
         self.matrix.assign(ZeroDiagonal()(tf.convert_to_tensor(matrix, tf.float32)))
 
     def penalty(self) -> tf.Tensor:

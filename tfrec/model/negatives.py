@@ -102,7 +102,7 @@ class CatalogNegatives:
         pairs = tf.cast(tf.size(row), tf.float32)
         model.retrieval_loss_tracker.update_state(retrieval / tf.maximum(pairs, 1.0), sample_weight=pairs)
         loss = config.retrieval_weight * retrieval
-        if model.linear is not None:  # EASE's l2, this batch's share of it
+        if model.linear is not None and not model.linear.solved:  # EASE's l2, this batch's share
             share = tf.cast(tf.size(users), tf.float32) / float(max(len(model.user_vocabulary), 1))
             loss += config.linear_l2 * share * model.linear.penalty()
         if model.has_rating_head:

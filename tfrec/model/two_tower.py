@@ -53,15 +53,12 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
         config: Model options (or their dict form, as in a saved config).
         query_specs: Feature specs of the query tower.
         candidate_specs: Feature specs of the candidate tower.
-        user_id: User id column name.
-        item_id: Item id column name.
-        user_id_dtype: ``"int"`` or ``"string"``.
-        item_id_dtype: ``"int"`` or ``"string"``.
+        user_id, item_id: The id column names.
+        user_id_dtype, item_id_dtype: ``"int"`` or ``"string"``.
         user_vocabulary: Training user ids (for bias terms).
         item_vocabulary: Training item ids (bias terms, logQ correction).
         item_probabilities: Training frequency of each ``item_vocabulary`` entry (logQ).
-        rating: Rating column, or ``None`` when there are no explicit ratings.
-        weight: Sample-weight column, or ``None``.
+        rating, weight: The rating and sample-weight columns, or ``None``.
         global_mean: Mean training rating (the bias term's starting point).
         history_pairs: Size of the history table (``config.history``; filled by the builder).
 
@@ -106,7 +103,8 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
                 name="history")
         self.linear: ItemToItem | None = None
         if c.history_linear:
-            self.linear = ItemToItem(int(self._history().item_embedding.input_dim), name="history_linear")
+            self.linear = ItemToItem(int(self._history().item_embedding.input_dim),
+                                     solved=c.linear_solver == "closed_form", name="history_linear")
         self.negatives: CatalogNegatives | None = None
         if c.item_bias:
             self.retrieval_bias = tf.keras.layers.Embedding(len(self.item_vocabulary) + 1, 1,
@@ -155,9 +153,10 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
                 stored history (training only).
         """
         extra, linear = None, None
-        if self.linear is not None:  # one dropout draw for the pooled and the multi-hot history
+        if self.linear is not None:  # one dropout draw for both (a solved matrix reads it all)
             items, weights = self.history_items(features, training)
-            extra, linear = self._history().pool(items, weights), self.linear.query(items, weights)
+            full = self.history_items(features) if training and self.linear.solved else (items, weights)
+            extra, linear = self._history().pool(items, weights), self.linear.query(*full)
         elif self.history_pool is not None:
             extra = self.history_vector(features, training, positives)
         query = self.query_tower(features, training=training, extra=extra)
@@ -174,7 +173,8 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
         pool = self._history()
         if HISTORY_ITEMS in features:
             items = pool.item_lookup(as_id_dtype(features[HISTORY_ITEMS], self.item_id_dtype))
-            weights = tf.cast(features.get(HISTORY_WEIGHTS, tf.ones(tf.shape(items))), tf.float32)
+            weights = (tf.cast(features[HISTORY_WEIGHTS], tf.float32) if HISTORY_WEIGHTS in features
+                       else tf.ones(tf.shape(items)))
             weights = tf.RaggedTensor.from_tensor(weights * tf.cast(tf.not_equal(items, 0), tf.float32))
             return tf.RaggedTensor.from_tensor(items), weights
         users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))

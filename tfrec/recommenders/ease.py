@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 
 from tfrec.errors import ConfigError
+from tfrec.model.closed_form import regularized_inverse
 from tfrec.recommenders.base import Recommender, SeenItems
 
 #: Dense float32 matrices EASE holds at once (Gram, inverse, weights).
@@ -64,9 +64,7 @@ class EASE(Recommender):
                               f"matrices (limit {self.max_memory_gb:g} GB); leave ease out of --models or "
                               "restrict the catalog")
         x = self.seen.matrix()
-        gram = (x.T @ x).toarray().astype(np.float32)
-        gram[np.diag_indices(n_items)] += np.float32(self.l2)
-        inverse = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+        inverse, _ = regularized_inverse(x, self.l2)
         weights = inverse / (-np.diag(inverse))[None, :]
         weights[np.diag_indices(n_items)] = 0.0
         self._weights = weights.astype(np.float32)
