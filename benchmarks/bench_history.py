@@ -15,8 +15,9 @@ Protocol everywhere: full catalog, training items excluded, relevant = all test 
 
 Run: python benchmarks/bench_history.py --data-dir ../shared/data/ml-100k
 (``--config FILE``: another two-tower config than the default, e.g.
-``--config benchmarks/configs/linear.toml --out benchmarks/results/history_linear.json``;
-the ``examples`` part runs only for configs that train on both kinds of batches.)
+``--config benchmarks/configs/history_interactions.toml --out /tmp/h.json``, the previous default;
+the ``examples`` part runs only for configs without the linear path, which trains on users'
+batches only.)
 (``--parts`` re-runs some parts and keeps the others in the result file; ``--smoke``: fold u1
 and the examples part, two epochs, nothing written: the script cannot rot).
 """
@@ -105,7 +106,7 @@ def main() -> None:
         config = config.replace(epochs=2)
         args.trials = 2
     chosen = args.parts is not None
-    both = not config.history_linear  # the linear path trains on users' batches only
+    both = config.history_linear is False  # the linear path trains on users' batches only
     args.parts = args.parts or ("predefined" + (",examples" if both else "") if args.smoke else
                                 "predefined,random,temporal,implicit,cold,top100" + (",examples" if both else ""))
     dataset = load_dataset("ml-100k", data_dir=args.data_dir)

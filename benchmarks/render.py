@@ -274,7 +274,6 @@ def compare_versions(result: dict) -> str:
 RESULTS = HERE / "results"
 RENDERERS = {"compare_versions": (compare_versions, RESULTS / "compare_versions.json"),
              "history": (history, RESULTS / "history.json"),
-             "history_linear": (history, RESULTS / "history_linear.json"),
              "serving": (serving, RESULTS / "serving.json"),
              "http": (http, RESULTS / "http.json"),
              "http_scann_1m": (http, RESULTS / "http_scann_1m.json"),

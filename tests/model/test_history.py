@@ -25,7 +25,7 @@ from tfrec.schema import Schema
 HISTORY = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user_id=False,
                       user_features=(), item_features=(), context_features=(), tower_layers=(),
                       projection=False, negatives="full", rating_weight=0.0, retrieval_weight=1.0,
-                      epochs=2, batch_size=256, history_dropout=0.0)
+                      epochs=2, batch_size=256, history_dropout=0.0, examples="interactions")
 
 
 def _columns(users, items, times=None, ratings=None):

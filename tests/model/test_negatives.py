@@ -11,13 +11,14 @@ from tfrec.data.columns import side_columns
 from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError
 from tfrec.evaluation.splits import make_splits
-from tfrec.model.config import ModelConfig
-from tfrec.model.fit import resolve_examples, train
+from tfrec.model.build import resolve_examples
+from tfrec.model.config import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS, ModelConfig
+from tfrec.model.fit import train
 
 USERS = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user_id=False,
                     user_features=(), item_features=(), context_features=(), tower_layers=(),
                     projection=False, rating_weight=0.0, epochs=3, user_batch_size=16,
-                    history_dropout=0.0, learning_rate=0.05, examples="users")
+                    history_dropout=0.0, learning_rate=0.05, examples="users", history_linear=False)
 
 
 def test_user_loss_is_the_multinomial_likelihood_of_the_stored_items(synthetic):
@@ -55,10 +56,32 @@ def test_user_loss_adds_the_rating_error_of_the_same_pairs(synthetic):
     np.testing.assert_allclose(loss, expected, rtol=1e-3)
 
 
-def test_users_are_asked_for_interactions_are_the_default():
-    assert ModelConfig().examples == "interactions"
-    resolved = resolve_examples(USERS.replace(negatives="auto"), 1000, distributed=False)
-    assert (resolved.examples, resolved.negatives) == ("users", "full")
+def test_auto_trains_users_with_the_linear_path_where_it_can():
+    def resolved(n_items=1000, distributed=False, weighted=False, **changes):
+        config = resolve_examples(ModelConfig(**changes), n_items, distributed, weighted)
+        return config.examples, config.history_linear, config.user_loss, config.negatives
+
+    assert resolved() == ("users", True, "squared", "full")
+    assert resolved(n_items=LINEAR_MAX_ITEMS + 1) == ("users", False, "multinomial", "full")
+    assert resolved(distributed=True) == ("interactions", False, "multinomial", "full")
+    assert resolved(weighted=True) == ("interactions", False, "multinomial", "full")
+    assert resolved(history=False) == ("interactions", False, "multinomial", "full")
+    assert resolved(negatives="mixed") == ("interactions", False, "multinomial", "mixed")
+    beyond = FULL_SOFTMAX_LOGITS // ModelConfig().user_batch_size + 1  # the users' softmax too large
+    assert resolved(n_items=beyond) == ("interactions", False, "multinomial", "mixed")
+    assert resolved(examples="interactions") == ("interactions", False, "multinomial", "full")
+    assert resolved(user_loss="multinomial") == ("users", True, "multinomial", "full")
+    with pytest.raises(ConfigError, match="set examples = 'users' or history_linear = false"):
+        resolve_examples(ModelConfig(history_linear=True), 1000, distributed=True)
+    resolved_users = resolve_examples(USERS.replace(negatives="auto"), 1000, distributed=False)
+    assert (resolved_users.examples, resolved_users.negatives) == ("users", "full")
+
+
+def test_building_settles_the_auto_choices(synthetic):
+    model = build_from_frame(ModelConfig(embedding_dim=8, epochs=1), synthetic, synthetic.interactions)
+    config = model.model_config
+    assert (config.examples, config.history_linear, config.user_loss) == ("users", True, "squared")
+    assert model.linear is not None and model.linear.solved
 
 
 def test_users_asked_for_with_a_weight_column_warn_that_it_is_not_read(caplog):

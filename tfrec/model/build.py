@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import tensorflow as tf
 
 from tfrec.data.dataset import Dataset
 from tfrec.errors import ConfigError
 from tfrec.model.closed_form import dlae_weights
-from tfrec.model.config import ModelConfig
+from tfrec.model.config import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS, ModelConfig
 from tfrec.model.history import HistoryTable
 from tfrec.model.specs import FeatureSpec
 from tfrec.model.stats import TrainingStats, fit_spec, id_spec
 from tfrec.model.two_tower import TwoTowerModel
 from tfrec.schema import Feature, as_input_array
+
+logger = logging.getLogger(__name__)
 
 
 def _side_specs(features: tuple[Feature, ...], table: pd.DataFrame | None, id_column: str,
@@ -27,13 +32,53 @@ def _side_specs(features: tuple[Feature, ...], table: pd.DataFrame | None, id_co
     return [fit_spec(f, as_input_array(table[f.name]), dim, weights) for f in features]
 
 
+def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, weighted: bool = False) -> ModelConfig:
+    """Settles the ``auto`` choices for a catalog of ``n_items`` (``weighted``: the rows carry a
+    weight column, which only interaction batches read) and checks the explicit ones.
+
+    ``examples``: ``users`` with the history on one device, without a weight column, while
+    ``user_batch_size x catalog`` stays under :data:`FULL_SOFTMAX_LOGITS` (and ``negatives``
+    is ``auto``/``full``), else ``interactions``. ``history_linear``: on with users' batches up
+    to :data:`LINEAR_MAX_ITEMS` items. ``user_loss``: ``squared`` with the linear path, else
+    ``multinomial``. ``negatives``: ``full`` for users' batches or while ``batch_size x
+    catalog`` stays under :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``.
+    """
+    changes: dict[str, object] = {}
+    if config.examples == "auto":
+        users = (config.history and not distributed and not weighted and config.negatives in ("auto", "full")
+                 and config.user_batch_size * n_items <= FULL_SOFTMAX_LOGITS)
+        changes["examples"] = "users" if users else "interactions"
+    examples = changes.get("examples", config.examples)
+    if config.history_linear == "auto":
+        changes["history_linear"] = examples == "users" and n_items <= LINEAR_MAX_ITEMS
+    elif config.history_linear and examples != "users":
+        raise ConfigError("history_linear = true is trained on users' batches, which examples = 'auto' "
+                          "does not choose here (a distribution strategy, a weight column, in-batch or "
+                          "mixed negatives); set examples = 'users' or history_linear = false")
+    if config.user_loss == "auto":
+        changes["user_loss"] = "squared" if changes.get("history_linear", config.history_linear) else "multinomial"
+    if examples == "users" and distributed:
+        raise ConfigError("examples = 'users' trains on one device; under a distribution strategy "
+                          "use examples = 'interactions'")
+    if examples == "users" and weighted:
+        logger.warning("examples = 'users' does not read the weight column (each stored item counts "
+                       "by its history weight); use examples = 'interactions' to weight the rows")
+    if config.negatives == "auto":
+        full = examples == "users" or config.batch_size * n_items <= FULL_SOFTMAX_LOGITS
+        changes["negatives"] = "full" if full else "mixed"
+    config = config.replace(**changes)
+    logger.info("examples: %s, negatives: %s, history_linear: %s, user_loss: %s (catalog %d)", config.examples,
+                config.negatives, config.history_linear, config.user_loss, n_items)
+    return config
+
+
 def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
                 sample: dict[str, np.ndarray], history: HistoryTable | None = None,
                 history_capacity: int = 0) -> TwoTowerModel:
     """Builds a model from training statistics.
 
     Args:
-        config: Model and training options.
+        config: Model and training options (``auto`` choices settled by :func:`resolve_examples`).
         tables: Schema and feature tables (its interactions are not read).
         stats: Counts per id, rating mean and context statistics of the training rows.
         sample: A few joined training rows ``{column: array[n]}`` (variables are created on them).
@@ -45,6 +90,8 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
         ConfigError: Unknown features named in the config, or no input in a tower.
     """
     schema = tables.schema
+    config = resolve_examples(config, len(stats.items.counts), tf.distribute.has_strategy(),
+                              weighted=schema.weight is not None)
     dim = config.feature_embedding_dim
     query_specs = _side_specs(config.selected_features(schema, "user"), tables.users,
                               schema.user_id, stats.users.counts, dim)

@@ -12,8 +12,8 @@ from tfrec.textio import parse_toml, read_text
 
 OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
 NEGATIVES = ("auto", "in_batch", "mixed", "full")
-EXAMPLES = ("interactions", "users")
-USER_LOSSES = ("multinomial", "squared")
+EXAMPLES = ("auto", "interactions", "users")
+USER_LOSSES = ("auto", "multinomial", "squared")
 LINEAR_SOLVERS = ("closed_form", "sgd")
 #: ``history_linear``'s items x items arrays: refused above this many items (9,503 items peaked
 #: at 6.3 GB in training; 16,688 took 20 GB and were killed on a 24 GB machine).
@@ -43,7 +43,7 @@ FEATURE_TOWERS: dict[str, Any] = {
     "history": False, "use_user_id": True, "user_features": None, "item_features": None,
     "context_features": None, "tower_layers": [128], "embedding_dim": 64, "negatives": "in_batch",
     "retrieval_weight": 0.001, "batch_size": 1024, "epochs": 10, "learning_rate": 0.002,
-    "item_bias": False,
+    "item_bias": False, "rating_bias_init": False,
 }
 
 
@@ -51,32 +51,30 @@ FEATURE_TOWERS: dict[str, Any] = {
 class ModelConfig:
     """Everything that defines a two-tower model and its training.
 
-    The defaults are the history model chosen on a validation carve of ml-100k fold u1
-    (benchmarks/bench_history.py measures it against EASE): the query is the user's pooled
-    history over the item id embedding the candidate tower uses, ids only, no projection (a
-    tied linear model trained with the full-catalog softmax, positive removed from its own
-    history, history dropout 0.3, 30 epochs), plus the rating head. The feature-driven
-    towers of earlier releases are :meth:`feature_towers`.
+    The defaults were chosen on validation carves of ml-100k fold u1 and implicit ml-100k
+    (benchmarks/bench_history.py measures them against EASE): the query is the user's history,
+    pooled over the item id embedding the candidate tower uses (ids only, 64-d, no
+    projection), beside the denoising linear autoencoder's item-to-item matrix; users' batches,
+    squared loss, history dropout 0.5, 20 epochs, plus the rating head. ``auto`` settles each
+    choice for the data (:func:`tfrec.model.fit.resolve_examples`): no linear path above
+    :data:`LINEAR_MAX_ITEMS` items, interaction rows under a distribution strategy or with a
+    weight column. The feature-driven towers of earlier releases are :meth:`feature_towers`.
 
     Attributes:
         embedding_dim: Output width of both towers (they must agree for the dot product).
         tower_layers: Hidden Dense widths of each tower before the output layer.
         id_embedding_dim: Width of the user and item id embeddings (``None``: ``embedding_dim``).
         feature_embedding_dim: Default width of categorical/bucketized/text embeddings.
-        use_user_id: Feed the user id embedding to the query tower (off: features only,
-            which serves cold-start users).
+        use_user_id: Feed the user id embedding to the query tower (off: cold users served).
         use_item_id: Feed the item id embedding to the candidate tower.
-        user_features: User features to use (``None``, ``"all"`` in TOML: all the schema
-            lists; default none).
+        user_features: User features to use (``None``, ``"all"`` in TOML: all; default none).
         item_features: Item features to use (``None``/``"all"``: all; default none).
         context_features: Context features to use (``None``/``"all"``: all; default none).
         hash_bins_above: Ids with a larger vocabulary are hashed into this many bins.
         normalize: L2-normalize both tower outputs (cosine similarity).
         temperature: Softmax temperature of the retrieval task (``None``: 1).
-        retrieval_weight: Weight of the retrieval loss (0 disables retrieval). TFRS sums the
-            retrieval loss over the batch while the rating loss is a batch mean; with Adam
-            (per-parameter step sizes) the rating head still learns at full speed, and the
-            shared embeddings follow the retrieval task.
+        retrieval_weight: Weight of the retrieval loss (0 disables retrieval), a sum over the
+            batch (the rating loss is a batch mean; Adam's step sizes are per parameter).
         rating_weight: Weight of the rating loss (0 disables the rating task).
         num_hard_negatives: Keep only this many hardest in-batch negatives.
         remove_accidental_hits: Mask in-batch negatives that are the positive item.
@@ -103,7 +101,8 @@ class ModelConfig:
             candidate embedding, so the score stays one dot product (indexes and exports
             unchanged; embeddings are ``embedding_dim + 1`` wide). A user with no history then
             gets the bias ranking (a learned popularity), not an arbitrary one.
-        examples: What one training example is. ``interactions``: a (user, item) row, its
+        examples: What one training example is (``auto``: ``users`` where they can train,
+            else ``interactions``). ``interactions``: a (user, item) row, its
             query the user's history without that item, trained with ``negatives``.
             ``users`` (needs ``history``): a user, ``user_batch_size`` per step; the query is
             the user's stored history with items dropped at ``history_dropout`` (denoising),
@@ -111,10 +110,12 @@ class ModelConfig:
             Mult-DAE): an epoch costs far less (ml-100k: 9 s against ~130 s). One device only;
             the weight column is not read.
         user_batch_size: Users per step with ``examples = "users"``.
-        user_loss: ``examples = "users"``'s retrieval loss: ``multinomial`` (above) or
-            ``squared`` (every catalog score against the multi-hot stored items; Steck 2020).
+        user_loss: ``examples = "users"``'s retrieval loss: ``multinomial`` (above),
+            ``squared`` (every catalog score against the multi-hot stored items; Steck 2020)
+            or ``auto`` (``squared`` with the linear path, else ``multinomial``).
         history_linear: EASE's item-to-item matrix beside the towers (``examples = "users"``;
-            :mod:`tfrec.model.linear`); at most :data:`LINEAR_MAX_ITEMS` items.
+            :mod:`tfrec.model.linear`); at most :data:`LINEAR_MAX_ITEMS` items (``auto``: on
+            with users' batches up to that many items).
         linear_solver: ``closed_form``: the matrix is the denoising linear autoencoder's
             optimum for the training histories, fixed before the towers train (they learn the
             rest); ``sgd``: learned with the towers.
@@ -123,17 +124,14 @@ class ModelConfig:
         linear_dropout: The closed form's input dropout rate (``sgd``: ``history_dropout``).
         negatives: ``auto`` (``full`` while ``batch_size x catalog`` stays under
             :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``), ``in_batch`` (the other rows' items,
-            logQ-corrected), ``mixed`` (in-batch
-            plus ``num_sampled`` uniformly sampled catalog items, each logQ-corrected, Yi et
-            al. 2020) or ``full`` (softmax over the whole catalog: exact; for catalogs up to
-            ~100k items on CPU).
+            logQ-corrected), ``mixed`` (in-batch plus ``num_sampled`` uniform catalog items,
+            each logQ-corrected, Yi et al. 2020) or ``full`` (softmax over the whole catalog).
         num_sampled: Uniform negatives per batch with ``negatives = "mixed"``.
         rating_layers: Hidden widths of the rating head over the two tower outputs.
         use_cross: Put a DCN ``Cross`` layer in front of the rating head.
         use_bias: Add global, user and item bias terms to the predicted rating.
         rating_bias_init: Start the user and item bias terms at their shrunken mean deviations
             from the mean training rating (:meth:`TrainingStats.rating_biases`) instead of 0.
-            Off by default until the default's figures are re-measured with it.
         dropout: Dropout rate in the towers and the rating head.
         optimizer: ``adagrad``, ``adam``, ``adamw`` or ``lazy_adam`` (Adam on the embedding
             rows a batch touches only: much faster with large id vocabularies).
@@ -155,7 +153,7 @@ class ModelConfig:
         seed: Seed for initialization, shuffling and dropout.
     """
 
-    embedding_dim: int = 600
+    embedding_dim: int = 64
     tower_layers: tuple[int, ...] = ()
     id_embedding_dim: int | None = None
     feature_embedding_dim: int = 16
@@ -174,16 +172,16 @@ class ModelConfig:
     logq_correction: bool = True
     cross_replica_negatives: bool = True
     history: bool = True
-    history_max_len: int = 200
+    history_max_len: int = 1000
     history_weighting: str = "none"
     history_pooling: str = "sqrt"
-    history_dropout: float = 0.3
+    history_dropout: float = 0.5
     projection: bool | None = None
     item_bias: bool = True
-    examples: str = "interactions"
+    examples: str = "auto"
     user_batch_size: int = 128
-    user_loss: str = "multinomial"
-    history_linear: bool = False
+    user_loss: str = "auto"
+    history_linear: bool | str = "auto"
     linear_solver: str = "closed_form"
     linear_l2: float = 200.0
     linear_dropout: float = 0.67
@@ -192,13 +190,13 @@ class ModelConfig:
     rating_layers: tuple[int, ...] = (64,)
     use_cross: bool = False
     use_bias: bool = True
-    rating_bias_init: bool = False
+    rating_bias_init: bool = True
     dropout: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 0.001
     weight_decay: float = 0.0
     l2: float = 0.0
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 4096
     steps_per_execution: int = 16
     validation_ratio: float = 0.0
@@ -255,7 +253,9 @@ class ModelConfig:
             raise ConfigError(f"examples = 'users' scores every user against the whole catalog; "
                               f"negatives = {self.negatives!r} applies to examples = 'interactions' "
                               "(use negatives = 'auto' or 'full')")
-        if self.history_linear and self.examples != "users":
+        if self.history_linear not in (True, False, "auto"):
+            raise ConfigError(f"history_linear must be true, false or \"auto\", got {self.history_linear!r}")
+        if self.history_linear is True and (self.examples == "interactions" or not self.history):
             raise ConfigError("history_linear = true is trained on users' batches: it needs "
                               "examples = 'users' (and history = true)")
         for name in ("history_dropout", "linear_dropout", "dropout", "validation_ratio"):

@@ -31,9 +31,9 @@ from tfrec.data.pipeline import batch_count, tensor_batches
 from tfrec.data.scan import ScanResult, Tee
 from tfrec.data.sources import BatchSource
 from tfrec.errors import ConfigError, TfrecError
-from tfrec.model.build import build_model
+from tfrec.model.build import build_model, resolve_examples
 from tfrec.model.callbacks import EpochLog, StepProgress, training_callbacks
-from tfrec.model.config import FULL_SOFTMAX_LOGITS, ModelConfig
+from tfrec.model.config import ModelConfig
 from tfrec.model.distribute import check_batch_size, is_distributed
 from tfrec.model.history import HistoryTable
 from tfrec.model.optimizers import make_optimizer
@@ -238,22 +238,6 @@ def train(
                        epoch_log.seconds, catalog, scan, validation_rows or 0, seen.frame(), best_epoch,
                        served_pairs)
 
-
-
-def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, weighted: bool = False) -> ModelConfig:
-    """Checks ``examples`` and settles ``negatives = "auto"`` for a catalog of ``n_items``
-    (``weighted``: the rows carry a weight column, which only interaction batches read)."""
-    if config.examples == "users" and distributed:
-        raise ConfigError("examples = 'users' trains on one device; under a distribution strategy "
-                          "use examples = 'interactions'")
-    if config.examples == "users" and weighted:
-        logger.warning("examples = 'users' does not read the weight column (each stored item counts "
-                       "by its history weight); use examples = 'interactions' to weight the rows")
-    if config.negatives == "auto":
-        full = config.examples == "users" or config.batch_size * n_items <= FULL_SOFTMAX_LOGITS
-        config = config.replace(negatives="full" if full else "mixed")
-    logger.info("examples: %s, negatives: %s (catalog %d)", config.examples, config.negatives, n_items)
-    return config
 
 
 def _sized(data: tf.data.Dataset, rows: int, batch_size: int) -> tf.data.Dataset:
