@@ -51,12 +51,12 @@ FEATURE_TOWERS: dict[str, Any] = {
 class ModelConfig:
     """Everything that defines a two-tower model and its training.
 
-    The defaults were chosen on validation carves of ml-100k fold u1 and implicit ml-100k
-    (benchmarks/bench_history.py measures them against EASE): the query is the user's history,
+    The defaults were chosen on validation carves of ml-100k u1, implicit ml-100k and synthetic
+    data (benchmarks/bench_history.py measures them against EASE): the query is the history,
     pooled over the item id embedding the candidate tower uses (ids only, 64-d, no
     projection), beside the denoising linear autoencoder's item-to-item matrix; users' batches,
     squared loss, history dropout 0.5, 20 epochs, plus the rating head. ``auto`` settles each
-    choice for the data (:func:`tfrec.model.fit.resolve_examples`): no linear path above
+    choice for the data (:func:`tfrec.model.build.resolve_examples`): no linear path above
     :data:`LINEAR_MAX_ITEMS` items, interaction rows under a distribution strategy or with a
     weight column. The feature-driven towers of earlier releases are :meth:`feature_towers`.
 

@@ -102,7 +102,7 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
                 lookup, embedding, ratings=c.examples == "users" and rating is not None and c.rating_weight > 0,
                 name="history")
         self.linear: ItemToItem | None = None
-        if c.history_linear:
+        if c.history_linear is True:  # settled by resolve_examples before building
             self.linear = ItemToItem(int(self._history().item_embedding.input_dim),
                                      solved=c.linear_solver == "closed_form", name="history_linear")
         self.negatives: CatalogNegatives | None = None
