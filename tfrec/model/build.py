@@ -7,7 +7,6 @@ import logging
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import tensorflow as tf
 
 from tfrec.data.dataset import Dataset
 from tfrec.errors import ConfigError
@@ -74,7 +73,7 @@ def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, weigh
 
 def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
                 sample: dict[str, np.ndarray], history: HistoryTable | None = None,
-                history_capacity: int = 0) -> TwoTowerModel:
+                history_capacity: int = 0, distributed: bool = False) -> TwoTowerModel:
     """Builds a model from training statistics.
 
     Args:
@@ -85,13 +84,13 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
         history: The users' training items (needed with ``config.history``).
         history_capacity: Room for at least this many history pairs (a larger table filled
             later by :func:`fill_history`, e.g. with the validation rows for serving).
+        distributed: The model trains under a distribution strategy (users' batches cannot).
 
     Raises:
         ConfigError: Unknown features named in the config, or no input in a tower.
     """
     schema = tables.schema
-    config = resolve_examples(config, len(stats.items.counts), tf.distribute.has_strategy(),
-                              weighted=schema.weight is not None)
+    config = resolve_examples(config, len(stats.items.counts), distributed, weighted=schema.weight is not None)
     dim = config.feature_embedding_dim
     query_specs = _side_specs(config.selected_features(schema, "user"), tables.users,
                               schema.user_id, stats.users.counts, dim)
@@ -131,7 +130,7 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
     if pairs is not None:
         fill_history(model, pairs)
         if model.linear is not None and model.linear.solved:
-            solve_linear(model, pairs)
+            solve_linear(model)
     if config.rating_bias_init and model.has_rating_head and config.use_bias:
         users, items = stats.rating_biases()
         model.rating_head.set_biases(model.user_index(as_input_array(users.index.to_numpy())).numpy(),
@@ -140,36 +139,29 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
     return model
 
 
-def _indexed(model: TwoTowerModel, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """History pairs as the model's user index, item index (0: out of vocabulary) and the
-    order that sorts them by user, each user's items oldest first (``[n_pairs]`` each)."""
-    users = model.user_index(as_input_array(pairs["user"])).numpy()
-    items = model.item_positions(as_input_array(pairs["item"].to_numpy())).numpy()
-    return users, items, np.argsort(users, kind="stable")
-
-
 #: Standard deviation the shared item embedding starts at beside a solved linear path.
 SOLVED_EMBEDDING_STDDEV = 0.01
 
 
-def solve_linear(model: TwoTowerModel, pairs: pd.DataFrame) -> None:
+def solve_linear(model: TwoTowerModel) -> None:
     """Sets the linear path's matrix to the closed form (:func:`dlae_weights`) of the users'
-    weighted multi-hot histories (the pairs the model's history table holds), and restarts the
+    weighted multi-hot histories, as the model's history table holds them, and restarts the
     shared item embedding near zero (``N(0, 0.01)``, seeded): the model starts at the closed form
     and the towers grow where it leaves signal. Keras's default (uniform in +-0.05) adds scores
     as large as the closed form's own on small data (validation carves, nDCG@10, mean of three
     seeds: ml-100k u1 0.2328 -> 0.2383, implicit ml-100k 0.1944 -> 0.1995, synthetic 0.0433 ->
     0.0446)."""
-    if model.linear is None or model.history_pool is None:
+    pool = model.history_pool
+    if model.linear is None or pool is None:
         raise ConfigError("this model has no linear path (history_linear = false)")
-    users, items, _ = _indexed(model, pairs)
+    splits = pool.splits.numpy()
+    users = np.repeat(np.arange(len(splits) - 1), np.diff(splits))
+    items, weights = pool.items.numpy()[:splits[-1]], pool.weights_.numpy()[:splits[-1]]
     known = (items > 0) & (users > 0)  # out-of-vocabulary rows: queries never read them
-    n = model.linear.n_index
-    x = sp.csr_matrix((pairs["weight"].to_numpy(np.float32)[known], (users[known], items[known])),
-                      shape=(int(users.max(initial=0)) + 1, n))
+    x = sp.csr_matrix((weights[known], (users[known], items[known])), shape=(len(splits) - 1, model.linear.n_index))
     config = model.model_config
     model.linear.set_matrix(dlae_weights(x, config.linear_l2, config.linear_dropout).T)
-    table = model.history_pool.item_embedding.embeddings
+    table = pool.item_embedding.embeddings
     table.assign(np.random.default_rng(config.seed).normal(0.0, SOLVED_EMBEDDING_STDDEV, table.shape))
 
 
@@ -179,7 +171,8 @@ def fill_history(model: TwoTowerModel, pairs: pd.DataFrame) -> None:
     as a known user)."""
     if model.history_pool is None:
         return
-    users, items, order = _indexed(model, pairs)
-    users, items = users[order], items[order]
+    users = model.user_index(as_input_array(pairs["user"])).numpy()
+    order = np.argsort(users, kind="stable")  # keeps each user's items oldest first
+    items = model.item_positions(as_input_array(pairs["item"].to_numpy()[order])).numpy()
     ratings = pairs["rating"].to_numpy()[order] if "rating" in pairs else None
-    model.history_pool.set_table(users, items, pairs["weight"].to_numpy()[order], ratings)
+    model.history_pool.set_table(users[order], items, pairs["weight"].to_numpy()[order], ratings)

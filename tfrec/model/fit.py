@@ -31,7 +31,7 @@ from tfrec.data.pipeline import batch_count, tensor_batches
 from tfrec.data.scan import ScanResult, Tee
 from tfrec.data.sources import BatchSource
 from tfrec.errors import ConfigError, TfrecError
-from tfrec.model.build import build_model, resolve_examples
+from tfrec.model.build import build_model
 from tfrec.model.callbacks import EpochLog, StepProgress, training_callbacks
 from tfrec.model.config import ModelConfig
 from tfrec.model.distribute import check_batch_size, is_distributed
@@ -163,7 +163,6 @@ def train(
                        len(catalog))
         config = config.replace(top_k=len(catalog))
     distributed = is_distributed(strategy)
-    config = resolve_examples(config, len(catalog), distributed, weighted=tables.schema.weight is not None)
     validation_data = validation_rows = validation_pairs = None
     train_pairs = seen.frame()
     if validation is not None:
@@ -175,7 +174,9 @@ def train(
     served_pairs = served.frame() if served is not None else None
     with strategy.scope():
         model = build_model(config, tables, stats, batches.sample(scan.sample), history,
-                            history_capacity=0 if served_pairs is None else len(served_pairs))
+                            history_capacity=0 if served_pairs is None else len(served_pairs),
+                            distributed=distributed)
+    config = model.model_config  # its auto choices settled for this data
     # Under a strategy every replica (and worker) runs the same number of equal-sized steps.
     steps = _steps_per_epoch(scan.rows, config.batch_size) if distributed else None
 
