@@ -64,10 +64,10 @@ class EASE(Recommender):
                               f"matrices (limit {self.max_memory_gb:g} GB); leave ease out of --models or "
                               "restrict the catalog")
         x = self.seen.matrix()
-        inverse, _ = regularized_inverse(x, self.l2)
-        weights = inverse / (-np.diag(inverse))[None, :]
+        weights, _ = regularized_inverse(x, self.l2)  # P, float32; B = -P / diag(P) column-wise, in place
+        weights /= -np.diag(weights).copy()[None, :]
         weights[np.diag_indices(n_items)] = 0.0
-        self._weights = weights.astype(np.float32)
+        self._weights = weights
         self._x = x
         self._popularity = np.asarray(x.sum(axis=0), dtype=np.float32).ravel()
 
