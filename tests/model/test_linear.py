@@ -104,6 +104,14 @@ def test_the_linear_path_needs_users_batches_and_a_known_loss():
         LINEAR.replace(user_loss="hinge")
     with pytest.raises(ConfigError, match="linear_l2 must be a number"):
         LINEAR.replace(linear_l2=-1.0)
+    with pytest.raises(ConfigError, match="linear_l2 must be a number from 1e-06"):
+        LINEAR.replace(linear_l2=0.0)  # the closed form of an item nobody has would be singular
+    with pytest.raises(ConfigError, match='history_linear must be true, false or "auto", got \'maybe\''):
+        LINEAR.replace(history_linear="maybe")
+    with pytest.raises(ConfigError, match="linear_solver must be one of"):
+        LINEAR.replace(linear_solver="qr")
+    with pytest.raises(ConfigError, match=r"linear_dropout must be in \[0, 1\), got 1.0"):
+        LINEAR.replace(linear_dropout=1.0)
 
 
 def test_training_learns_the_matrix_and_is_seeded(synthetic):
