@@ -91,16 +91,28 @@ def test_train_validates_and_stops_early_by_default(tmp_path, capsys):
     from tfrec.cli import main
 
     config = tmp_path / "model.toml"
-    config.write_text("[model]\nembedding_dim = 8\nepochs = 3\nbatch_size = 512\n")
+    config.write_text("[model]\nembedding_dim = 8\nepochs = 3\nbatch_size = 512\nrefit = false\n")
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "on")]) == 0
     out = capsys.readouterr().out
     assert "validation: 10% of the training rows (seeded); early stopping after 3 epochs" in out
     run = json.loads((tmp_path / "on" / "history.json").read_text())
-    assert run["validation_rows"] > 0 and "val_ndcg@10" in run["history"]
+    assert run["validation_rows"] > 0 and "val_ndcg@10" in run["history"] and not run["refit"]
     ndcg = run["history"]["val_ndcg@10"]
     assert run["best_epoch"] == 1 + ndcg.index(max(ndcg)), "the best validation epoch is the one kept"
     assert f"kept epoch {run['best_epoch']} of {len(ndcg)}" in out
     assert "test loss " not in out and "test retrieval_loss" in out
+
+    # The default refit: every epoch validated, then the chosen count trained on all rows.
+    config.write_text("[model]\nembedding_dim = 8\nepochs = 3\nbatch_size = 512\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "refit")]) == 0
+    out = capsys.readouterr().out
+    assert ("validation: 10% of the training rows (seeded); every epoch validated, then trained again on "
+            "all rows for the best epoch's count") in out
+    run = json.loads((tmp_path / "refit" / "history.json").read_text())
+    ndcg = run["history"]["val_ndcg@10"]
+    assert run["refit"] and len(ndcg) == 3 and run["best_epoch"] == 1 + ndcg.index(max(ndcg))
+    assert f"chose {run['best_epoch']} of 3 epochs on {run['validation_rows']:,} held-out rows" in out
+    assert f"on all {run['split']['rows']:,} rows" in out
 
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "off"), "--no-validation"]) == 0
     assert "validation: off" in capsys.readouterr().out

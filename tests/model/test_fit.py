@@ -8,12 +8,12 @@ from conftest import tables
 from tfrec.data import load_synthetic
 from tfrec.data.columns import interaction_arrays
 from tfrec.data.files import FileSource
-from tfrec.data.holdout import Holdout
+from tfrec.data.holdout import Holdout, nested_seed
 from tfrec.data.scan import scan_files
 from tfrec.data.sources import FileBatchSource, FrameSource
 from tfrec.model.config import ModelConfig
 from tfrec.model.evaluate import evaluate
-from tfrec.model.fit import train
+from tfrec.model.fit import chosen_epochs, train
 from tfrec.model.stats import TrainingStats
 
 SMALL = ModelConfig(epochs=1, batch_size=128, embedding_dim=16, tower_layers=(32,),
@@ -57,7 +57,7 @@ def test_one_pass_statistics_match_the_in_memory_ones(synthetic, files):
 
 def test_streaming_honours_validation(synthetic, files):
     """validation_ratio carves the same rows from streamed shards as from the frame."""
-    config = SMALL.replace(epochs=2, validation_ratio=0.2)
+    config = SMALL.replace(epochs=2, validation_ratio=0.2, refit=False)
     stream = train(config, streamed(synthetic, files, "tfrecord"))
     memory = train(config, FrameSource(synthetic, synthetic.interactions))
     assert "val_loss" in stream.history and len(stream.history["val_loss"]) == 2
@@ -65,7 +65,7 @@ def test_streaming_honours_validation(synthetic, files):
     assert 0.15 * len(synthetic.interactions) < stream.validation_rows < 0.25 * len(synthetic.interactions)
     assert stream.scan.rows + stream.validation_rows == len(synthetic.interactions)
     # The carve is the data layer's one hash rule: the kept training rows are the same.
-    keep = Holdout(0.2, config.seed).frame_keep(synthetic.schema, synthetic.interactions)
+    keep = Holdout(0.2, nested_seed(config.seed)).frame_keep(synthetic.schema, synthetic.interactions)
     assert stream.scan.rows == memory.scan.rows == int(keep.sum())
 
 
@@ -108,7 +108,7 @@ def test_training_and_evaluation_report_the_same_per_example_retrieval_loss(synt
     cross-entropy, and evaluation computes the same quantity: with (almost) no update and no
     dropout, the two agree; ``loss`` (the objective per batch) is an epoch mean too."""
     config = SMALL.replace(examples="interactions", negatives="full", learning_rate=1e-9, dropout=0.0,
-                           history_dropout=0.0, rating_weight=0.0)
+                           history_dropout=0.0, rating_weight=0.0, validation_ratio=0.0)
     source = FrameSource(synthetic, synthetic.interactions)
     result = train(config, source, shuffle=False)
     assert set(result.history) == {"loss", "retrieval_loss"}, "no metric that was not computed"
@@ -121,8 +121,8 @@ def test_training_and_evaluation_report_the_same_per_example_retrieval_loss(synt
 
 def test_served_exclusions_cover_the_validation_carve(synthetic):
     """The carve is the user's training data too: what serving leaves out covers every input row,
-    while the model trained on the rest only."""
-    config = SMALL.replace(validation_ratio=0.2)
+    while the model trained on the rest only (refit off: with it the model trains on all rows)."""
+    config = SMALL.replace(validation_ratio=0.2, refit=False)
     result = train(config, FrameSource(synthetic, synthetic.interactions))
     pairs = synthetic.interactions[["user_id", "item_id"]].drop_duplicates()
     assert result.validation_rows > 0 and result.scan.rows + result.validation_rows == len(synthetic.interactions)
@@ -141,3 +141,68 @@ def test_batches_carry_only_the_columns_the_model_reads(synthetic):
     assert set(only) == needed and set(full) > needed
     for name in needed:
         np.testing.assert_array_equal(only[name].numpy(), full[name].numpy())
+
+
+def test_refit_chooses_the_epochs_on_the_carve_then_trains_all_rows(synthetic):
+    """With the carve and refit (the default), the model returned is a fresh run on all rows
+    for the best validation epoch's count: the same weights as training it so directly."""
+    config = SMALL.replace(epochs=3, validation_ratio=0.2)
+    source = FrameSource(synthetic, synthetic.interactions)
+    result = train(config, source)
+    ndcg = result.history["val_ndcg@10"]
+    assert result.refit and len(ndcg) == len(result.history["loss"]) == 3
+    assert result.best_epoch == int(np.argmax(ndcg)) + 1
+    assert result.scan.rows == len(synthetic.interactions), "the final run reads every row"
+    assert 0.15 * len(synthetic.interactions) < result.validation_rows < 0.25 * len(synthetic.interactions)
+    assert result.served_history is None, "the model's own history holds the validation rows"
+    direct = train(config.replace(epochs=result.best_epoch, validation_ratio=0.0), source)
+    assert result.model.model_config.epochs == result.best_epoch
+    for mine, theirs in zip(result.model.get_weights(), direct.model.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_without_refit_the_carves_model_is_kept(synthetic):
+    result = train(SMALL.replace(epochs=2, validation_ratio=0.2, refit=False),
+                   FrameSource(synthetic, synthetic.interactions))
+    assert not result.refit and result.scan.rows + result.validation_rows == len(synthetic.interactions)
+
+
+def test_given_validation_rows_are_not_refit(synthetic):
+    """Validation rows given apart (a split's, or files) are not training rows: no refit."""
+    rows = synthetic.interactions
+    result = train(SMALL.replace(epochs=2), FrameSource(synthetic, rows.iloc[:2500]),
+                   FrameSource(synthetic, rows.iloc[2500:]))
+    assert not result.refit and result.scan.rows == 2500 and result.validation_rows == 500
+
+
+@pytest.mark.parametrize(("history", "epochs"), [
+    ({"loss": [3, 2, 1], "val_ndcg@10": [0.1, 0.3, 0.3]}, 2),  # the first of equal values
+    ({"loss": [3, 2, 1], "val_loss": [2.0, 1.0, 1.5], "val_ndcg@10": [0.2, 0.1, 0.3]}, 3),  # nDCG first
+    ({"loss": [3, 2, 1], "val_loss": [2.0, 1.0, 1.5]}, 2),
+])
+def test_chosen_epochs(history, epochs):
+    assert chosen_epochs(history, 0) == epochs
+
+
+def test_chosen_epochs_without_held_out_rows_trains_the_configured_count(caplog):
+    with caplog.at_level("WARNING"):
+        assert chosen_epochs({"loss": [3, 2], "val_ndcg@10": [0.0, 0.0]}, 20) == 20
+    assert "no validation values" in caplog.text
+
+
+def test_the_training_carve_inside_a_tune_carve_of_the_same_seed_is_not_empty(synthetic):
+    """tune carves validation with its seed, then the model carves its own with the same seed:
+    with one hash the inner carve would hold nothing (and Keras refused the empty set)."""
+    outer = Holdout(0.1, SMALL.seed).frame_keep(synthetic.schema, synthetic.interactions)
+    rows = synthetic.interactions.loc[outer].reset_index(drop=True)
+    assert not (~Holdout(0.1, SMALL.seed).frame_keep(synthetic.schema, rows)).any(), "the same hash: empty"
+    result = train(SMALL.replace(epochs=1, validation_ratio=0.1), FrameSource(synthetic, rows))
+    assert 0.05 * len(rows) < result.validation_rows < 0.15 * len(rows) and result.refit
+
+
+def test_empty_validation_rows_train_without_validation(synthetic, caplog):
+    rows = synthetic.interactions
+    with caplog.at_level("WARNING"):
+        result = train(SMALL.replace(epochs=1), FrameSource(synthetic, rows), FrameSource(synthetic, rows.iloc[:0]))
+    assert "validation rows are empty" in caplog.text
+    assert result.validation_rows == 0 and not any(k.startswith("val_") for k in result.history)

@@ -41,7 +41,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if config.validation_ratio > 0 or args.validation_files:
         if args.no_validation:
             config = config.replace(validation_ratio=0.0, early_stopping_patience=None)
-        elif config.early_stopping_patience is None:
+        elif config.early_stopping_patience is None and not (config.refit and not args.validation_files):
             config = config.replace(early_stopping_patience=DEFAULT_PATIENCE)
     if args.shuffle_buffer < 1:
         raise TfrecError(f"--shuffle-buffer must be at least 1, got {args.shuffle_buffer}")
@@ -55,8 +55,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         carved = (f"--validation-files {args.validation_files}" if args.validation_files else
                   f"{config.validation_ratio:.0%} of the training rows (seeded)")
-        print(f"validation: {carved}; early stopping after {config.early_stopping_patience} epochs "
-              "without improvement, best epoch restored (--no-validation turns this off)")
+        stopping = ("every epoch validated" if config.early_stopping_patience is None else
+                    f"early stopping after {config.early_stopping_patience} epochs without improvement")
+        refit = config.refit and not args.validation_files
+        kept = "then trained again on all rows for the best epoch's count" if refit else "best epoch restored"
+        print(f"validation: {carved}; {stopping}, {kept} (--no-validation turns this off)")
     validation: BatchSource | None = None
     test: BatchSource | None = None
     if args.train_files:
@@ -107,15 +110,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = {**batches.summary(), "rows": result.scan.rows}
         save_run(result, tables, staging, split_summary=summary, test_metrics=test_metrics)
     shutil.rmtree(backup, ignore_errors=True)  # the run is complete: nothing left to resume
-    held = f" ({result.validation_rows:,} more held out for validation)" if result.validation_rows else ""
+    held = (f" ({result.validation_rows:,} more held out for validation)"
+            if result.validation_rows and not result.refit else "")
     print(f"trained on {result.scan.rows:,} rows{held} in {result.seconds:.1f}s "
           f"({result.examples_per_second:,.0f} examples/s, {strategy.num_replicas_in_sync} "
           f"replica(s)); wrote {out}")
     if result.validation_rows:
         best = result.best_epoch
         ndcg = result.history.get("val_ndcg@10", [])
-        print(f"kept epoch {best} of {len(result.history.get('loss', []))}"
-              + (f" (validation nDCG@10 {ndcg[best - 1]:.4f})" if len(ndcg) >= best else ""))
+        score = f" (validation nDCG@10 {ndcg[best - 1]:.4f})" if len(ndcg) >= best else ""
+        if result.refit:
+            print(f"chose {best} of {len(result.history.get('loss', []))} epochs on {result.validation_rows:,} "
+                  f"held-out rows{score}, then trained those epochs on all {result.scan.rows:,} rows")
+        else:
+            print(f"kept epoch {best} of {len(result.history.get('loss', []))}{score}")
     for name, value in sorted(test_metrics.items()):
         if name != "loss":  # a sum over each batch's rows: its scale depends on the batch size
             print(f"  test {name:45} {value:.4f}")

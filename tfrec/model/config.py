@@ -25,11 +25,10 @@ HISTORY_WEIGHTINGS = ("none", "rating", "recency")
 HISTORY_POOLINGS = ("mean", "sqrt", "sum")
 #: Upper bounds of the integer options: far above any sensible value, far below what would
 #: exhaust memory before the first step (an embedding_dim of 1e8 would).
-INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096),
-                  "feature_embedding_dim": (1, 1024), "epochs": (1, 10_000), "batch_size": (1, 1 << 20),
-                  "top_k": (1, 100_000), "hash_bins_above": (1, 100_000_000),
-                  "num_hard_negatives": (1, 1 << 20), "early_stopping_patience": (0, 10_000),
-                  "history_max_len": (1, 100_000), "num_sampled": (1, 1 << 20),
+INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096), "feature_embedding_dim": (1, 1024),
+                  "epochs": (1, 10_000), "batch_size": (1, 1 << 20), "top_k": (1, 100_000),
+                  "hash_bins_above": (1, 100_000_000), "num_hard_negatives": (1, 1 << 20),
+                  "early_stopping_patience": (0, 10_000), "history_max_len": (1, 100_000), "num_sampled": (1, 1 << 20),
                   "steps_per_execution": (1, 10_000), "user_batch_size": (1, 1 << 20), "seed": (0, 2**31 - 1)}
 MAX_WIDTH = 16_384
 MAX_LAYERS = 16
@@ -43,7 +42,7 @@ FEATURE_TOWERS: dict[str, Any] = {
     "history": False, "use_user_id": True, "user_features": None, "item_features": None,
     "context_features": None, "tower_layers": [128], "embedding_dim": 64, "negatives": "in_batch",
     "retrieval_weight": 0.001, "batch_size": 1024, "epochs": 10, "learning_rate": 0.002,
-    "item_bias": False, "rating_bias_init": False,
+    "item_bias": False, "rating_bias_init": False, "validation_ratio": 0.0,
 }
 
 
@@ -55,18 +54,16 @@ class ModelConfig:
     data (benchmarks/bench_history.py measures them against EASE): the query is the history,
     pooled over the item id embedding the candidate tower uses (ids only, 64-d, no
     projection), beside the denoising linear autoencoder's item-to-item matrix; users' batches,
-    squared loss, history dropout 0.5, 20 epochs, plus the rating head. ``auto`` settles each
-    choice for the data (:func:`tfrec.model.build.resolve_examples`): no linear path above
-    :data:`LINEAR_MAX_ITEMS` items, interaction rows under a distribution strategy or with a
-    weight column. The feature-driven towers of earlier releases are :meth:`feature_towers`.
+    squared loss, history dropout 0.5, up to 20 epochs (the count chosen on a 10% carve, then
+    refit on all rows), plus the rating head. ``auto`` settles each choice for the data
+    (:func:`tfrec.model.build.resolve_examples`). The older feature towers: :meth:`feature_towers`.
 
     Attributes:
         embedding_dim: Output width of both towers (they must agree for the dot product).
         tower_layers: Hidden Dense widths of each tower before the output layer.
         id_embedding_dim: Width of the user and item id embeddings (``None``: ``embedding_dim``).
         feature_embedding_dim: Default width of categorical/bucketized/text embeddings.
-        use_user_id: Feed the user id embedding to the query tower (off: cold users served).
-        use_item_id: Feed the item id embedding to the candidate tower.
+        use_user_id, use_item_id: Feed the id embedding to the query (candidate) tower.
         user_features: User features to use (``None``, ``"all"`` in TOML: all; default none).
         item_features: Item features to use (``None``/``"all"``: all; default none).
         context_features: Context features to use (``None``/``"all"``: all; default none).
@@ -144,7 +141,9 @@ class ModelConfig:
             ``steps_per_execution``): fewer returns to Python between steps; progress is
             reported every that many steps. One under a distribution strategy (its
             collectives fail inside the multi-step loop).
-        validation_ratio: Fraction of train rows held out for early stopping.
+        validation_ratio: Fraction of train rows held out (seeded hash) to pick the epoch.
+        refit: With that carve, train again on all rows for the best validation epoch's count
+            (:func:`tfrec.model.fit.train`); off: keep the carve's model.
         early_stopping_patience: Stop after this many epochs without validation improvement
             (``None``: never).
         top_k: ``k`` of the factorized top-k metrics.
@@ -199,7 +198,8 @@ class ModelConfig:
     epochs: int = 20
     batch_size: int = 4096
     steps_per_execution: int = 16
-    validation_ratio: float = 0.0
+    validation_ratio: float = 0.1
+    refit: bool = True
     early_stopping_patience: int | None = None
     top_k: int = 100
     jit_compile: bool = False

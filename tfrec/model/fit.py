@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from tfrec.data.columns import catalog_columns, side_columns
 from tfrec.data.dataset import Dataset
+from tfrec.data.holdout import nested_seed
 from tfrec.data.pipeline import batch_count, tensor_batches
 from tfrec.data.scan import ScanResult, Tee
 from tfrec.data.sources import BatchSource
@@ -74,6 +75,8 @@ class TrainResult:
             of held-out rows are not read from their own answers).
         seen: The distinct (user, item) pairs of the training and validation rows (excluded
             from served recommendations).
+        refit: The model was trained again on all rows for ``best_epoch`` epochs, chosen on
+            the validation carve (``history`` is that carve's run).
     """
 
     model: TwoTowerModel
@@ -87,6 +90,7 @@ class TrainResult:
     seen: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     best_epoch: int = 0
     served_history: pd.DataFrame | None = None
+    refit: bool = False
 
     @property
     def steady_examples_per_second(self) -> float:
@@ -110,6 +114,61 @@ def train(
     progress: Progress | None = None,
 ) -> TrainResult:
     """Trains a two-tower model on a batch source (in-memory frame or streamed shards).
+
+    With ``config.refit`` and the carve (``validation_ratio > 0``, no ``validation`` given),
+    training runs twice: on the carve's training rows, validated every epoch, to choose the
+    number of epochs (the best ``val_ndcg@10``, else the lowest validation loss); then from
+    the same seeded start on all rows for that many epochs -- the returned model. Its
+    ``history`` and ``best_epoch`` are the first run's (the validation curves); checkpoints go
+    to the second run, and TensorBoard logs of the first to ``tensorboard_dir/selection``.
+    Otherwise one run, whose weights are the best validation epoch's when early stopping
+    restored them.
+
+    Args and Raises: as :func:`fit_once`.
+    """
+    kwargs = dict(strategy=strategy, shuffle=shuffle, verbose=verbose, progress=progress)
+    if not (config.refit and validation is None and config.validation_ratio > 0):
+        return fit_once(config, batches, validation, checkpoint_dir=checkpoint_dir,
+                        tensorboard_dir=tensorboard_dir, backup_dir=backup_dir, **kwargs)
+    selection = fit_once(config, batches, None, backup_dir=backup_dir,
+                         tensorboard_dir=tensorboard_dir and os.path.join(tensorboard_dir, "selection"), **kwargs)
+    history, seconds, held_out = selection.history, selection.seconds, selection.validation_rows
+    epochs = chosen_epochs(history, config.epochs if not held_out else 0)
+    del selection  # its model: only one model in memory at a time
+    logger.info("refit: %d epochs chosen on %d validation rows; training again on all rows", epochs, held_out)
+    final = fit_once(config.replace(epochs=epochs, validation_ratio=0.0, early_stopping_patience=None),
+                     batches, None, checkpoint_dir=checkpoint_dir, tensorboard_dir=tensorboard_dir,
+                     backup_dir=backup_dir and os.path.join(backup_dir, "refit"), **kwargs)
+    return dataclasses.replace(final, history=history, best_epoch=epochs, validation_rows=held_out,
+                               seconds=seconds + final.seconds, refit=True)
+
+
+def chosen_epochs(history: dict[str, list[float]], default: int) -> int:
+    """The epoch (1-based) with the best validation value in a Keras ``history``: the highest
+    ``val_ndcg@10``, else the lowest ``val_loss``; the first of equal values. ``default``
+    (logged) when ``default > 0`` -- no rows were held out -- or no validation value exists."""
+    ranking, loss = history.get("val_ndcg@10", []), history.get("val_loss", [])
+    if default or not (ranking or loss):
+        logger.warning("refit: no validation values (an empty carve?); training all rows for %d epochs",
+                       default or len(history.get("loss", [])))
+        return default or len(history.get("loss", [])) or 1
+    return int(np.argmax(ranking) if ranking else np.argmin(loss)) + 1
+
+
+def fit_once(
+    config: ModelConfig,
+    batches: BatchSource,
+    validation: BatchSource | None = None,
+    *,
+    strategy: tf.distribute.Strategy | None = None,
+    shuffle: bool = True,
+    checkpoint_dir: str | os.PathLike | None = None,
+    tensorboard_dir: str | os.PathLike | None = None,
+    backup_dir: str | os.PathLike | None = None,
+    verbose: int = 0,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """One training run (no refit) of a two-tower model on a batch source.
 
     Args:
         config: Model and training options (``batch_size`` is the global batch).
@@ -140,7 +199,8 @@ def train(
     strategy = strategy or tf.distribute.get_strategy()
     check_batch_size(config.batch_size, strategy)
     if validation is None and config.validation_ratio > 0:
-        batches, validation = batches.holdout(config.validation_ratio, config.seed)
+        # A seed of its own: carved with the seed of an outer carve (tune's), it would be empty.
+        batches, validation = batches.holdout(config.validation_ratio, nested_seed(config.seed))
     if validation is None and config.early_stopping_patience is not None:
         raise ConfigError("early_stopping_patience needs validation rows: set validation_ratio > 0 "
                           "or give a validation split")
@@ -171,6 +231,10 @@ def train(
         # (``seen`` grows), while the validation ranking excludes the training pairs only.
         validation_rows = validation.scan(Tee(held_out, seen, served)).rows
         validation_pairs = held_out.frame()
+        if not validation_rows:
+            logger.warning("the validation rows are empty (%s): training without validation",
+                           validation.summary().get("name", "validation"))
+            validation = validation_pairs = None
     served_pairs = served.frame() if served is not None else None
     with strategy.scope():
         model = build_model(config, tables, stats, batches.sample(scan.sample), history,

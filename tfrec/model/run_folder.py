@@ -124,6 +124,7 @@ def save_run(result: TrainResult, tables: Dataset, directory: str | os.PathLike,
     summary = {"data": tables.name, "split": split_summary or {}, "seconds": result.seconds,
                "examples_per_second": result.examples_per_second, "history": result.history,
                "validation_rows": result.validation_rows, "best_epoch": result.best_epoch,
+               "refit": result.refit,
                "dropped": result.scan.report.to_dict(),
                "test": test_metrics or {}}
     run.file(run.HISTORY).write_text(json.dumps(summary, indent=2))
