@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import os
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,7 +127,7 @@ def train(
 
     Args and Raises: as :func:`fit_once`.
     """
-    kwargs = dict(strategy=strategy, shuffle=shuffle, verbose=verbose, progress=progress)
+    kwargs: dict[str, Any] = dict(strategy=strategy, shuffle=shuffle, verbose=verbose, progress=progress)
     if not (config.refit and validation is None and config.validation_ratio > 0):
         return fit_once(config, batches, validation, checkpoint_dir=checkpoint_dir,
                         tensorboard_dir=tensorboard_dir, backup_dir=backup_dir, **kwargs)
