@@ -90,8 +90,7 @@ def tfrec_ids_only(dataset, frame, batch: int, epochs: int, seed: int) -> list[f
     config = ModelConfig(history=False, use_user_id=True, user_features=(), item_features=(), context_features=(),
                          tower_layers=(), embedding_dim=DIM, id_embedding_dim=DIM, projection=False,
                          item_bias=False, rating_weight=0.0, negatives="in_batch", logq_correction=False,
-                         optimizer="adagrad", learning_rate=LEARNING_RATE, batch_size=batch, epochs=epochs, seed=seed,
-                         validation_ratio=0.0)
+                         optimizer="adagrad", learning_rate=LEARNING_RATE, batch_size=batch, epochs=epochs, seed=seed)
     return train(config, FrameSource(dataset, frame)).epoch_seconds
 
 

@@ -57,10 +57,10 @@ def test_cli_resume_with_another_seed_is_one_line(tmp_path, capsys):
 
     data = load_dataset("synthetic")
     split = make_splits(data, "random", seed=1)[0]
-    from tfrec.cli.train import DEFAULT_VALIDATION_RATIO
+    from tfrec.cli.train import DEFAULT_PATIENCE, DEFAULT_VALIDATION_RATIO
 
-    # With refit (the default) the CLI validates every epoch: no patience.
-    cli_config = ModelConfig.from_toml(config).replace(seed=1, validation_ratio=DEFAULT_VALIDATION_RATIO)
+    cli_config = ModelConfig.from_toml(config).replace(seed=1, validation_ratio=DEFAULT_VALIDATION_RATIO,
+                                                       early_stopping_patience=DEFAULT_PATIENCE)
     prepare_backup(out, fingerprint(cli_config,
                                     FrameSource(data, split.train, split.name)), resume=False)
     assert main(args + ["--seed", "2", "--resume"]) == 2

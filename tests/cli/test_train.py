@@ -102,8 +102,8 @@ def test_train_validates_and_stops_early_by_default(tmp_path, capsys):
     assert f"kept epoch {run['best_epoch']} of {len(ndcg)}" in out
     assert "test loss " not in out and "test retrieval_loss" in out
 
-    # The default refit: every epoch validated, then the chosen count trained on all rows.
-    config.write_text("[model]\nembedding_dim = 8\nepochs = 3\nbatch_size = 512\n")
+    # refit: every epoch validated, then the chosen count trained on all rows.
+    config.write_text("[model]\nembedding_dim = 8\nepochs = 3\nbatch_size = 512\nrefit = true\n")
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "refit")]) == 0
     out = capsys.readouterr().out
     assert ("validation: 10% of the training rows (seeded); every epoch validated, then trained again on "

@@ -129,14 +129,14 @@ def test_cli_generates_shards_and_trains_from_them(tmp_path, capsys):
     assert sorted(p.name for p in data.glob("ratings-*")) == [
         f"ratings-{i:05d}-of-00004.parquet" for i in range(4)]
     config = tmp_path / "model.toml"
-    config.write_text("[model]\nembedding_dim = 8\ntower_layers = [16]\nbatch_size = 256\n")
+    config.write_text("[model]\nembedding_dim = 8\ntower_layers = [16]\nbatch_size = 256\nrefit = true\n")
     out = tmp_path / "run"
     assert main(["train", "--train-files", f"{data}/ratings-0000[0-2]*", "--eval-files",
                  f"{data}/ratings-00003-of-00004.parquet", "--schema", "synthetic", "--users",
                  str(data / "users.parquet"), "--items", str(data / "items.parquet"),
                  "--config", str(config), "--epochs", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    # The default refit: the epochs chosen on a carve of the streamed rows, then all rows trained.
+    # refit: the epochs chosen on a carve of the streamed rows, then all rows trained.
     trained = re.search(r"trained on ([\d,]+) rows in", printed).group(1)
     held = re.search(r"chose [12] of 2 epochs on ([\d,]+) held-out rows", printed).group(1)
     assert int(trained.replace(",", "")) == 2250, "every row of the 3 shards"

@@ -187,7 +187,7 @@ class Recording:
 @pytest.mark.parametrize("per_execution", [1, 3])
 def test_progress_names_the_model_being_fitted_and_counts_two_tower_steps(split, per_execution):
     config = ModelConfig(epochs=2, batch_size=256, embedding_dim=8, seed=1, steps_per_execution=per_execution,
-                         examples="interactions", validation_ratio=0.0)
+                         examples="interactions")
     progress = Recording()
     evaluate({"popularity": lambda: make_model("popularity"),
               "two-tower": lambda: make_model("two-tower", config=config)}, split, progress=progress)

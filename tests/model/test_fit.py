@@ -144,9 +144,9 @@ def test_batches_carry_only_the_columns_the_model_reads(synthetic):
 
 
 def test_refit_chooses_the_epochs_on_the_carve_then_trains_all_rows(synthetic):
-    """With the carve and refit (the default), the model returned is a fresh run on all rows
-    for the best validation epoch's count: the same weights as training it so directly."""
-    config = SMALL.replace(epochs=3, validation_ratio=0.2)
+    """With the carve and refit, the model returned is a fresh run on all rows for the best
+    validation epoch's count: the same weights as training it so directly."""
+    config = SMALL.replace(epochs=3, validation_ratio=0.2, refit=True)
     source = FrameSource(synthetic, synthetic.interactions)
     result = train(config, source)
     ndcg = result.history["val_ndcg@10"]
@@ -167,12 +167,24 @@ def test_without_refit_the_carves_model_is_kept(synthetic):
     assert not result.refit and result.scan.rows + result.validation_rows == len(synthetic.interactions)
 
 
-def test_given_validation_rows_are_not_refit(synthetic):
-    """Validation rows given apart (a split's, or files) are not training rows: no refit."""
-    rows = synthetic.interactions
-    result = train(SMALL.replace(epochs=2), FrameSource(synthetic, rows.iloc[:2500]),
-                   FrameSource(synthetic, rows.iloc[2500:]))
-    assert not result.refit and result.scan.rows == 2500 and result.validation_rows == 500
+def test_a_validation_frame_given_apart_is_refit_on_with_the_training_frame(synthetic):
+    """A split's validation set (a frame): chosen on it, then trained on training + validation."""
+    rows, config = synthetic.interactions, SMALL.replace(epochs=3, refit=True)
+    result = train(config, FrameSource(synthetic, rows.iloc[:2500]), FrameSource(synthetic, rows.iloc[2500:]))
+    ndcg = result.history["val_ndcg@10"]
+    assert result.refit and result.scan.rows == 3000 and result.validation_rows == 500
+    assert result.best_epoch == int(np.argmax(ndcg)) + 1
+    direct = train(config.replace(epochs=result.best_epoch, refit=False), FrameSource(synthetic, rows))
+    for mine, theirs in zip(result.model.get_weights(), direct.model.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_validation_files_given_apart_are_not_trained_on(synthetic, files, caplog):
+    with caplog.at_level("INFO"):
+        result = train(SMALL.replace(epochs=2, refit=True), streamed(synthetic, files, "tfrecord/ratings-0000[01]*"),
+                       streamed(synthetic, files, "tfrecord/ratings-00002*"))
+    assert not result.refit and result.scan.rows == 2000 and result.validation_rows == 1000
+    assert "validation files are not training rows" in caplog.text
 
 
 @pytest.mark.parametrize(("history", "epochs"), [
@@ -196,7 +208,7 @@ def test_the_training_carve_inside_a_tune_carve_of_the_same_seed_is_not_empty(sy
     outer = Holdout(0.1, SMALL.seed).frame_keep(synthetic.schema, synthetic.interactions)
     rows = synthetic.interactions.loc[outer].reset_index(drop=True)
     assert not (~Holdout(0.1, SMALL.seed).frame_keep(synthetic.schema, rows)).any(), "the same hash: empty"
-    result = train(SMALL.replace(epochs=1, validation_ratio=0.1), FrameSource(synthetic, rows))
+    result = train(SMALL.replace(epochs=1, validation_ratio=0.1, refit=True), FrameSource(synthetic, rows))
     assert 0.05 * len(rows) < result.validation_rows < 0.15 * len(rows) and result.refit
 
 

@@ -166,7 +166,7 @@ def test_dlae_weights_are_the_ridge_regression_with_the_dropout_penalty():
 
 
 def test_a_solved_matrix_is_the_closed_form_of_the_histories_and_stays_fixed(synthetic):
-    result = train(SOLVED.replace(validation_ratio=0.0), FrameSource(synthetic, synthetic.interactions))
+    result = train(SOLVED, FrameSource(synthetic, synthetic.interactions))
     model = result.model
     pairs = synthetic.interactions[["user_id", "item_id"]].drop_duplicates()
     users = model.user_index(tf.constant(pairs.user_id.to_numpy())).numpy()
@@ -175,7 +175,7 @@ def test_a_solved_matrix_is_the_closed_form_of_the_histories_and_stays_fixed(syn
     x = sp.csr_matrix((np.ones(len(pairs), np.float32), (users, items)), shape=(users.max() + 1, n))
     np.testing.assert_allclose(model.linear.matrix.numpy(), dlae_weights(x, 2.0, 0.5).T, atol=1e-5)
     assert not model.linear.matrix.trainable
-    towers = train(SOLVED.replace(epochs=1, validation_ratio=0.0), FrameSource(synthetic, synthetic.interactions)).model
+    towers = train(SOLVED.replace(epochs=1), FrameSource(synthetic, synthetic.interactions)).model
     assert not np.allclose(towers.candidate_tower.get_weights()[0], model.candidate_tower.get_weights()[0]), \
         "the towers trained around it"
 

@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"{config.validation_ratio:.0%} of the training rows (seeded)")
         stopping = ("every epoch validated" if config.early_stopping_patience is None else
                     f"early stopping after {config.early_stopping_patience} epochs without improvement")
-        refit = config.refit and not args.validation_files
+        refit = config.refit and not args.validation_files  # validation files are not trained on
         kept = "then trained again on all rows for the best epoch's count" if refit else "best epoch restored"
         print(f"validation: {carved}; {stopping}, {kept} (--no-validation turns this off)")
     validation: BatchSource | None = None

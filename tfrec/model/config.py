@@ -42,7 +42,7 @@ FEATURE_TOWERS: dict[str, Any] = {
     "history": False, "use_user_id": True, "user_features": None, "item_features": None,
     "context_features": None, "tower_layers": [128], "embedding_dim": 64, "negatives": "in_batch",
     "retrieval_weight": 0.001, "batch_size": 1024, "epochs": 10, "learning_rate": 0.002,
-    "item_bias": False, "rating_bias_init": False, "validation_ratio": 0.0,
+    "item_bias": False, "rating_bias_init": False,
 }
 
 
@@ -54,9 +54,9 @@ class ModelConfig:
     data (benchmarks/bench_history.py measures them against EASE): the query is the history,
     pooled over the item id embedding the candidate tower uses (ids only, 64-d, no
     projection), beside the denoising linear autoencoder's item-to-item matrix; users' batches,
-    squared loss, history dropout 0.5, up to 20 epochs (the count chosen on a 10% carve, then
-    refit on all rows), plus the rating head. ``auto`` settles each choice for the data
-    (:func:`tfrec.model.build.resolve_examples`). The older feature towers: :meth:`feature_towers`.
+    squared loss, history dropout 0.5, 20 epochs, plus the rating head. ``auto`` settles each
+    choice for the data (:func:`tfrec.model.build.resolve_examples`): no linear path above
+    :data:`LINEAR_MAX_ITEMS` items. The older feature towers: :meth:`feature_towers`.
 
     Attributes:
         embedding_dim: Output width of both towers (they must agree for the dot product).
@@ -142,8 +142,8 @@ class ModelConfig:
             reported every that many steps. One under a distribution strategy (its
             collectives fail inside the multi-step loop).
         validation_ratio: Fraction of train rows held out (seeded hash) to pick the epoch.
-        refit: With that carve, train again on all rows for the best validation epoch's count
-            (:func:`tfrec.model.fit.train`); off: keep the carve's model.
+        refit: With validation rows, train again on all rows for the best validation epoch's
+            count (:func:`tfrec.model.fit.train`); off: keep the model trained without them.
         early_stopping_patience: Stop after this many epochs without validation improvement
             (``None``: never).
         top_k: ``k`` of the factorized top-k metrics.
@@ -198,8 +198,8 @@ class ModelConfig:
     epochs: int = 20
     batch_size: int = 4096
     steps_per_execution: int = 16
-    validation_ratio: float = 0.1
-    refit: bool = True
+    validation_ratio: float = 0.0
+    refit: bool = False
     early_stopping_patience: int | None = None
     top_k: int = 100
     jit_compile: bool = False
