@@ -167,24 +167,19 @@ def test_without_refit_the_carves_model_is_kept(synthetic):
     assert not result.refit and result.scan.rows + result.validation_rows == len(synthetic.interactions)
 
 
-def test_a_validation_frame_given_apart_is_refit_on_with_the_training_frame(synthetic):
-    """A split's validation set (a frame): chosen on it, then trained on training + validation."""
-    rows, config = synthetic.interactions, SMALL.replace(epochs=3, refit=True)
-    result = train(config, FrameSource(synthetic, rows.iloc[:2500]), FrameSource(synthetic, rows.iloc[2500:]))
-    ndcg = result.history["val_ndcg@10"]
-    assert result.refit and result.scan.rows == 3000 and result.validation_rows == 500
-    assert result.best_epoch == int(np.argmax(ndcg)) + 1
-    direct = train(config.replace(epochs=result.best_epoch, refit=False), FrameSource(synthetic, rows))
-    for mine, theirs in zip(result.model.get_weights(), direct.model.get_weights(), strict=True):
-        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
-
-
-def test_validation_files_given_apart_are_not_trained_on(synthetic, files, caplog):
+@pytest.mark.parametrize("given", ["frame", "files"])
+def test_validation_rows_given_apart_are_not_trained_on(synthetic, files, caplog, given):
+    """A split's validation frame or validation files: the harness ranks them as candidates."""
+    rows = synthetic.interactions
+    if given == "frame":
+        parts = FrameSource(synthetic, rows.iloc[:2000]), FrameSource(synthetic, rows.iloc[2000:])
+    else:
+        parts = (streamed(synthetic, files, "tfrecord/ratings-0000[01]*"),
+                 streamed(synthetic, files, "tfrecord/ratings-00002*"))
     with caplog.at_level("INFO"):
-        result = train(SMALL.replace(epochs=2, refit=True), streamed(synthetic, files, "tfrecord/ratings-0000[01]*"),
-                       streamed(synthetic, files, "tfrecord/ratings-00002*"))
+        result = train(SMALL.replace(epochs=2, refit=True), *parts)
     assert not result.refit and result.scan.rows == 2000 and result.validation_rows == 1000
-    assert "validation files are not training rows" in caplog.text
+    assert "validation rows given apart are not trained on" in caplog.text
 
 
 @pytest.mark.parametrize(("history", "epochs"), [

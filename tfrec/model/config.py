@@ -142,8 +142,8 @@ class ModelConfig:
             reported every that many steps. One under a distribution strategy (its
             collectives fail inside the multi-step loop).
         validation_ratio: Fraction of train rows held out (seeded hash) to pick the epoch.
-        refit: With validation rows, train again on all rows for the best validation epoch's
-            count (:func:`tfrec.model.fit.train`); off: keep the model trained without them.
+        refit: With the carve, train again on all rows for the best validation epoch's count
+            (:func:`tfrec.model.fit.train`); off: keep the carve's model.
         early_stopping_patience: Stop after this many epochs without validation improvement
             (``None``: never).
         top_k: ``k`` of the factorized top-k metrics.

@@ -31,7 +31,7 @@ from tfrec.data.dataset import Dataset
 from tfrec.data.holdout import nested_seed
 from tfrec.data.pipeline import batch_count, tensor_batches
 from tfrec.data.scan import ScanResult, Tee
-from tfrec.data.sources import BatchSource, FrameSource
+from tfrec.data.sources import BatchSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.build import build_model
 from tfrec.model.callbacks import EpochLog, StepProgress, training_callbacks
@@ -116,39 +116,33 @@ def train(
 ) -> TrainResult:
     """Trains a two-tower model on a batch source (in-memory frame or streamed shards).
 
-    With ``config.refit`` and validation rows -- the carve (``validation_ratio > 0``), or
-    ``validation`` given as a frame beside training frames (a split's validation set) --
-    training runs twice: on the training rows, validated every epoch, to choose the number of
-    epochs (the best ``val_ndcg@10``, else the lowest validation loss); then from the same
-    seeded start on the training and validation rows together for that many epochs -- the
-    returned model. Its ``history`` and ``best_epoch`` are the first run's (the validation
-    curves); checkpoints go to the second run, and TensorBoard logs of the first to
-    ``tensorboard_dir/selection``. Validation files given apart are not trained on (one run,
-    logged). Otherwise one run, whose weights are the best validation epoch's when early
-    stopping restored them.
+    With ``config.refit`` and the carve (``validation_ratio > 0``, no ``validation`` given),
+    training runs twice: on the carve's training rows, validated every epoch, to choose the
+    number of epochs (the best ``val_ndcg@10``, else the lowest validation loss); then from
+    the same seeded start on all rows for that many epochs -- the returned model. Its
+    ``history`` and ``best_epoch`` are the first run's (the validation curves); checkpoints go
+    to the second run, and TensorBoard logs of the first to ``tensorboard_dir/selection``.
+    Validation rows given apart are not trained on (one run, logged): the evaluation harness
+    ranks a split's validation items as candidates, so a model trained on them would be
+    ranked on its own answers. Otherwise one run, whose weights are the best validation
+    epoch's when early stopping restored them.
 
     Args and Raises: as :func:`fit_once`.
     """
     kwargs: dict[str, Any] = dict(strategy=strategy, shuffle=shuffle, verbose=verbose, progress=progress)
-    everything: BatchSource | None = None
-    if config.refit and validation is None and config.validation_ratio > 0:
-        everything = batches
-    elif config.refit and isinstance(validation, FrameSource) and isinstance(batches, FrameSource):
-        everything = FrameSource(batches.tables, pd.concat([batches.frame, validation.frame], ignore_index=True),
-                                 f"{batches.name}+{validation.name}")
-    elif config.refit and validation is not None:
-        logger.info("refit: validation files are not training rows; one run, its best epoch kept")
-    if everything is None:
+    if config.refit and validation is not None:
+        logger.info("refit: validation rows given apart are not trained on; one run")
+    if not (config.refit and validation is None and config.validation_ratio > 0):
         return fit_once(config, batches, validation, checkpoint_dir=checkpoint_dir,
                         tensorboard_dir=tensorboard_dir, backup_dir=backup_dir, **kwargs)
-    selection = fit_once(config, batches, validation, backup_dir=backup_dir,
+    selection = fit_once(config, batches, None, backup_dir=backup_dir,
                          tensorboard_dir=tensorboard_dir and os.path.join(tensorboard_dir, "selection"), **kwargs)
     history, seconds, held_out = selection.history, selection.seconds, selection.validation_rows
     epochs = chosen_epochs(history, config.epochs if not held_out else 0)
     del selection  # its model: only one model in memory at a time
     logger.info("refit: %d epochs chosen on %d validation rows; training again on all rows", epochs, held_out)
     final = fit_once(config.replace(epochs=epochs, validation_ratio=0.0, early_stopping_patience=None),
-                     everything, None, checkpoint_dir=checkpoint_dir, tensorboard_dir=tensorboard_dir,
+                     batches, None, checkpoint_dir=checkpoint_dir, tensorboard_dir=tensorboard_dir,
                      backup_dir=backup_dir and os.path.join(backup_dir, "refit"), **kwargs)
     return dataclasses.replace(final, history=history, best_epoch=epochs, validation_rows=held_out,
                                seconds=seconds + final.seconds, refit=True)
