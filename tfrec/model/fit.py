@@ -20,7 +20,6 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,6 +100,19 @@ class TrainResult:
         return float(train_rows / np.median(epochs))
 
 
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How one training run runs (:func:`train`'s keyword arguments)."""
+
+    strategy: tf.distribute.Strategy | None = None
+    shuffle: bool = True
+    checkpoint_dir: str | os.PathLike | None = None
+    tensorboard_dir: str | os.PathLike | None = None
+    backup_dir: str | os.PathLike | None = None
+    verbose: int = 0
+    progress: Progress | None = None
+
+
 def train(
     config: ModelConfig,
     batches: BatchSource,
@@ -127,54 +139,6 @@ def train(
     ranked on its own answers. Otherwise one run, whose weights are the best validation
     epoch's when early stopping restored them.
 
-    Args and Raises: as :func:`fit_once`.
-    """
-    kwargs: dict[str, Any] = dict(strategy=strategy, shuffle=shuffle, verbose=verbose, progress=progress)
-    if config.refit and validation is not None:
-        logger.info("refit: validation rows given apart are not trained on; one run")
-    if not (config.refit and validation is None and config.validation_ratio > 0):
-        return fit_once(config, batches, validation, checkpoint_dir=checkpoint_dir,
-                        tensorboard_dir=tensorboard_dir, backup_dir=backup_dir, **kwargs)
-    selection = fit_once(config, batches, None, backup_dir=backup_dir,
-                         tensorboard_dir=tensorboard_dir and os.path.join(tensorboard_dir, "selection"), **kwargs)
-    history, seconds, held_out = selection.history, selection.seconds, selection.validation_rows
-    epochs = chosen_epochs(history, config.epochs if not held_out else 0)
-    del selection  # its model: only one model in memory at a time
-    logger.info("refit: %d epochs chosen on %d validation rows; training again on all rows", epochs, held_out)
-    final = fit_once(config.replace(epochs=epochs, validation_ratio=0.0, early_stopping_patience=None),
-                     batches, None, checkpoint_dir=checkpoint_dir, tensorboard_dir=tensorboard_dir,
-                     backup_dir=backup_dir and os.path.join(backup_dir, "refit"), **kwargs)
-    return dataclasses.replace(final, history=history, best_epoch=epochs, validation_rows=held_out,
-                               seconds=seconds + final.seconds, refit=True)
-
-
-def chosen_epochs(history: dict[str, list[float]], default: int) -> int:
-    """The epoch (1-based) with the best validation value in a Keras ``history``: the highest
-    ``val_ndcg@10``, else the lowest ``val_loss``; the first of equal values. ``default``
-    (logged) when ``default > 0`` -- no rows were held out -- or no validation value exists."""
-    ranking, loss = history.get("val_ndcg@10", []), history.get("val_loss", [])
-    if default or not (ranking or loss):
-        logger.warning("refit: no validation values (an empty carve?); training all rows for %d epochs",
-                       default or len(history.get("loss", [])))
-        return default or len(history.get("loss", [])) or 1
-    return int(np.argmax(ranking) if ranking else np.argmin(loss)) + 1
-
-
-def fit_once(
-    config: ModelConfig,
-    batches: BatchSource,
-    validation: BatchSource | None = None,
-    *,
-    strategy: tf.distribute.Strategy | None = None,
-    shuffle: bool = True,
-    checkpoint_dir: str | os.PathLike | None = None,
-    tensorboard_dir: str | os.PathLike | None = None,
-    backup_dir: str | os.PathLike | None = None,
-    verbose: int = 0,
-    progress: Progress | None = None,
-) -> TrainResult:
-    """One training run (no refit) of a two-tower model on a batch source.
-
     Args:
         config: Model and training options (``batch_size`` is the global batch).
         batches: The training rows and the feature tables (schema included).
@@ -200,6 +164,41 @@ def fit_once(
         DataError: Invalid rows, or ids without a feature row.
         TfrecError: The loss became NaN/inf (the likely cause is named).
     """
+    run = RunOptions(strategy, shuffle, checkpoint_dir, tensorboard_dir, backup_dir, verbose, progress)
+    if config.refit and validation is not None:
+        logger.info("refit: validation rows given apart are not trained on; one run")
+    if not (config.refit and validation is None and config.validation_ratio > 0):
+        return _fit_once(config, batches, validation, run)
+    selection = _fit_once(config, batches, None, dataclasses.replace(
+        run, checkpoint_dir=None, tensorboard_dir=tensorboard_dir and os.path.join(tensorboard_dir, "selection")))
+    history, seconds, held_out = selection.history, selection.seconds, selection.validation_rows
+    epochs = chosen_epochs(history, config.epochs if not held_out else 0)
+    del selection  # its model: only one model in memory at a time
+    logger.info("refit: %d epochs chosen on %d validation rows; training again on all rows", epochs, held_out)
+    refit_backup = backup_dir and os.path.join(backup_dir, "refit")
+    final = _fit_once(config.replace(epochs=epochs, validation_ratio=0.0, early_stopping_patience=None),
+                      batches, None, dataclasses.replace(run, backup_dir=refit_backup))
+    return dataclasses.replace(final, history=history, best_epoch=epochs, validation_rows=held_out,
+                               seconds=seconds + final.seconds, refit=True)
+
+
+def chosen_epochs(history: dict[str, list[float]], default: int) -> int:
+    """The epoch (1-based) with the best validation value in a Keras ``history``: the highest
+    ``val_ndcg@10``, else the lowest ``val_loss``; the first of equal values. ``default``
+    (logged) when ``default > 0`` -- no rows were held out -- or no validation value exists."""
+    ranking, loss = history.get("val_ndcg@10", []), history.get("val_loss", [])
+    if default or not (ranking or loss):
+        logger.warning("refit: no validation values (an empty carve?); training all rows for %d epochs",
+                       default or len(history.get("loss", [])))
+        return default or len(history.get("loss", [])) or 1
+    return int(np.argmax(ranking) if ranking else np.argmin(loss)) + 1
+
+
+def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource | None,
+              run: RunOptions) -> TrainResult:
+    """One training run (no refit): :func:`train`'s arguments."""
+    strategy, shuffle, verbose, progress = run.strategy, run.shuffle, run.verbose, run.progress
+    checkpoint_dir, tensorboard_dir, backup_dir = run.checkpoint_dir, run.tensorboard_dir, run.backup_dir
     seed_everything(config.seed)
     strategy = strategy or tf.distribute.get_strategy()
     check_batch_size(config.batch_size, strategy)
