@@ -193,7 +193,7 @@ def test_chosen_epochs(history, epochs):
 
 def test_chosen_epochs_without_held_out_rows_trains_the_configured_count(caplog):
     with caplog.at_level("WARNING"):
-        assert chosen_epochs({"loss": [3, 2], "val_ndcg@10": [0.0, 0.0]}, 20) == 20
+        assert chosen_epochs({"loss": [3, 2]}, 20) == 20
     assert "no validation values" in caplog.text
 
 
@@ -213,3 +213,4 @@ def test_empty_validation_rows_train_without_validation(synthetic, caplog):
         result = train(SMALL.replace(epochs=1), FrameSource(synthetic, rows), FrameSource(synthetic, rows.iloc[:0]))
     assert "validation rows are empty" in caplog.text
     assert result.validation_rows == 0 and not any(k.startswith("val_") for k in result.history)
+    assert result.served_history is None, "nothing beyond the training rows to serve from"

@@ -38,10 +38,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config.replace(**{k: v for k, v in changes.items() if v is not None})
     if not args.no_validation and not args.validation_files and config.validation_ratio == 0:
         config = config.replace(validation_ratio=DEFAULT_VALIDATION_RATIO)
+    refit = config.refit and not args.validation_files  # validation files are not trained on
     if config.validation_ratio > 0 or args.validation_files:
         if args.no_validation:
             config = config.replace(validation_ratio=0.0, early_stopping_patience=None)
-        elif config.early_stopping_patience is None and not (config.refit and not args.validation_files):
+        elif config.early_stopping_patience is None and not refit:
             config = config.replace(early_stopping_patience=DEFAULT_PATIENCE)
     if args.shuffle_buffer < 1:
         raise TfrecError(f"--shuffle-buffer must be at least 1, got {args.shuffle_buffer}")
@@ -57,7 +58,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"{config.validation_ratio:.0%} of the training rows (seeded)")
         stopping = ("every epoch validated" if config.early_stopping_patience is None else
                     f"early stopping after {config.early_stopping_patience} epochs without improvement")
-        refit = config.refit and not args.validation_files  # validation files are not trained on
         kept = "then trained again on all rows for the best epoch's count" if refit else "best epoch restored"
         print(f"validation: {carved}; {stopping}, {kept} (--no-validation turns this off)")
     validation: BatchSource | None = None

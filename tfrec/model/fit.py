@@ -172,7 +172,7 @@ def train(
     selection = _fit_once(config, batches, None, dataclasses.replace(
         run, checkpoint_dir=None, tensorboard_dir=tensorboard_dir and os.path.join(tensorboard_dir, "selection")))
     history, seconds, held_out = selection.history, selection.seconds, selection.validation_rows
-    epochs = chosen_epochs(history, config.epochs if not held_out else 0)
+    epochs = chosen_epochs(history, config.epochs)
     del selection  # its model: only one model in memory at a time
     logger.info("refit: %d epochs chosen on %d validation rows; training again on all rows", epochs, held_out)
     refit_backup = backup_dir and os.path.join(backup_dir, "refit")
@@ -182,15 +182,14 @@ def train(
                                seconds=seconds + final.seconds, refit=True)
 
 
-def chosen_epochs(history: dict[str, list[float]], default: int) -> int:
+def chosen_epochs(history: dict[str, list[float]], fallback: int) -> int:
     """The epoch (1-based) with the best validation value in a Keras ``history``: the highest
-    ``val_ndcg@10``, else the lowest ``val_loss``; the first of equal values. ``default``
-    (logged) when ``default > 0`` -- no rows were held out -- or no validation value exists."""
+    ``val_ndcg@10``, else the lowest ``val_loss``; the first of equal values. ``fallback``
+    (logged) when there is no validation value (no rows were held out)."""
     ranking, loss = history.get("val_ndcg@10", []), history.get("val_loss", [])
-    if default or not (ranking or loss):
-        logger.warning("refit: no validation values (an empty carve?); training all rows for %d epochs",
-                       default or len(history.get("loss", [])))
-        return default or len(history.get("loss", [])) or 1
+    if not (ranking or loss):
+        logger.warning("refit: no validation values (an empty carve?); training all rows for %d epochs", fallback)
+        return fallback
     return int(np.argmax(ranking) if ranking else np.argmin(loss)) + 1
 
 
@@ -238,7 +237,7 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
         if not validation_rows:
             logger.warning("the validation rows are empty (%s): training without validation",
                            validation.summary().get("name", "validation"))
-            validation = validation_pairs = None
+            validation = validation_pairs = served = None  # served would hold the training rows again
     served_pairs = served.frame() if served is not None else None
     with strategy.scope():
         model = build_model(config, tables, stats, batches.sample(scan.sample), history,

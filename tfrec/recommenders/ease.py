@@ -65,7 +65,7 @@ class EASE(Recommender):
                               "restrict the catalog")
         x = self.seen.matrix()
         weights, _ = regularized_inverse(x, self.l2)  # P, float32; B = -P / diag(P) column-wise, in place
-        weights /= -np.diag(weights).copy()[None, :]
+        weights /= -np.diag(weights)[None, :]  # the negation is a copy
         weights[np.diag_indices(n_items)] = 0.0
         self._weights = weights
         self._x = x
