@@ -11,6 +11,7 @@ from tfrec.data.files import FileSource
 from tfrec.data.holdout import Holdout, nested_seed
 from tfrec.data.scan import scan_files
 from tfrec.data.sources import FileBatchSource, FrameSource
+from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
 from tfrec.model.evaluate import evaluate
 from tfrec.model.fit import chosen_epochs, train
@@ -214,3 +215,13 @@ def test_empty_validation_rows_train_without_validation(synthetic, caplog):
     assert "validation rows are empty" in caplog.text
     assert result.validation_rows == 0 and not any(k.startswith("val_") for k in result.history)
     assert result.served_history is None, "nothing beyond the training rows to serve from"
+
+
+@pytest.mark.parametrize(("line", "message"), [('refit = "yes"', "refit must be true or false, got 'yes'"),
+                                               ("normalize = 1", "normalize must be true or false, got 1")])
+def test_a_flag_that_is_not_a_boolean_is_one_error_line(tmp_path, line, message):
+    """TOML's "yes" or 1 would read as true: every boolean option refuses them, by name."""
+    path = tmp_path / "model.toml"
+    path.write_text(f"[model]\n{line}\n")
+    with pytest.raises(ConfigError, match=f"model.toml: {message}"):
+        ModelConfig.from_toml(path)

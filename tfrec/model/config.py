@@ -267,10 +267,10 @@ class ModelConfig:
         if self.projection is False and self.tower_layers:
             raise ConfigError("projection = false needs tower_layers = [] (hidden layers end in a "
                               "projection to embedding_dim)")
-        if self.temperature is not None and self.temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        flags = [f.name for f in dataclasses.fields(self)
+                 if f.type == "bool" and not isinstance(getattr(self, f.name), bool)]
+        if flags:  # TOML's "yes" or 1 would read as true
+            raise ConfigError(f"{flags[0]} must be true or false, got {getattr(self, flags[0])!r}")
 
     @classmethod
     def feature_towers(cls, **changes: Any) -> ModelConfig:
