@@ -92,7 +92,7 @@ def test_towers_end_in_the_same_width(synthetic_split):
 def test_config_errors_name_the_option(tmp_path):
     with pytest.raises(ConfigError, match="unknown model option"):
         ModelConfig.from_dict({"embeding_dim": 3})
-    with pytest.raises(ConfigError, match="not both 0"):
+    with pytest.raises(ConfigError, match="not both be 0"):
         ModelConfig(retrieval_weight=0, rating_weight=0)
     with pytest.raises(ConfigError, match="optimizer 'sgd'"):
         ModelConfig(optimizer="sgd")

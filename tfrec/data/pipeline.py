@@ -128,6 +128,15 @@ def batch_count(rows: int, batch_size: int, drop_remainder: bool = False) -> int
     return rows // batch_size if drop_remainder else -(-rows // batch_size)
 
 
+def sized(data: tf.data.Dataset, rows: int, batch_size: int) -> tf.data.Dataset:
+    """``data`` with its number of batches declared when the pipeline cannot know it (streamed
+    files): Keras needs it to run several steps per execution. The scan counted the rows the
+    stream yields; should they ever differ, the iteration fails instead of training on less."""
+    if data.cardinality() != tf.data.UNKNOWN_CARDINALITY:
+        return data
+    return data.apply(tf.data.experimental.assert_cardinality(batch_count(rows, batch_size)))
+
+
 def _permutations(n: int, seed: int, shard: int, shards: int, repeat: bool) -> tf.data.Dataset:
     """Row-index permutations ``int64[n / shards]``: one (``repeat``: one per pass, forever)
     for each iteration of the dataset, the same sequence for the same ``seed``."""

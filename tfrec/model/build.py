@@ -13,6 +13,7 @@ from tfrec.errors import ConfigError
 from tfrec.model.closed_form import dlae_weights
 from tfrec.model.config import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS, ModelConfig
 from tfrec.model.history import HistoryTable
+from tfrec.model.rating import uses_rating_towers
 from tfrec.model.specs import FeatureSpec
 from tfrec.model.stats import TrainingStats, fit_spec, id_spec
 from tfrec.model.two_tower import TwoTowerModel
@@ -103,6 +104,13 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
     if config.use_item_id:
         candidate_specs.insert(0, id_spec(schema.item_id, stats.items.counts, schema.item_id_dtype,
                                           config.id_dim, config.hash_bins_above))
+    rating_specs: list[list[FeatureSpec]] = [[], []]
+    if uses_rating_towers(config, schema.rating is not None):
+        rating_specs = [  # the rating towers: every user and item feature (tfrec.model.rating)
+            [id_spec(schema.user_id, stats.users.counts, schema.user_id_dtype, config.id_dim, config.hash_bins_above),
+             *_side_specs(schema.user_features, tables.users, schema.user_id, stats.users.counts, dim)],
+            [id_spec(schema.item_id, stats.items.counts, schema.item_id_dtype, config.id_dim, config.hash_bins_above),
+             *_side_specs(schema.item_features, tables.items, schema.item_id, stats.items.counts, dim)]]
     history_width = config.id_dim if config.history else 0
     for side, specs, extra in (("query", query_specs, history_width), ("candidate", candidate_specs, 0)):
         if not specs and not extra:
@@ -125,7 +133,7 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
         item_id_dtype=schema.item_id_dtype, user_vocabulary=sorted(stats.users.vocabulary(), key=str),
         item_vocabulary=item_vocabulary, item_probabilities=(item_counts / item_counts.sum()).tolist(),
         rating=schema.rating, weight=schema.weight, global_mean=stats.mean_rating,
-        history_pairs=0 if pairs is None else max(len(pairs), history_capacity))
+        history_pairs=0 if pairs is None else max(len(pairs), history_capacity), rating_specs=rating_specs)
     model({k: v[:2] for k, v in sample.items()})  # creates every variable
     if pairs is not None:
         fill_history(model, pairs)
@@ -133,7 +141,8 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
             solve_linear(model)
     if config.rating_bias_init and model.has_rating_head and config.use_bias:
         users, items = stats.rating_biases()
-        model.rating_head.set_biases(model.user_index(as_input_array(users.index.to_numpy())).numpy(),
+        head = model.rating_towers.head if model.rating_towers is not None else model.rating_head
+        head.set_biases(model.user_index(as_input_array(users.index.to_numpy())).numpy(),
                                      users.to_numpy(), model.item_index(as_input_array(items.index.to_numpy())).numpy(),
                                      items.to_numpy())
     return model

@@ -29,12 +29,13 @@ INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096), "fe
                   "epochs": (1, 10_000), "batch_size": (1, 1 << 20), "top_k": (1, 100_000),
                   "hash_bins_above": (1, 100_000_000), "num_hard_negatives": (1, 1 << 20),
                   "early_stopping_patience": (0, 10_000), "history_max_len": (1, 100_000), "num_sampled": (1, 1 << 20),
-                  "steps_per_execution": (1, 10_000), "user_batch_size": (1, 1 << 20), "seed": (0, 2**31 - 1)}
+                  "steps_per_execution": (1, 10_000), "user_batch_size": (1, 1 << 20), "seed": (0, 2**31 - 1),
+                  "rating_epochs": (0, 10_000), "rating_batch_size": (1, 1 << 20)}
 MAX_WIDTH = 16_384
 MAX_LAYERS = 16
 FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2": (0.0, 100.0),
                 "retrieval_weight": (0.0, 1e6), "rating_weight": (0.0, 1e6),
-                "temperature": (1e-6, 1e6), "linear_l2": (1e-6, 1e9)}
+                "temperature": (1e-6, 1e6), "linear_l2": (1e-6, 1e9), "rating_learning_rate": (1e-12, 100.0)}
 
 
 #: :meth:`ModelConfig.feature_towers`: the fields that differ from the defaults.
@@ -42,7 +43,7 @@ FEATURE_TOWERS: dict[str, Any] = {
     "history": False, "use_user_id": True, "user_features": None, "item_features": None,
     "context_features": None, "tower_layers": [128], "embedding_dim": 64, "negatives": "in_batch",
     "retrieval_weight": 0.001, "batch_size": 1024, "epochs": 10, "learning_rate": 0.002,
-    "item_bias": False, "rating_bias_init": False,
+    "item_bias": False, "rating_bias_init": False, "rating_epochs": 0,
 }
 
 
@@ -73,6 +74,9 @@ class ModelConfig:
         retrieval_weight: Weight of the retrieval loss (0 disables retrieval), a sum over the
             batch (the rating loss is a batch mean; Adam's step sizes are per parameter).
         rating_weight: Weight of the rating loss (0 disables the rating task).
+        rating_epochs: Epochs of the rating towers' phase after retrieval, on interaction batches
+            of ``rating_batch_size`` at Adam's ``rating_learning_rate`` (:mod:`tfrec.model.rating`);
+            0: the head reads the retrieval towers and trains with them.
         num_hard_negatives: Keep only this many hardest in-batch negatives.
         remove_accidental_hits: Mask in-batch negatives that are the positive item.
         logq_correction: Correct in-batch logits by the item's training frequency.
@@ -144,8 +148,7 @@ class ModelConfig:
         validation_ratio: Fraction of train rows held out (seeded hash) to pick the epoch.
         refit: With the carve, train again on all rows for the best validation epoch's count
             (:func:`tfrec.model.fit.train`); off: keep the carve's model.
-        early_stopping_patience: Stop after this many epochs without validation improvement
-            (``None``: never).
+        early_stopping_patience: Stop after this many epochs without validation improvement (``None``: never).
         top_k: ``k`` of the factorized top-k metrics.
         jit_compile: Compile the towers' Dense stacks and the in-batch softmax loss with XLA
             (the id/category lookups are hash tables, which XLA cannot compile).
@@ -186,6 +189,9 @@ class ModelConfig:
     linear_dropout: float = 0.67
     negatives: str = "auto"
     num_sampled: int = 1024
+    rating_epochs: int = 10
+    rating_batch_size: int = 1024
+    rating_learning_rate: float = 0.002
     rating_layers: tuple[int, ...] = (64,)
     use_cross: bool = False
     use_bias: bool = True
@@ -209,8 +215,7 @@ class ModelConfig:
         for name in ("user_features", "item_features", "context_features"):
             if getattr(self, name) == "all":  # TOML has no null: "all" is every schema feature
                 object.__setattr__(self, name, None)
-        for name in ("tower_layers", "rating_layers", "user_features", "item_features",
-                     "context_features"):
+        for name in ("tower_layers", "rating_layers", "user_features", "item_features", "context_features"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
@@ -234,13 +239,8 @@ class ModelConfig:
                 raise ConfigError(f"{name} must be a number from {least:g} to {most:g}, got {value!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer {self.optimizer!r} unknown; use one of {list(OPTIMIZERS)}")
-        if self.retrieval_weight < 0 or self.rating_weight < 0 or (
-            self.retrieval_weight == 0 and self.rating_weight == 0
-        ):
-            raise ConfigError(
-                "retrieval_weight and rating_weight must be >= 0 and not both 0 "
-                f"(got {self.retrieval_weight}, {self.rating_weight})"
-            )
+        if self.retrieval_weight == 0 and self.rating_weight == 0:  # FLOAT_LIMITS refuses < 0
+            raise ConfigError("retrieval_weight and rating_weight must not both be 0")
         for name, allowed in (("negatives", NEGATIVES), ("examples", EXAMPLES), ("user_loss", USER_LOSSES),
                               ("linear_solver", LINEAR_SOLVERS),
                               ("history_weighting", HISTORY_WEIGHTINGS), ("history_pooling", HISTORY_POOLINGS)):

@@ -7,7 +7,8 @@ run goes through the same steps whatever the source:
    (vocabularies, logQ frequencies, normalization statistics);
 2. build the model from the statistics (:func:`~tfrec.model.build.build_model`);
 3. fit it with Keras on the source's batches (under a ``tf.distribute`` strategy: fixed steps
-   of full global batches on every replica; otherwise full passes over the rows);
+   of full global batches on every replica; otherwise full passes over the rows), then its
+   rating towers, if any (:mod:`tfrec.model.rating_fit`);
 4. index the catalog for top-k retrieval.
 
 Validation rows are the ``validation`` source, else (``config.validation_ratio > 0``) the hash
@@ -28,7 +29,7 @@ import tensorflow as tf
 from tfrec.data.columns import catalog_columns, side_columns
 from tfrec.data.dataset import Dataset
 from tfrec.data.holdout import nested_seed
-from tfrec.data.pipeline import batch_count, tensor_batches
+from tfrec.data.pipeline import batch_count, sized, tensor_batches
 from tfrec.data.scan import ScanResult, Tee
 from tfrec.data.sources import BatchSource
 from tfrec.errors import ConfigError, TfrecError
@@ -40,6 +41,7 @@ from tfrec.model.history import HistoryTable
 from tfrec.model.optimizers import make_optimizer
 from tfrec.model.persist import single_device_copy
 from tfrec.model.projector import write_projector
+from tfrec.model.rating_fit import fit_rating_towers
 from tfrec.model.stats import SeenPairs, TrainingStats
 from tfrec.model.two_tower import TwoTowerModel
 from tfrec.model.validation import RankingValidation
@@ -61,8 +63,9 @@ class TrainResult:
     Attributes:
         model: The trained model (top-k index built over the catalog).
         history: Keras history: metric name -> per-epoch values.
-        seconds: Wall time of ``fit``.
-        examples_per_second: Training examples per second over all epochs.
+        seconds: Wall time of ``fit`` (and of the rating towers' phase,
+            :mod:`tfrec.model.rating_fit`, whose curves ``history`` holds as ``rating_phase_*``).
+        examples_per_second: Training examples per second over all epochs (retrieval phase).
         epoch_seconds: Wall time of each epoch (the first includes tracing).
         catalog: The item catalog the index holds (item table rows, or ids only).
         scan: What the scan of the training rows found (rows, drops).
@@ -111,6 +114,7 @@ class RunOptions:
     backup_dir: str | os.PathLike | None = None
     verbose: int = 0
     progress: Progress | None = None
+    rating_phase: bool = True  # train the rating towers after retrieval (not in a refit's selection)
 
 
 def train(
@@ -170,7 +174,8 @@ def train(
     if not (config.refit and validation is None and config.validation_ratio > 0):
         return _fit_once(config, batches, validation, run)
     selection = _fit_once(config, batches, None, dataclasses.replace(
-        run, checkpoint_dir=None, tensorboard_dir=tensorboard_dir and os.path.join(tensorboard_dir, "selection")))
+        run, checkpoint_dir=None, rating_phase=False,
+        tensorboard_dir=tensorboard_dir and os.path.join(tensorboard_dir, "selection")))
     history, seconds, held_out = selection.history, selection.seconds, selection.validation_rows
     epochs = chosen_epochs(history, config.epochs)
     del selection  # its model: only one model in memory at a time
@@ -249,7 +254,7 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
 
     needed = model.training_columns()
     if validation is not None:
-        validation_data = _sized(validation.batches(config.batch_size, shuffle=False, columns=needed),
+        validation_data = sized(validation.batches(config.batch_size, shuffle=False, columns=needed),
                                  validation_rows or 0, config.batch_size)
 
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
@@ -264,7 +269,7 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
     elif distributed:
         train_data = strategy.distribute_datasets_from_function(dataset_fn)
     else:
-        train_data = _sized(dataset_fn(tf.distribute.InputContext()), scan.rows, config.batch_size)
+        train_data = sized(dataset_fn(tf.distribute.InputContext()), scan.rows, config.batch_size)
     with strategy.scope():
         # XLA cannot compile the lookup tables: the model compiles its dense parts itself.
         # Several steps per call run inside a while loop, where the cross-replica collectives
@@ -283,8 +288,12 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
     if progress is not None:
         callbacks.append(StepProgress(progress))
     start = time.perf_counter()
-    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-                        steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+    model.training_phase = "retrieval"
+    try:
+        history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
+                            steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+    finally:
+        model.training_phase = None
     seconds = time.perf_counter() - start
     # Factorized top-k metrics are computed only in evaluation: drop their training zeros.
     values = {k: [float(x) for x in v] for k, v in history.history.items()
@@ -295,26 +304,18 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
             f"(training stops after a NaN epoch). Likely cause: {likely_nan_cause(config, stats, tables)}")
     if distributed:
         model = single_device_copy(model)
+    epochs_run = len(values.get("loss", [])) or config.epochs
+    rate = epochs_run * (steps * config.batch_size if steps else scan.rows) / max(seconds, 1e-9)
+    stopping = [c for c in callbacks if isinstance(c, tf.keras.callbacks.EarlyStopping)]
+    best_epoch = stopping[0].best_epoch + 1 if stopping and stopping[0].best_weights is not None else epochs_run
+    if run.rating_phase:  # its curves join the history; its time the fit's
+        curves, rating_seconds = fit_rating_towers(model, batches, scan.rows, shuffle, verbose)
+        values, seconds = {**values, **curves}, seconds + rating_seconds
     model.index_candidates(columns)
     if tensorboard_dir is not None:
         write_projector(model.indexed_item_embeddings, catalog, tables.schema.item_id, tensorboard_dir)
-    epochs_run = len(values.get("loss", [])) or config.epochs
-    rows_per_epoch = steps * config.batch_size if steps else scan.rows
-    stopping = [c for c in callbacks if isinstance(c, tf.keras.callbacks.EarlyStopping)]
-    best_epoch = stopping[0].best_epoch + 1 if stopping and stopping[0].best_weights is not None else epochs_run
-    return TrainResult(model, values, seconds, epochs_run * rows_per_epoch / max(seconds, 1e-9),
-                       epoch_log.seconds, catalog, scan, validation_rows or 0, seen.frame(), best_epoch,
-                       served_pairs)
-
-
-
-def _sized(data: tf.data.Dataset, rows: int, batch_size: int) -> tf.data.Dataset:
-    """``data`` with its number of batches declared when the pipeline cannot know it (streamed
-    files): Keras needs it to run several steps per execution. The scan counted the rows the
-    stream yields; should they ever differ, the iteration fails instead of training on less."""
-    if data.cardinality() != tf.data.UNKNOWN_CARDINALITY:
-        return data
-    return data.apply(tf.data.experimental.assert_cardinality(batch_count(rows, batch_size)))
+    return TrainResult(model, values, seconds, rate, epoch_log.seconds, catalog, scan, validation_rows or 0,
+                       seen.frame(), best_epoch, served_pairs)
 
 
 def _steps_per_epoch(rows: int, batch_size: int) -> int:

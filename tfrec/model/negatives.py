@@ -105,7 +105,7 @@ class CatalogNegatives:
         if model.linear is not None and not model.linear.solved:  # EASE's l2, this batch's share
             share = tf.cast(tf.size(users), tf.float32) / float(max(len(model.user_vocabulary), 1))
             loss += config.linear_l2 * share * model.linear.penalty()
-        if model.has_rating_head:
+        if model.has_rating_head and model.rating_towers is None:  # else trained in a phase of their own
             ratings = tf.boolean_mask(pool.user_ratings(users).flat_values, valid)
             dim = config.embedding_dim  # the towers' outputs, without the bias column
             # The rating head reads the whole stored history, without the denoising dropout

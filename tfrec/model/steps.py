@@ -16,10 +16,13 @@ import tensorflow as tf
 
 class EpochMeanSteps:
     """Mixin for a ``tfrs.Model`` with ``loss_tracker``, ``retrieval_loss_tracker``,
-    ``model_config`` and ``_index_ready`` attributes (see :class:`TwoTowerModel`)."""
+    ``model_config`` and ``_index_ready`` attributes and a ``trained_variables()`` method (the
+    variables a step updates; see :class:`TwoTowerModel`)."""
 
     loss_tracker: tf.keras.metrics.Mean
     model_config: Any
+    training_phase: str | None
+    rating_towers: Any
     _index_ready: bool
 
     def train_step(self: Any, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -30,8 +33,9 @@ class EpochMeanSteps:
             loss = self.compute_loss(inputs, training=True)
             regularization = self._regularization()
             total = loss + regularization
-        gradients = tape.gradient(total, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
+        variables = self.trained_variables()
+        gradients = tape.gradient(total, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
         self.loss_tracker.update_state(total)
         return self._logs(training=True)
 
@@ -50,6 +54,11 @@ class EpochMeanSteps:
         """The metrics computed in this mode: factorized top-k only in evaluation once the
         index is built, the retrieval loss only when the retrieval task runs."""
         topk = self._index_ready and not training
-        skip = {"retrieval_loss"} if self.model_config.retrieval_weight == 0 else set()
+        # The rating towers (tfrec.model.rating_fit) train in a phase of their own, without the
+        # retrieval task: each phase logs its own task's metrics.
+        phase = self.training_phase
+        skip = {"retrieval_loss"} if self.model_config.retrieval_weight == 0 or phase == "rating" else set()
+        if self.rating_towers is not None and phase == "retrieval":  # not trained yet
+            skip.add("rmse")
         return {m.name: m.result() for m in self.metrics if m.name not in skip
                 and (topk or not m.name.startswith("factorized_top_k"))}

@@ -22,7 +22,7 @@ from tfrec.model.encoder import as_id_dtype, lookup_layer
 from tfrec.model.history import HistoryPooling
 from tfrec.model.linear import ItemToItem
 from tfrec.model.negatives import CatalogNegatives, in_batch_loss
-from tfrec.model.rating import RatingHead
+from tfrec.model.rating import RatingHead, RatingSide, RatingTowers, uses_rating_towers
 from tfrec.model.specs import FeatureSpec, plain
 from tfrec.model.steps import EpochMeanSteps
 from tfrec.model.tower import Tower, batched_apply
@@ -42,7 +42,7 @@ HISTORY_ITEMS = "__history_items__"
 HISTORY_WEIGHTS = "__history_weights__"
 
 
-class TwoTowerModel(EpochMeanSteps, tfrs.Model):
+class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
     """Query and candidate towers trained with a retrieval task and a rating task.
 
     Build one with :func:`tfrec.model.build.build_model`, which fits the specs on the training
@@ -61,6 +61,7 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
         rating, weight: The rating and sample-weight columns, or ``None``.
         global_mean: Mean training rating (the bias term's starting point).
         history_pairs: Size of the history table (``config.history``; filled by the builder).
+        rating_specs: The rating towers' user and item feature specs (``config.rating_epochs``).
 
     With ``config.history`` the query tower also reads each user's pooled history (the table
     of :class:`~tfrec.model.history.HistoryPooling`, keyed by user id), or an explicit history
@@ -74,7 +75,8 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
                  user_id: str, item_id: str, user_id_dtype: str, item_id_dtype: str,
                  user_vocabulary: list, item_vocabulary: list, item_probabilities: list[float],
                  rating: str | None = None, weight: str | None = None,
-                 global_mean: float = 0.0, history_pairs: int = 0, **kwargs: Any) -> None:
+                 global_mean: float = 0.0, history_pairs: int = 0,
+                 rating_specs: Sequence[Sequence[FeatureSpec | dict[str, Any]]] = ((), ()), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model_config = config if isinstance(config, ModelConfig) else ModelConfig.from_dict(plain(config))
         self.query_specs = [FeatureSpec.coerce(s) for s in query_specs]
@@ -124,11 +126,21 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
             metrics=tfrs.metrics.FactorizedTopK(candidates=self.topk_index, ks=ks),
             temperature=c.temperature, num_hard_negatives=c.num_hard_negatives,
             remove_accidental_hits=c.masks_accidental_hits)
-        # The rating head exists only when it is trained: a rating column and rating_weight > 0.
+        # The rating head exists only when it is trained: a rating column and rating_weight > 0;
+        # on rating towers of its own (a second phase) beside retrieval with rating_epochs.
         self.has_rating_head = rating is not None and c.rating_weight > 0
+        self.rating_specs = [[FeatureSpec.coerce(s) for s in side] for side in rating_specs]
+        self.rating_towers: RatingTowers | None = None
+        # Which fit runs: "retrieval", "rating" (the rating towers: tfrec.model.rating_fit), or
+        # None (evaluation and inference outside a fit: every task).
+        self.training_phase: str | None = None
+        n_users, n_items = len(self.user_vocabulary) + 1, len(self.item_vocabulary) + 1
+        if uses_rating_towers(c, rating is not None):
+            self.rating_towers = RatingTowers(c, self.rating_specs[0], self.rating_specs[1], n_users, n_items,
+                                              self.global_mean, name="rating_towers")
+        elif self.has_rating_head:
+            self.rating_head = RatingHead(c, n_users, n_items, self.global_mean, name="rating_head")
         if self.has_rating_head:
-            self.rating_head = RatingHead(c, len(self.user_vocabulary) + 1, len(self.item_vocabulary) + 1,
-                                          self.global_mean, name="rating_head")
             # Per-example losses, averaged over the global batch in compute_loss: correct under
             # a distribution strategy too (Keras losses with AUTO reduction are not).
             self.rating_task = tfrs.tasks.Ranking(
@@ -214,22 +226,6 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
             candidate = tf.concat([candidate, self.linear.candidate(self.item_positions(features[self.item_id]))], -1)
         return candidate
 
-    def rating_from_embeddings(self, query: tf.Tensor, candidate: tf.Tensor,
-                               features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """Predicted ratings ``[batch]`` from tower outputs ``[batch, dim]`` and the ids."""
-        if not self.has_rating_head:
-            raise ConfigError("this model has no rating head: it was trained without ratings or "
-                             "with rating_weight = 0; train with rating_weight > 0 to predict ratings")
-        dim = self.model_config.embedding_dim  # the towers' outputs, without the bias column
-        users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
-        items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
-        return self.rating_head(query[:, :dim], candidate[:, :dim], users, items, training=training)
-
-    def predict_rating(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Predicted ratings ``[batch]`` for (user, item) feature rows."""
-        return self.rating_from_embeddings(self.query_embedding(features),
-                                           self.candidate_embedding(features), features)
-
     def call(self, features: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
         query = self.query_embedding(features, training)
         candidate = self.candidate_embedding(features, training)
@@ -260,8 +256,8 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
         user and context features) and the candidate side (item id, item features)."""
         sides = {}
         for side, specs, id_column, id_type in (
-            ("query", self.query_specs, self.user_id, self.user_id_dtype),
-            ("candidate", self.candidate_specs, self.item_id, self.item_id_dtype),
+            ("query", self.query_specs + self.rating_specs[0], self.user_id, self.user_id_dtype),
+            ("candidate", self.candidate_specs + self.rating_specs[1], self.item_id, self.item_id_dtype),
         ):
             names = {spec.name: spec.input_dtype for spec in specs}
             names.setdefault(id_column, id_dtype(id_type))
@@ -289,6 +285,8 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
         the single-device gradient.
         """
         c = self.model_config
+        if self.training_phase == "rating":
+            return self.rating_towers_loss(inputs)
         if training and c.examples == "users":  # a batch of users, not of interactions
             if self.negatives is None:
                 raise ConfigError("examples = 'users' needs the catalog: call set_training_catalog() first")
@@ -318,7 +316,8 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
             rows = tf.cast(tf.shape(query)[0], tf.float32)
             self.retrieval_loss_tracker.update_state(retrieval / rows, sample_weight=rows)
             loss += c.retrieval_weight * retrieval
-        if self.has_rating_head and self.rating is not None:
+        if self.has_rating_head and self.rating is not None and (
+                self.rating_towers is None or self.training_phase is None):  # else their own phase
             prediction = self.rating_from_embeddings(query, candidate, inputs, training)
             per_example = self.rating_task(
                 labels=tf.cast(inputs[self.rating], tf.float32)[:, None],
@@ -343,6 +342,7 @@ class TwoTowerModel(EpochMeanSteps, tfrs.Model):
             "item_vocabulary": self.item_vocabulary, "item_probabilities": self.item_probabilities,
             "rating": self.rating, "weight": self.weight, "global_mean": self.global_mean,
             "history_pairs": self.history_pairs,
+            "rating_specs": [[s.to_dict() for s in side] for side in self.rating_specs],
         })
 
     @classmethod

@@ -1,0 +1,74 @@
+"""The rating towers' training phase (:class:`~tfrec.model.rating.RatingTowers`), after retrieval.
+
+:func:`tfrec.model.fit.train` runs it on the same training rows as the retrieval phase, as
+interaction batches of ``rating_batch_size`` for ``rating_epochs`` epochs, with a fresh optimizer
+at ``rating_learning_rate``. Only the rating towers' variables change: the retrieval model (and
+so every ranking) is the one the first phase trained.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfrec.data.pipeline import sized
+from tfrec.data.sources import BatchSource
+from tfrec.errors import TfrecError
+from tfrec.model.optimizers import make_optimizer
+from tfrec.model.two_tower import TwoTowerModel
+
+logger = logging.getLogger(__name__)
+
+#: Prefix of the phase's curves in a training history (``rating_phase_loss``, ``rating_phase_rmse``).
+PREFIX = "rating_phase_"
+
+
+def fit_rating_towers(model: TwoTowerModel, batches: BatchSource, rows: int, shuffle: bool = True,
+                      verbose: int = 0) -> tuple[dict[str, list[float]], float]:
+    """Trains the model's rating towers on ``batches`` (``rows`` rows); nothing without them.
+
+    Args:
+        model: A trained single-device model; its rating towers train in place.
+        batches: The training rows (the retrieval phase's, validation carve excluded).
+        rows: How many rows ``batches`` yields (from the scan).
+        shuffle: Shuffle the rows each epoch (seeded with ``config.seed``).
+        verbose: Keras progress output.
+
+    Returns:
+        The phase's per-epoch curves (names prefixed with :data:`PREFIX`) and its wall time.
+
+    Raises:
+        TfrecError: The loss became NaN/inf.
+    """
+    if model.rating_towers is None:
+        return {}, 0.0
+    config = model.model_config
+    tf.keras.utils.set_random_seed(config.seed)
+    data = sized(batches.batches(config.rating_batch_size, shuffle=shuffle, seed=config.seed,
+                                 columns=model.training_columns()), rows, config.rating_batch_size)
+    model.training_phase, model.train_function = "rating", None
+    # Keras's BackupAndRestore deletes this attribute at the end of the first phase, and fit
+    # reads it: a second fit of the same model needs it back (None: no backup to resume from).
+    model._training_state = getattr(model, "_training_state", None)
+    model.reset_compile_cache()
+    model.compile(optimizer=make_optimizer(config.replace(learning_rate=config.rating_learning_rate)),
+                  jit_compile=False, steps_per_execution=config.steps_per_execution)
+    start = time.perf_counter()
+    try:
+        history = model.fit(data, epochs=config.rating_epochs, verbose=verbose,
+                            callbacks=[tf.keras.callbacks.TerminateOnNaN()])
+    finally:
+        model.training_phase, model.train_function = None, None
+        model.reset_compile_cache()
+    seconds = time.perf_counter() - start
+    curves = {PREFIX + name: [float(x) for x in values] for name, values in history.history.items()}
+    if any(not np.isfinite(v[-1]) for v in curves.values() if v):
+        raise TfrecError(f"the rating towers' training stopped: the loss became NaN/inf in epoch "
+                         f"{len(curves.get(PREFIX + 'loss', []))}; lower rating_learning_rate "
+                         f"({config.rating_learning_rate:g})")
+    logger.info("rating towers: %d epochs on %d rows in %.1f s, training RMSE %.4f", config.rating_epochs,
+                rows, seconds, curves.get(PREFIX + "rmse", [float("nan")])[-1])
+    return curves, seconds
