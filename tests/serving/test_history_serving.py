@@ -153,3 +153,39 @@ def test_malformed_histories_get_4xx_never_5xx(served):
             assert "error" in response.json() or response.status_code == 200
         assert max(statuses) < 500, sorted(set(statuses))
         assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_rating_towers_serve_ratings_while_recommend_reads_the_history_inputs(tmp_path):
+    """The default shape: history retrieval plus rating towers that read the user and item
+    features. ``recommend`` takes the user id alone; ``predict_rating`` the features too, and
+    the export, the HTTP route and the model in memory agree."""
+    from starlette.testclient import TestClient
+
+    from tfrec.data import load_synthetic
+    from tfrec.data.columns import side_columns
+    from tfrec.model.run_folder import RunFolder
+    from tfrec.serving.http import create_app
+
+    config = CONFIG.replace("rating_weight = 0.0", "rating_weight = 1.0\nrating_epochs = 2\nrating_batch_size = 256")
+    (tmp_path / "model.toml").write_text(config)
+    assert main(["train", "--config", str(tmp_path / "model.toml"), "--out", str(tmp_path / "run")]) == 0
+    served = ExportedModel(export_model(tmp_path / "run", tmp_path / "export", k=20, max_exclude=5))
+    dataset = load_synthetic()
+    assert served.info.query == {"user_id": "int64"}
+    assert set(served.info.rating_query) == {f.name for f in dataset.schema.user_features}
+    assert set(served.info.rating_candidate) == {f.name for f in dataset.schema.item_features}
+    loaded = tf.saved_model.load(str(served.path / "savedmodel"))
+    assert set(loaded.signatures["recommend"].structured_input_signature[1]) == {"user_id"}
+    user, item = _known_user(served), int(served.catalog["item_id"].iloc[3])
+    rating = served.predict_rating(served.user_features(user, rating=True), item)
+    model = RunFolder(tmp_path / "run").load_model()
+    columns = {**side_columns(dataset, "user", np.array([user])), **side_columns(dataset, "item", np.array([item]))}
+    assert rating == pytest.approx(float(model.predict_rating(columns).numpy()[0]), abs=1e-5)
+    assert 0.0 < rating < 7.0
+    with TestClient(create_app(served)) as client:
+        answer = client.post("/predict_rating", json={"user_id": user, "item_id": item}).json()
+        assert answer["rating"] == pytest.approx(rating, abs=1e-6)
+        unknown = client.post("/predict_rating", json={"user_id": 10**9, "item_id": item})
+        assert unknown.status_code == 200 and np.isfinite(unknown.json()["rating"])
+        by_id = client.post("/recommend", json={"user_id": user, "k": 5}).json()
+        assert len(by_id["items"]) == 5

@@ -56,4 +56,4 @@ def dummy_batch(model: TwoTowerModel) -> dict[str, tf.Tensor]:
     """One example with every input the model reads (values need not be known)."""
     zeros = {"float32": tf.constant([0.0]), "int64": tf.constant([0], tf.int64), "string": tf.constant([""])}
     dtypes = model.input_dtypes()
-    return {name: zeros[dtype] for side in ("query", "candidate") for name, dtype in dtypes[side].items()}
+    return {name: zeros[dtype] for side in dtypes.values() for name, dtype in side.items()}

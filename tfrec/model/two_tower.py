@@ -3,8 +3,8 @@
 The query tower reads the user's pooled history (shared item embeddings), the user id and
 user/context features as configured; the candidate tower the item id and item features.
 Retrieval is ``tfrs.tasks.Retrieval`` (in-batch, full-catalog or mixed negatives; factorized
-top-k metrics only in evaluation); rating is ``tfrs.tasks.Ranking`` on a head over both towers.
-The loss is ``retrieval_weight * retrieval + rating_weight * rating`` (a zero weight skips it).
+top-k metrics only in evaluation); rating ``tfrs.tasks.Ranking`` on a head over both towers, or
+over rating towers of its own trained after retrieval (``rating_epochs``; :mod:`tfrec.model.rating`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
         rating, weight: The rating and sample-weight columns, or ``None``.
         global_mean: Mean training rating (the bias term's starting point).
         history_pairs: Size of the history table (``config.history``; filled by the builder).
-        rating_specs: The rating towers' user and item feature specs (``config.rating_epochs``).
+        rating_specs: The rating towers' user and item feature specs (``rating_epochs``).
 
     With ``config.history`` the query tower also reads each user's pooled history (the table
     of :class:`~tfrec.model.history.HistoryPooling`, keyed by user id), or an explicit history
@@ -126,13 +126,12 @@ class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
             metrics=tfrs.metrics.FactorizedTopK(candidates=self.topk_index, ks=ks),
             temperature=c.temperature, num_hard_negatives=c.num_hard_negatives,
             remove_accidental_hits=c.masks_accidental_hits)
-        # The rating head exists only when it is trained: a rating column and rating_weight > 0;
-        # on rating towers of its own (a second phase) beside retrieval with rating_epochs.
+        # A rating head exists only when trained (ratings, rating_weight > 0); with rating_epochs
+        # on rating towers of its own (a second phase).
         self.has_rating_head = rating is not None and c.rating_weight > 0
         self.rating_specs = [[FeatureSpec.coerce(s) for s in side] for side in rating_specs]
         self.rating_towers: RatingTowers | None = None
-        # Which fit runs: "retrieval", "rating" (the rating towers: tfrec.model.rating_fit), or
-        # None (evaluation and inference outside a fit: every task).
+        # The fit running: "retrieval", "rating" (tfrec.model.rating_fit), None (every task).
         self.training_phase: str | None = None
         n_users, n_items = len(self.user_vocabulary) + 1, len(self.item_vocabulary) + 1
         if uses_rating_towers(c, rating is not None):
@@ -252,16 +251,18 @@ class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
         self.reset_compile_cache()
 
     def input_dtypes(self) -> dict[str, dict[str, str]]:
-        """Input names and dtypes (``float32``/``int64``/``string``) of the query side (user id,
-        user and context features) and the candidate side (item id, item features)."""
-        sides = {}
+        """Input names and dtypes (``float32``/``int64``/``string``): the query side (user id, user
+        and context features), the candidate side (item id, item features), and what the rating
+        towers read beyond them (``rating_query``, ``rating_candidate``; empty without them)."""
+        sides: dict[str, dict[str, str]] = {}
         for side, specs, id_column, id_type in (
-            ("query", self.query_specs + self.rating_specs[0], self.user_id, self.user_id_dtype),
-            ("candidate", self.candidate_specs + self.rating_specs[1], self.item_id, self.item_id_dtype),
+            ("query", self.query_specs, self.user_id, self.user_id_dtype),
+            ("candidate", self.candidate_specs, self.item_id, self.item_id_dtype),
         ):
-            names = {spec.name: spec.input_dtype for spec in specs}
-            names.setdefault(id_column, id_dtype(id_type))
-            sides[side] = names
+            sides[side] = {spec.name: spec.input_dtype for spec in specs}
+            sides[side].setdefault(id_column, id_dtype(id_type))
+        for side, specs in (("query", self.rating_specs[0]), ("candidate", self.rating_specs[1])):
+            sides[f"rating_{side}"] = {s.name: s.input_dtype for s in specs if s.name not in sides[side]}
         return sides
 
     def training_columns(self) -> set[str]:
@@ -273,8 +274,7 @@ class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
 
     def reset_compile_cache(self) -> None:
         """Forgets traced train/test functions (they captured whether the index was ready)."""
-        self.test_function = None
-        self.predict_function = None
+        self.test_function = self.predict_function = None
 
     def compute_loss(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """The weighted task losses of one (per-replica) batch (the retrieval losses are in

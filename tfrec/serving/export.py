@@ -7,7 +7,8 @@ catalog** (with item features, not only items seen in training). Named signature
 * ``recommend_excluding(<query features>, exclude [batch, max_exclude]) -> same``, ``exclude``
   holding item ids to leave out, padded to the export's fixed ``max_exclude`` width with ids
   that are not in the catalog (-1 or ""); ids not in the catalog are ignored
-* ``predict_rating(<query and item features>) -> {rating [batch]}`` (when trained with ratings)
+* ``predict_rating(<query and item features, and the rating towers'>) -> {rating [batch]}`` (when
+  trained with ratings)
 * ``user_embedding(<query features>) -> {embedding [batch, dim]}``
 * ``item_embedding(<item features>) -> {embedding [batch, dim]}``
 
@@ -263,7 +264,7 @@ def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: See
                 elif part == "weights":
                     args.append(tf.TensorSpec([None, max_history], tf.float32, name="history_weights"))
                 elif part == "query+candidate":
-                    args.append({**_specs(dtypes["query"], integers), **_specs(dtypes["candidate"], integers)})
+                    args.append({n: spec for side in dtypes.values() for n, spec in _specs(side, integers).items()})
                 else:
                     args.append(_specs(dtypes[part], integers))
             signatures[name] = function.get_concrete_function(*args)

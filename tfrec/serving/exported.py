@@ -106,7 +106,8 @@ class ExportedModel:
         return list(self._seen.get(str(user_id), []))
 
     def predict_rating(self, features: dict[str, np.ndarray], item_id: Any) -> float:
-        """The rating head's prediction for one user row and one catalog item.
+        """The rating head's prediction for one user row (``user_features(..., rating=True)``)
+        and one catalog item.
 
         Raises:
             TfrecError: No rating head, or an item id that is not in the catalog.
@@ -118,7 +119,7 @@ class ExportedModel:
         if match.empty:
             raise TfrecError(f"item {str(item_id)[:40]!r} is not in the catalog")
         inputs = {name: tf.constant(value) for name, value in features.items()}
-        for name, dtype in self.info.candidate.items():
+        for name, dtype in {**self.info.candidate, **self.info.rating_candidate}.items():
             inputs[name] = tf.constant(as_input_array(match[name].iloc[:1], dtype))
         return float(self.saved.signatures["predict_rating"](**inputs)["rating"].numpy()[0])
 
@@ -136,8 +137,10 @@ class ExportedModel:
         """Query-side input name -> dtype."""
         return self.info.query
 
-    def user_features(self, user_id: Any = None, overrides: dict[str, str] | None = None) -> dict[str, np.ndarray]:
-        """One query row: the stored features of ``user_id`` (if known), then ``overrides``.
+    def user_features(self, user_id: Any = None, overrides: dict[str, str] | None = None,
+                      rating: bool = False) -> dict[str, np.ndarray]:
+        """One query row: the stored features of ``user_id`` (if known), then ``overrides``;
+        with ``rating``, also the user features only the rating towers read (``predict_rating``).
 
         Missing features get neutral values (empty string, -1, NaN), which the model maps to
         out-of-vocabulary and to the training mean.
@@ -147,9 +150,10 @@ class ExportedModel:
                 numeric feature, or an integer user id is not a whole number.
         """
         overrides = dict(overrides or {})
-        unknown = sorted(set(overrides) - set(self.query_features))
+        names = {**self.query_features, **self.info.rating_query} if rating else self.query_features
+        unknown = sorted(set(overrides) - set(names))
         if unknown:
-            raise TfrecError(f"unknown feature(s) {unknown}; this model reads {sorted(self.query_features)}")
+            raise TfrecError(f"unknown feature(s) {unknown}; this model reads {sorted(names)}")
         row: dict[str, Any] = {}
         user_column = self.info.user_id
         if user_id is not None:
@@ -159,10 +163,10 @@ class ExportedModel:
             position = self._user_rows.get(str(user_id))
             if position is not None and self.users is not None:
                 stored = self.users.iloc[position]
-                row.update({c: stored[c] for c in self.query_features if c in stored.index})
+                row.update({c: stored[c] for c in names if c in stored.index})
         row.update(overrides)
         out = {}
-        for name, dtype in self.query_features.items():
+        for name, dtype in names.items():
             value = row.get(name)
             if dtype == "string":
                 out[name] = np.array(["" if value is None else str(value)], dtype=object)

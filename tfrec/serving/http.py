@@ -178,14 +178,14 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
             raise BadRequest("features must be an object of feature name -> string or number")
         return features
 
-    def features_of(data: dict[str, Any]) -> dict[str, np.ndarray]:
+    def features_of(data: dict[str, Any], rating: bool = False) -> dict[str, np.ndarray]:
         features = checked_features(data)
         user = data.get("user_id")
         if user is not None and not isinstance(user, (str, int)) or isinstance(user, bool):
             raise BadRequest("user_id must be a string or an integer")
         if user is None and not features:
             raise BadRequest("give a user_id, features, or both")
-        return served.user_features(user, {str(k): v for k, v in features.items()})
+        return served.user_features(user, {str(k): v for k, v in features.items()}, rating)
 
     async def recommend(request: Request) -> JSONResponse:
         data = await body(request, RECOMMEND_FIELDS)
@@ -235,7 +235,7 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
         item = data.get("item_id")
         if not isinstance(item, (str, int)) or isinstance(item, bool):
             raise BadRequest("item_id must be a string or an integer")
-        features = features_of(data)
+        features = features_of(data, rating=True)
         rating = await asyncio.to_thread(served.predict_rating, features, item)
         return JSONResponse({"user_id": data.get("user_id"), "item_id": item, "rating": _clean(rating)})
 

@@ -42,6 +42,8 @@ class ExportInfo:
             trained without ``history = true`` and has no such signature).
         sha256: Relative path under ``savedmodel/`` -> SHA-256 of every SavedModel file.
         raw: The whole JSON document.
+        rating_query, rating_candidate: What ``predict_rating`` reads beyond ``query`` (user
+            side) and ``candidate`` (item side): the rating towers' features (empty without).
     """
 
     index: str
@@ -57,6 +59,8 @@ class ExportInfo:
     max_history: int
     sha256: dict[str, str]
     raw: dict[str, Any]
+    rating_query: dict[str, str] = dataclasses.field(default_factory=dict)
+    rating_candidate: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def read(cls, folder: Path) -> ExportInfo:
@@ -82,8 +86,8 @@ class ExportInfo:
 
         features = field("features", dict)
         sides = []
-        for side in ("query", "candidate"):
-            names = features.get(side)
+        for side in ("query", "candidate", "rating_query", "rating_candidate"):
+            names = features.get(side, {} if side.startswith("rating_") else None)  # older exports: none
             if not isinstance(names, dict) or not all(
                     isinstance(n, str) and d in DTYPES for n, d in names.items()):
                 raise TfrecError(f"{path}: corrupt export description (features.{side}); re-export")
@@ -92,7 +96,8 @@ class ExportInfo:
                    catalog_size=field("catalog_size", int), user_id=field("user_id", str),
                    item_id=field("item_id", str), query=sides[0], candidate=sides[1],
                    has_rating=field("has_rating", bool), has_users=field("has_users", bool, False),
-                   max_history=field("max_history", int, 0), sha256=field("sha256", dict, {}), raw=data)
+                   max_history=field("max_history", int, 0), sha256=field("sha256", dict, {}), raw=data,
+                   rating_query=sides[2], rating_candidate=sides[3])
         if (info.index not in INDEXES or info.k < 1 or info.max_exclude < 0 or info.max_history < 0
                 or info.item_id not in info.candidate):
             raise TfrecError(f"{path}: corrupt export description (index, k or ids); re-export")
