@@ -55,7 +55,7 @@ class ModelConfig:
     data (benchmarks/bench_history.py measures them against EASE): the query is the history,
     pooled over the item id embedding the candidate tower uses (ids only, 64-d, no
     projection), beside the denoising linear autoencoder's item-to-item matrix; users' batches,
-    squared loss, history dropout 0.5, 20 epochs, plus the rating head. ``auto`` settles each
+    squared loss, history dropout 0.5, 20 epochs; ratings from rating towers. ``auto`` settles each
     choice for the data (:func:`tfrec.model.build.resolve_examples`): no linear path above
     :data:`LINEAR_MAX_ITEMS` items. The older feature towers: :meth:`feature_towers`.
 
