@@ -205,3 +205,20 @@ def test_progress_names_the_model_being_fitted_and_counts_two_tower_steps(split,
     reported = sorted(set(range(per_execution, per_epoch + 1, per_execution)) | {per_epoch})
     assert per_epoch % per_execution or per_execution == 1, "and a last, shorter execution"
     assert steps == [("step", e, 2, s, per_epoch) for e in (1, 2) for s in reported]
+
+
+def test_the_two_tower_is_validated_on_the_split_s_own_carve():
+    """On a temporal split the model's held-out rows are the latest training rows (Split.carve),
+    not a hash of them; the harness hands the carve to every model's fit."""
+    from tfrec.data.holdout import nested_seed
+    from tfrec.evaluation.harness import rank_split
+
+    (split,) = make_splits(load_synthetic(150, 80, 2500, seed=3), "temporal", seed=0)
+    config = ModelConfig(epochs=2, embedding_dim=16, id_embedding_dim=16, rating_weight=0.0,
+                         validation_ratio=0.1, refit=True, seed=4)
+    model = make_model("two-tower", config=config)
+    rank_split(model, split)
+    kept, held = split.carve(0.1, nested_seed(config.seed))
+    assert model.carve is not None and model.result.refit
+    assert model.result.validation_rows == len(held) and model.result.scan.rows == len(split.train)
+    assert kept.timestamp.max() <= held.timestamp.min()

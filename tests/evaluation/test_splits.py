@@ -121,3 +121,26 @@ def test_cold_users_with_history_divides_each_held_out_users_rows(synthetic):
     assert split.summary()["fold_in"] == len(split.fold_in)
     with pytest.raises(DataError, match="cold_history applies to --split cold_users"):
         make_splits(synthetic, "random", cold_history=0.5)
+
+
+def test_a_split_carves_its_training_rows_by_its_own_protocol():
+    """Split.carve: the latest training rows for temporal and leave_last, the hash otherwise --
+    the same rows make_splits' validation_ratio sets aside."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame([(u, i) for u in range(20) for i in range(10)], columns=["user_id", "item_id"])
+    frame["rating"], frame["ts"] = rng.integers(1, 6, len(frame)), rng.permutation(len(frame))
+    dataset = build_dataset("carve", SCHEMA, frame)
+    (temporal,) = make_splits(dataset, "temporal", test_ratio=0.3)
+    kept, held = temporal.carve(0.2, seed=1)
+    assert temporal.method == "temporal" and len(held) and kept.ts.max() <= held.ts.min()
+    assert len(kept) + len(held) == len(temporal.train)
+    (with_validation,) = make_splits(dataset, "temporal", test_ratio=0.3, validation_ratio=0.2, seed=1)
+    assert keys(with_validation.validation) == keys(held)
+    (last,) = make_splits(dataset, "leave_last", n_last=1)
+    kept, held = last.carve(0.2, seed=1)
+    assert held.groupby("user_id").size().max() == 1  # each user's latest training row
+    (random,) = make_splits(dataset, "random", seed=3)
+    kept, held = random.carve(0.2, seed=3)
+    (carved,) = make_splits(dataset, "random", seed=3, validation_ratio=0.2)
+    assert keys(held) == keys(carved.validation) and keys(kept) == keys(carved.train)
+    assert random.carve(0.0, seed=3)[1] is None

@@ -66,3 +66,11 @@ def test_cli_tune_then_compare_with_the_tuned_parameters(tmp_path, capsys):
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert results["run"]["params"]["ease"]["source"].startswith("tuned")
     assert results["run"]["params"]["ease"]["values"] == read_params(out / "best_params.toml")["ease"]
+
+
+def test_validation_carves_follow_the_split_protocol():
+    """A temporal split is tuned on its latest training rows, not a hash of them."""
+    (temporal,) = make_splits(load_synthetic(150, 80, 2500, seed=3), "temporal", seed=0)
+    (inner,) = validation_splits([temporal], 0.1, seed=5)
+    assert inner.method == "temporal" and len(inner.test)
+    assert inner.train.timestamp.max() <= inner.test.timestamp.min()

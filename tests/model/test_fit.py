@@ -225,3 +225,18 @@ def test_a_flag_that_is_not_a_boolean_is_one_error_line(tmp_path, line, message)
     path.write_text(f"[model]\n{line}\n")
     with pytest.raises(ConfigError, match=f"model.toml: {message}"):
         ModelConfig.from_toml(path)
+
+
+def test_a_given_carve_replaces_the_hash(synthetic):
+    """carve=(kept, held): validated on the held rows (e.g. the latest); with refit, trained
+    again on every row."""
+    rows = synthetic.interactions
+    latest = (rows.timestamp >= rows.timestamp.quantile(0.9)).to_numpy()
+    carve = (FrameSource(synthetic, rows[~latest].reset_index(drop=True)),
+             FrameSource(synthetic, rows[latest].reset_index(drop=True)))
+    config = SMALL.replace(epochs=2, validation_ratio=0.1, rating_epochs=0)
+    once = train(config, FrameSource(synthetic, rows), carve=carve)
+    assert not once.refit and once.validation_rows == latest.sum() and once.scan.rows == (~latest).sum()
+    refit = train(config.replace(refit=True), FrameSource(synthetic, rows), carve=carve)
+    assert refit.refit and refit.validation_rows == latest.sum() and refit.scan.rows == len(rows)
+    assert len(refit.history["val_loss"]) == 2

@@ -17,8 +17,7 @@ from tfrec.evaluation.splits import make_splits
 from tfrec.model import history as history_module
 from tfrec.model.config import ModelConfig
 from tfrec.model.fit import train
-from tfrec.model.history import HistoryTable
-from tfrec.model.two_tower import HISTORY_ITEMS, HISTORY_WEIGHTS
+from tfrec.model.history import HISTORY_ITEMS, HISTORY_WEIGHTS, HistoryTable
 from tfrec.model.validation import RankingValidation
 from tfrec.schema import Schema
 

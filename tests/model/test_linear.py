@@ -13,8 +13,8 @@ from tfrec.errors import ConfigError
 from tfrec.model.closed_form import dlae_weights, regularized_inverse
 from tfrec.model.config import LINEAR_MAX_ITEMS, ModelConfig
 from tfrec.model.fit import train
+from tfrec.model.history import HISTORY_ITEMS, HISTORY_WEIGHTS
 from tfrec.model.linear import ItemToItem
-from tfrec.model.two_tower import HISTORY_ITEMS, HISTORY_WEIGHTS
 
 LINEAR = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user_id=False,
                      user_features=(), item_features=(), context_features=(), tower_layers=(),

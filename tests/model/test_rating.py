@@ -5,13 +5,13 @@ import pytest
 from helpers import evaluate_frame, train_split
 
 from tfrec.data import load_synthetic
-from tfrec.data.columns import feature_columns
+from tfrec.data.columns import feature_columns, side_columns
 from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
 from tfrec.model.persist import load_model, save_model
-from tfrec.model.rating_fit import fit_rating_towers
+from tfrec.model.rating_fit import SCALE_USERS, fit_rating_towers
 from tfrec.model.two_tower import TwoTowerModel
 
 CONFIG = ModelConfig(epochs=2, embedding_dim=16, id_embedding_dim=16, feature_embedding_dim=8, rating_layers=(16,),
@@ -35,12 +35,13 @@ def _weights(variables):
 def test_the_rating_phase_changes_the_rating_towers_only(trained, split):
     model = trained.model
     towers = {v.name for v in model.rating_towers.trainable_variables}
+    derived = {v.name for v in model.tower_scores.variables}  # the towers' outputs, refilled
     before = _weights(model.variables)
     assert towers and len(towers) < len(before)
     curves, seconds = fit_rating_towers(model, FrameSource(split.dataset, split.train), len(split.train))
     after = _weights(model.variables)
     for name, value in before.items():
-        if name in towers:
+        if name in towers or name in derived:
             continue
         np.testing.assert_array_equal(after[name], value, err_msg=name)
     assert all(not np.array_equal(after[name], before[name]) for name in towers if "bias" not in name)
@@ -48,11 +49,12 @@ def test_the_rating_phase_changes_the_rating_towers_only(trained, split):
     assert curves["rating_phase_rmse"][-1] < trained.history["rating_phase_rmse"][0]
 
 
-def test_rankings_do_not_depend_on_the_rating_phase(trained, split):
-    """Same seed, a longer rating phase: the same retrieval embeddings, other ratings."""
-    longer = train_split(CONFIG.replace(rating_epochs=5), split).model
+def test_without_the_blend_rankings_do_not_depend_on_the_rating_phase(split):
+    """rating_blend = 0, same seed, a longer rating phase: the same retrieval embeddings."""
+    config = CONFIG.replace(rating_blend=0.0)
+    longer = train_split(config.replace(rating_epochs=5), split).model
     sample = {k: v[:64] for k, v in feature_columns(split.dataset, split.test).items()}
-    first = TwoTowerModel.__call__(train_split(CONFIG, split).model, sample)
+    first = TwoTowerModel.__call__(train_split(config, split).model, sample)
     second = longer(sample)
     for key in ("query_embedding", "candidate_embedding"):
         np.testing.assert_array_equal(first[key].numpy(), second[key].numpy())
@@ -103,3 +105,22 @@ def test_rating_options_are_checked(changes, message):
 def test_a_diverging_rating_phase_names_its_step_size(split):
     with pytest.raises(TfrecError, match="lower rating_learning_rate"):
         train_split(CONFIG.replace(epochs=1, rating_learning_rate=100.0, rating_epochs=2), split)
+
+
+def test_the_blend_adds_the_rating_towers_score_at_its_weight(trained, split):
+    """score = retrieval score + w * user_tower . item_tower, w setting the added score's spread
+    to rating_blend x the retrieval score's; users unknown to training get nothing added."""
+    model = trained.model
+    assert len(model.user_vocabulary) <= SCALE_USERS  # the sample that set the weight: every user
+    users = side_columns(split.dataset, "user", np.asarray(model.user_vocabulary), missing="default")
+    items = side_columns(split.dataset, "item", np.asarray(model.item_vocabulary), missing="default")
+    query, candidate = model.query_embedding(users).numpy(), model.candidate_embedding(items).numpy()
+    width = model.tower_scores.users.shape[1]
+    full, retrieval = query @ candidate.T, query[:, :-width] @ candidate[:, :-width].T
+    towers = model.rating_towers.user_tower(users).numpy() @ model.rating_towers.item_tower(items).numpy().T
+    added = full - retrieval
+    weight = float(np.sum(added * towers) / np.sum(towers * towers))
+    np.testing.assert_allclose(added, weight * towers, rtol=1e-3, atol=1e-4)
+    assert weight > 0 and added.std() / retrieval.std() == pytest.approx(CONFIG.rating_blend, rel=1e-3)
+    unknown = {k: v[:5] for k, v in users.items()} | {"user_id": np.full(5, 10**9)}
+    np.testing.assert_array_equal(model.query_embedding(unknown).numpy()[:, -width:], 0.0)

@@ -153,7 +153,7 @@ def rank_split(model: Recommender, split: Split, *, k_max: int = 10,
     items left out; with ``split.fold_in``, from the fold-in history, its items left out)."""
     dataset, schema, test = split.dataset, split.dataset.schema, split.test
     start = time.perf_counter()
-    model.fit(split.train, dataset, split.validation, seen=seen)
+    model.fit(split.train, dataset, split.validation, seen=seen, carve=split.carve)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
     users, items = test[schema.user_id].to_numpy(), test[schema.item_id].to_numpy()

@@ -57,6 +57,8 @@ class Split:
         validation: Validation interactions, or ``None``.
         fold_in: Held-out users' rows given as their history at test time (``cold_users``
             with ``cold_history``), or ``None``.
+        method: The split method that made it (:meth:`carve` follows its protocol).
+        n_last: ``leave_last``'s rows per user.
     """
 
     name: str
@@ -65,6 +67,15 @@ class Split:
     test: pd.DataFrame
     validation: pd.DataFrame | None = None
     fold_in: pd.DataFrame | None = None
+    method: str = "random"
+    n_last: int = 1
+
+    def carve(self, ratio: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The training rows divided into (kept, held out) by this split's own protocol -- the
+        latest rows for time-based methods, the seeded hash otherwise (``make_splits``'s
+        validation carve): where a model chooses how long to train, it is judged as it will be
+        tested. ``(train, None)`` when ``ratio`` is 0."""
+        return _carve_validation(self.dataset, self.train, self.method, ratio, self.n_last, seed)
 
     @property
     def unseen_test_users(self) -> np.ndarray:
@@ -263,7 +274,7 @@ def make_splits(
             rank, count = per_user_rank(test, dataset.schema.user_id, _rng(seed).permutation(len(test)))
             history = rank < np.floor(cold_history * count)
             test, fold_in = test.loc[~history].reset_index(drop=True), test.loc[history].reset_index(drop=True)
-        split = Split(name, dataset, train, test, validation, fold_in)
+        split = Split(name, dataset, train, test, validation, fold_in, method, int(n_last))
         logger.info("split %s", split.summary())
         out.append(split)
     return out

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from tfrec.data.holdout import Holdout
 from tfrec.errors import ConfigError
 from tfrec.evaluation.harness import evaluate
 from tfrec.evaluation.splits import Split
@@ -83,13 +82,13 @@ class ModelTuning:
 
 
 def validation_splits(splits: Sequence[Split], ratio: float, seed: int) -> list[Split]:
-    """Each split's training rows divided into (train, validation-as-test) by the hash carve."""
+    """Each split's training rows divided into (train, validation-as-test) by the split's own
+    carve (:meth:`Split.carve`: the latest rows of a temporal split, the hash otherwise)."""
     inner = []
     for split in splits:
-        keep = Holdout(ratio, seed).frame_keep(split.dataset.schema, split.train)
-        inner.append(Split(f"{split.name}-validation", split.dataset,
-                           split.train.loc[keep].reset_index(drop=True),
-                           split.train.loc[~keep].reset_index(drop=True)))
+        kept, held = split.carve(ratio, seed)
+        inner.append(Split(f"{split.name}-validation", split.dataset, kept,
+                           held if held is not None else kept.iloc[:0], method=split.method, n_last=split.n_last))
     return inner
 
 

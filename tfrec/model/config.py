@@ -34,7 +34,7 @@ INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096), "fe
 MAX_WIDTH = 16_384
 MAX_LAYERS = 16
 FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2": (0.0, 100.0),
-                "retrieval_weight": (0.0, 1e6), "rating_weight": (0.0, 1e6),
+                "retrieval_weight": (0.0, 1e6), "rating_weight": (0.0, 1e6), "rating_blend": (0.0, 1e6),
                 "temperature": (1e-6, 1e6), "linear_l2": (1e-6, 1e9), "rating_learning_rate": (1e-12, 100.0)}
 
 
@@ -52,10 +52,10 @@ class ModelConfig:
     """Everything that defines a two-tower model and its training.
 
     The defaults were chosen on validation carves of ml-100k u1, implicit ml-100k and synthetic
-    data (benchmarks/bench_history.py measures them against EASE): the query is the history,
-    pooled over the item id embedding the candidate tower uses (ids only, 64-d, no
-    projection), beside the denoising linear autoencoder's item-to-item matrix; users' batches,
-    squared loss, history dropout 0.5, 20 epochs; ratings from rating towers. ``auto`` settles each
+    data (benchmarks/bench_history.py measures them against EASE): the query is the history pooled
+    over the candidate tower's item id embedding (ids only, 64-d), beside the denoising linear
+    autoencoder's item-to-item matrix; users' batches, squared loss, history dropout 0.5, 20
+    epochs; rating towers that rate and add to the score (``rating_blend``). ``auto`` settles each
     choice for the data (:func:`tfrec.model.build.resolve_examples`): no linear path above
     :data:`LINEAR_MAX_ITEMS` items. The older feature towers: :meth:`feature_towers`.
 
@@ -77,6 +77,8 @@ class ModelConfig:
         rating_epochs: Epochs of the rating towers' phase after retrieval, on interaction batches
             of ``rating_batch_size`` at Adam's ``rating_learning_rate`` (:mod:`tfrec.model.rating`);
             0: the head reads the retrieval towers and trains with them.
+        rating_blend: Weight of the rating towers' dot product added to the retrieval score,
+            relative to the history score's spread (0: rankings from the history model alone).
         num_hard_negatives: Keep only this many hardest in-batch negatives.
         remove_accidental_hits: Mask in-batch negatives that are the positive item.
         logq_correction: Correct in-batch logits by the item's training frequency.
@@ -145,7 +147,7 @@ class ModelConfig:
             ``steps_per_execution``): fewer returns to Python between steps; progress is
             reported every that many steps. One under a distribution strategy (its
             collectives fail inside the multi-step loop).
-        validation_ratio: Fraction of train rows held out (seeded hash) to pick the epoch.
+        validation_ratio: Fraction of train rows held out to pick the epoch (a split's carve, else a hash).
         refit: With the carve, train again on all rows for the best validation epoch's count
             (:func:`tfrec.model.fit.train`); off: keep the carve's model.
         early_stopping_patience: Stop after this many epochs without validation improvement (``None``: never).
@@ -192,6 +194,7 @@ class ModelConfig:
     rating_epochs: int = 10
     rating_batch_size: int = 1024
     rating_learning_rate: float = 0.002
+    rating_blend: float = 2.0
     rating_layers: tuple[int, ...] = (64,)
     use_cross: bool = False
     use_bias: bool = True
@@ -274,16 +277,13 @@ class ModelConfig:
 
     @classmethod
     def feature_towers(cls, **changes: Any) -> ModelConfig:
-        """The feature-driven towers (tfrec's default before the history model): user id and
-        every user/context feature in the query tower, item id and every item feature in the
-        candidate tower, a hidden layer, in-batch negatives, retrieval weighted 0.001 beside
-        the rating task; ``changes`` applied on top."""
+        """The feature-driven towers (the default before the history model: :data:`FEATURE_TOWERS`,
+        user/context and item features, ids, in-batch negatives); ``changes`` applied on top."""
         return cls.from_dict({**cls().to_dict(), **FEATURE_TOWERS, **changes})
 
     @property
     def masks_accidental_hits(self) -> bool:
-        """Whether training masks sampled or in-batch negatives that are the positive item
-        (always with ``mixed`` negatives: a uniform draw hits it often)."""
+        """Whether training masks negatives that are the positive (always with ``mixed``)."""
         return self.remove_accidental_hits or self.negatives == "mixed"
 
     @property

@@ -122,6 +122,7 @@ def train(
     batches: BatchSource,
     validation: BatchSource | None = None,
     *,
+    carve: tuple[BatchSource, BatchSource] | None = None,
     strategy: tf.distribute.Strategy | None = None,
     shuffle: bool = True,
     checkpoint_dir: str | os.PathLike | None = None,
@@ -148,6 +149,8 @@ def train(
         batches: The training rows and the feature tables (schema included).
         validation: Validation rows; ``None`` carves ``config.validation_ratio`` of the
             training rows (seeded hash), or trains without validation when it is 0.
+        carve: ``batches`` already divided into (kept, held out) -- by a split's protocol,
+            e.g. the latest rows -- used instead of the hash carve (no ``validation``).
         strategy: A ``tf.distribute`` strategy (:func:`tfrec.model.distribute.make_strategy`);
             ``None`` trains on the default device.
         shuffle: Shuffle the rows each epoch (seeded); off: the source's order.
@@ -171,9 +174,10 @@ def train(
     run = RunOptions(strategy, shuffle, checkpoint_dir, tensorboard_dir, backup_dir, verbose, progress)
     if config.refit and validation is not None:
         logger.info("refit: validation rows given apart are not trained on; one run")
+    kept, held = carve if carve is not None and validation is None else (batches, None)
     if not (config.refit and validation is None and config.validation_ratio > 0):
-        return _fit_once(config, batches, validation, run)
-    selection = _fit_once(config, batches, None, dataclasses.replace(
+        return _fit_once(config, kept, held if held is not None else validation, run)
+    selection = _fit_once(config, kept, held, dataclasses.replace(
         run, checkpoint_dir=None, rating_phase=False,
         tensorboard_dir=tensorboard_dir and os.path.join(tensorboard_dir, "selection")))
     history, seconds, held_out = selection.history, selection.seconds, selection.validation_rows

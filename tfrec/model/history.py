@@ -27,7 +27,12 @@ import pandas as pd
 import tensorflow as tf
 
 from tfrec.errors import ConfigError
+from tfrec.model.encoder import as_id_dtype
 from tfrec.schema import Schema
+
+#: Feature names of an explicit history (serving a user from their items, not their id).
+HISTORY_ITEMS = "__history_items__"
+HISTORY_WEIGHTS = "__history_weights__"
 
 #: Buffered pairs above which the table compacts to ``max_len`` per user.
 COMPACT_ABOVE = 1_000_000
@@ -237,3 +242,41 @@ class HistoryPooling(tf.keras.layers.Layer):
             total -= own[:, None] * self.item_embedding(positives)
             weight -= own
         return self._normalize(total, weight)
+
+
+class HistorySide:
+    """Mixin: the history methods of :class:`~tfrec.model.two_tower.TwoTowerModel` (its
+    ``history_pool``, id lookups and dtypes)."""
+
+    history_pool: HistoryPooling | None
+
+    def history_items(self: Any, features: dict[str, tf.Tensor],
+                      training: bool = False) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+        """Ragged item indices and weights ``[batch, None]``: the explicit history in ``features``,
+        else the user's stored one (history dropout in training; unknown items weighted 0)."""
+        pool = self._history()
+        if HISTORY_ITEMS in features:
+            items = pool.item_lookup(as_id_dtype(features[HISTORY_ITEMS], self.item_id_dtype))
+            weights = (tf.cast(features[HISTORY_WEIGHTS], tf.float32) if HISTORY_WEIGHTS in features
+                       else tf.ones(tf.shape(items)))
+            weights = tf.RaggedTensor.from_tensor(weights * tf.cast(tf.not_equal(items, 0), tf.float32))
+            return tf.RaggedTensor.from_tensor(items), weights
+        users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+        return pool.kept_history(users, training)
+
+    def history_vector(self: Any, features: dict[str, tf.Tensor], training: bool = False,
+                       positives: tf.Tensor | None = None) -> tf.Tensor:
+        """Pooled history ``[batch, id_dim]`` of :meth:`history_items` (empty for unknown users)."""
+        if HISTORY_ITEMS in features:
+            return self._history().pool(*self.history_items(features))
+        users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+        return self._history().pool_users(users, positives, training)
+
+    def _history(self: Any) -> HistoryPooling:
+        if self.history_pool is None:
+            raise ConfigError("this model was trained without history = true")
+        return self.history_pool
+
+    def item_positions(self: Any, item_ids: tf.Tensor) -> tf.Tensor:
+        """Index of each item id ``[batch]`` in the candidate tower's id embedding."""
+        return self._history().item_lookup(as_id_dtype(item_ids, self.item_id_dtype))

@@ -146,6 +146,39 @@ class RatingTowers(tf.keras.layers.Layer):
         return tf.reduce_mean(errors), retrieval
 
 
+class TowerScores(tf.keras.layers.Layer):
+    """The rating towers' dot product as a second retrieval score (``rating_blend``): each known
+    user's and item's tower output, stored after the rating phase (non-trainable: saved with the
+    weights), the user side scaled by the blend weight. Appended to the query and candidate
+    embeddings, it adds ``w * u . i`` to the one dot product that indexes, exports and serving
+    compute, from the ids alone; users and items unknown to training (row 0) add nothing.
+
+    Args:
+        n_users, n_items: Rows of the user and item index (vocabulary + 1).
+        dim: Width of the rating towers' outputs.
+    """
+
+    def __init__(self, n_users: int, n_items: int, dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.users = self.add_weight(name="users", shape=(n_users, dim), initializer="zeros", trainable=False)
+        self.items = self.add_weight(name="items", shape=(n_items, dim), initializer="zeros", trainable=False)
+
+    def fill(self, user_rows: np.ndarray, users: np.ndarray, item_rows: np.ndarray, items: np.ndarray) -> None:
+        """Stores tower outputs ``[n, dim]`` at the given index rows (the others stay 0)."""
+        for table, rows, values in ((self.users, user_rows, users), (self.items, item_rows, items)):
+            array = np.zeros(table.shape, dtype=np.float32)
+            array[np.asarray(rows, dtype=np.int64)] = values
+            table.assign(array)
+
+    def query(self, users: tf.Tensor) -> tf.Tensor:
+        """``[batch, dim]``: the scaled user rows of index ``users [batch]``."""
+        return tf.gather(self.users, users)
+
+    def candidate(self, items: tf.Tensor) -> tf.Tensor:
+        """``[batch, dim]``: the item rows of index ``items [batch]``."""
+        return tf.gather(self.items, items)
+
+
 class RatingSide:
     """Mixin: the rating methods of :class:`~tfrec.model.two_tower.TwoTowerModel` (its
     attributes ``rating_head``, ``rating_towers``, ``training_phase``, ids, lookups and tasks)."""

@@ -14,11 +14,15 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfrec.data.columns import side_columns
+from tfrec.data.dataset import Dataset
 from tfrec.data.pipeline import sized
 from tfrec.data.sources import BatchSource
 from tfrec.errors import TfrecError
 from tfrec.model.optimizers import make_optimizer
+from tfrec.model.tower import batched_apply
 from tfrec.model.two_tower import TwoTowerModel
+from tfrec.schema import as_input_array
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +32,8 @@ PREFIX = "rating_phase_"
 
 def fit_rating_towers(model: TwoTowerModel, batches: BatchSource, rows: int, shuffle: bool = True,
                       verbose: int = 0) -> tuple[dict[str, list[float]], float]:
-    """Trains the model's rating towers on ``batches`` (``rows`` rows); nothing without them.
+    """Trains the model's rating towers on ``batches`` (``rows`` rows), then stores their
+    outputs for the retrieval score (:func:`fill_tower_scores`); nothing without them.
 
     Args:
         model: A trained single-device model; its rating towers train in place.
@@ -71,4 +76,33 @@ def fit_rating_towers(model: TwoTowerModel, batches: BatchSource, rows: int, shu
                          f"({config.rating_learning_rate:g})")
     logger.info("rating towers: %d epochs on %d rows in %.1f s, training RMSE %.4f", config.rating_epochs,
                 rows, seconds, curves.get(PREFIX + "rmse", [float("nan")])[-1])
+    fill_tower_scores(model, batches.tables)
     return curves, seconds
+
+
+#: Users whose scores set the blend's scale (the first of the vocabulary; all when fewer).
+SCALE_USERS = 512
+
+
+def fill_tower_scores(model: TwoTowerModel, tables: Dataset) -> None:
+    """Stores the rating towers' outputs for every training user and item in the model's
+    :class:`~tfrec.model.rating.TowerScores`, the user side scaled so that the added score's
+    standard deviation is ``rating_blend`` times the retrieval score's (over the first
+    :data:`SCALE_USERS` users x the item vocabulary): the two scores live on unrelated scales
+    (squared-loss history scores ~0.1, softmax logits ~5 on ml-100k). Nothing without them.
+    """
+    scores, towers = model.tower_scores, model.rating_towers
+    if scores is None or towers is None:
+        return
+    users = side_columns(tables, "user", np.asarray(model.user_vocabulary), missing="default")
+    items = side_columns(tables, "item", np.asarray(model.item_vocabulary), missing="default")
+    user_out = batched_apply(lambda f: towers.user_tower(f), users)
+    item_out = batched_apply(lambda f: towers.item_tower(f), items)
+    sample = {k: v[:SCALE_USERS] for k, v in users.items()}
+    retrieval = batched_apply(model.query_embedding, sample) @ batched_apply(model.candidate_embedding, items).T
+    added = user_out[:SCALE_USERS] @ item_out.T
+    weight = model.model_config.rating_blend * float(retrieval.std()) / max(float(added.std()), 1e-12)
+    scores.fill(model.user_index(as_input_array(np.asarray(model.user_vocabulary))).numpy(), weight * user_out,
+                model.item_index(as_input_array(np.asarray(model.item_vocabulary))).numpy(), item_out)
+    logger.info("rating towers' scores added to retrieval at weight %.4g (rating_blend %g)", weight,
+                model.model_config.rating_blend)

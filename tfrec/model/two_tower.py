@@ -19,10 +19,10 @@ import tensorflow_recommenders as tfrs
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
 from tfrec.model.encoder import as_id_dtype, lookup_layer
-from tfrec.model.history import HistoryPooling
+from tfrec.model.history import HistoryPooling, HistorySide
 from tfrec.model.linear import ItemToItem
 from tfrec.model.negatives import CatalogNegatives, in_batch_loss
-from tfrec.model.rating import RatingHead, RatingSide, RatingTowers, uses_rating_towers
+from tfrec.model.rating import RatingHead, RatingSide, RatingTowers, TowerScores, uses_rating_towers
 from tfrec.model.specs import FeatureSpec, plain
 from tfrec.model.steps import EpochMeanSteps
 from tfrec.model.tower import Tower, batched_apply
@@ -37,12 +37,9 @@ def _projection(config: ModelConfig, specs: Sequence[FeatureSpec], extra: int) -
     return bool(config.tower_layers) or sum(s.embedding_dim for s in specs) + extra != config.embedding_dim
 
 
-#: Feature names of an explicit history (serving a user from their items, not their id).
-HISTORY_ITEMS = "__history_items__"
-HISTORY_WEIGHTS = "__history_weights__"
 
 
-class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
+class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
     """Query and candidate towers trained with a retrieval task and a rating task.
 
     Build one with :func:`tfrec.model.build.build_model`, which fits the specs on the training
@@ -65,8 +62,9 @@ class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
 
     With ``config.history`` the query tower also reads each user's pooled history (the table
     of :class:`~tfrec.model.history.HistoryPooling`, keyed by user id), or an explicit history
-    given as :data:`HISTORY_ITEMS` (``[batch, n]`` item ids, padded with any id of weight 0)
-    and :data:`HISTORY_WEIGHTS` (``[batch, n]``) in the features: a user unknown to training.
+    given as :data:`~tfrec.model.history.HISTORY_ITEMS` (``[batch, n]`` item ids, padded with
+    any id of weight 0) and ``HISTORY_WEIGHTS`` (``[batch, n]``) in the features: a user unknown
+    to training (:class:`~tfrec.model.history.HistorySide`).
     """
 
     def __init__(self, config: ModelConfig | dict[str, Any],
@@ -139,6 +137,8 @@ class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
                                               self.global_mean, name="rating_towers")
         elif self.has_rating_head:
             self.rating_head = RatingHead(c, n_users, n_items, self.global_mean, name="rating_head")
+        self.tower_scores = (TowerScores(n_users, n_items, c.embedding_dim, name="tower_scores")
+                             if self.rating_towers is not None and c.rating_blend > 0 else None)
         if self.has_rating_head:
             # Per-example losses, averaged over the global batch in compute_loss: correct under
             # a distribution strategy too (Keras losses with AUTO reduction are not).
@@ -155,7 +155,7 @@ class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
     def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False,
                         positives: tf.Tensor | None = None) -> tf.Tensor:
         """User/query embeddings ``[batch, embedding_dim (+ 1 with item_bias) (+ n_index with
-        history_linear: the multi-hot history)]``.
+        history_linear: the multi-hot history) (+ embedding_dim with rating_blend)]``.
 
         Args:
             features: ``{feature: Tensor[batch]}`` (plus the history inputs, see the class).
@@ -175,38 +175,10 @@ class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
             query = tf.concat([query, tf.ones_like(query[:, :1])], axis=-1)
         if linear is not None:
             query = tf.concat([query, linear], axis=-1)
+        if self.tower_scores is not None:  # zeros until the rating phase fills them
+            users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+            query = tf.concat([query, self.tower_scores.query(users)], axis=-1)
         return query
-
-    def history_items(self, features: dict[str, tf.Tensor],
-                      training: bool = False) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
-        """Ragged item indices and weights ``[batch, None]``: the explicit history in ``features``,
-        else the user's stored one (history dropout in training; unknown items weighted 0)."""
-        pool = self._history()
-        if HISTORY_ITEMS in features:
-            items = pool.item_lookup(as_id_dtype(features[HISTORY_ITEMS], self.item_id_dtype))
-            weights = (tf.cast(features[HISTORY_WEIGHTS], tf.float32) if HISTORY_WEIGHTS in features
-                       else tf.ones(tf.shape(items)))
-            weights = tf.RaggedTensor.from_tensor(weights * tf.cast(tf.not_equal(items, 0), tf.float32))
-            return tf.RaggedTensor.from_tensor(items), weights
-        users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
-        return pool.kept_history(users, training)
-
-    def history_vector(self, features: dict[str, tf.Tensor], training: bool = False,
-                       positives: tf.Tensor | None = None) -> tf.Tensor:
-        """Pooled history ``[batch, id_dim]`` of :meth:`history_items` (empty for unknown users)."""
-        if HISTORY_ITEMS in features:
-            return self._history().pool(*self.history_items(features))
-        users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
-        return self._history().pool_users(users, positives, training)
-
-    def _history(self) -> HistoryPooling:
-        if self.history_pool is None:
-            raise ConfigError("this model was trained without history = true")
-        return self.history_pool
-
-    def item_positions(self, item_ids: tf.Tensor) -> tf.Tensor:
-        """Index of each item id ``[batch]`` in the candidate tower's id embedding."""
-        return self._history().item_lookup(as_id_dtype(item_ids, self.item_id_dtype))
 
     def set_training_catalog(self, columns: dict[str, np.ndarray]) -> None:
         """The catalog (``{column: array[n_items]}``) the ``full`` and ``mixed`` negatives
@@ -216,13 +188,16 @@ class TwoTowerModel(RatingSide, EpochMeanSteps, tfrs.Model):
 
     def candidate_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Item/candidate embeddings ``[batch, embedding_dim (+ 1: the item's bias) (+ n_index:
-        its row of the item-to-item matrix)]``."""
+        its row of the item-to-item matrix) (+ embedding_dim: its rating-tower output)]``."""
         candidate = self.candidate_tower(features, training=training)
         if self.model_config.item_bias:
             items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
             candidate = tf.concat([candidate, self.retrieval_bias(items)], axis=-1)
         if self.linear is not None:
             candidate = tf.concat([candidate, self.linear.candidate(self.item_positions(features[self.item_id]))], -1)
+        if self.tower_scores is not None:
+            items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
+            candidate = tf.concat([candidate, self.tower_scores.candidate(items)], axis=-1)
         return candidate
 
     def call(self, features: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:

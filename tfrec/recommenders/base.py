@@ -32,6 +32,9 @@ from tfrec.recommenders.topk import mask_rows, top_k_rows
 
 logger = logging.getLogger(__name__)
 
+#: A split's protocol carve of its training rows: ``(ratio, seed) -> (kept, held out or None)``.
+Carve = Callable[[float, int], tuple[pd.DataFrame, "pd.DataFrame | None"]]
+
 #: Threads that rank blocks of users at once (one per core).
 RANK_THREADS = os.cpu_count() or 1
 
@@ -121,6 +124,9 @@ class Recommender(abc.ABC):
         self.progress: Progress | None = None
         #: Where a Keras-trained model writes its TensorBoard logs (``None``: none).
         self.log_dir: Path | None = None
+        #: ``(ratio, seed) -> (kept, held out)``: the training rows divided by the split's own
+        #: protocol, for models that hold rows out to choose how long to train (set by fit).
+        self.carve: Carve | None = None
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod
@@ -165,7 +171,7 @@ class Recommender(abc.ABC):
         return self.seen.catalog
 
     def fit(self, train: pd.DataFrame, dataset: Dataset, validation: pd.DataFrame | None = None,
-            *, seen: SeenItems | None = None) -> Recommender:
+            *, seen: SeenItems | None = None, carve: Carve | None = None) -> Recommender:
         """Fits on the training interactions of ``dataset``.
 
         Args:
@@ -173,12 +179,15 @@ class Recommender(abc.ABC):
             dataset: Schema, feature tables and the item catalog.
             validation: Validation interactions for models that tune or stop early on them.
             seen: The split's :class:`SeenItems` (built from ``train`` when not given).
+            carve: The split's carve of ``train`` (:attr:`carve`; the harness gives
+                :meth:`~tfrec.evaluation.splits.Split.carve`).
 
         Returns:
             ``self``.
         """
         self._dataset = dataset
         self._seen = seen if seen is not None else SeenItems.build(train, dataset)
+        self.carve = carve
         self._fit(train, validation)
         return self
 

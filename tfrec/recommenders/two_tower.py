@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 
 from tfrec.data.columns import side_columns
+from tfrec.data.holdout import nested_seed
 from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.config import ModelConfig
 from tfrec.model.fit import TrainResult, train
-from tfrec.model.two_tower import HISTORY_ITEMS, HISTORY_WEIGHTS, TwoTowerModel, batched_apply
+from tfrec.model.history import HISTORY_ITEMS, HISTORY_WEIGHTS
+from tfrec.model.two_tower import TwoTowerModel, batched_apply
 from tfrec.recommenders.base import Recommender, SeenItems
 
 RANK_BY = ("retrieval", "rating")
@@ -29,7 +31,9 @@ class TwoTowerRecommender(Recommender):
     :meth:`predict` the rating head's predicted rating (needs ``rating_weight > 0``). Users and
     items unknown to training -- even absent from the feature tables -- are scored through
     the out-of-vocabulary embeddings and their known features, never an error. Validation rows
-    given to :meth:`fit` are the model's validation set (early stopping, validation curves).
+    given to :meth:`fit` are the model's validation set (early stopping, validation curves);
+    without them, ``validation_ratio`` holds out rows by the split's carve when :meth:`fit` is
+    given one (the harness does), else by the hash.
     """
 
     def __init__(self, config: ModelConfig | None = None, *, rank_by: str = "retrieval",
@@ -59,7 +63,13 @@ class TwoTowerRecommender(Recommender):
         source = FrameSource(self.dataset, train_rows.reset_index(drop=True), "train")
         held_out = (FrameSource(self.dataset, validation.reset_index(drop=True), "validation")
                     if validation is not None and len(validation) else None)
-        self.result = train(self.config, source, held_out, progress=self.progress,
+        carve = None
+        if held_out is None and self.carve is not None and self.config.validation_ratio > 0:
+            # The split's own carve (the latest rows of a temporal split) instead of the hash.
+            kept, held = self.carve(self.config.validation_ratio, nested_seed(self.config.seed))
+            if held is not None:
+                carve = (FrameSource(self.dataset, kept, "train"), FrameSource(self.dataset, held, "validation"))
+        self.result = train(self.config, source, held_out, carve=carve, progress=self.progress,
                             tensorboard_dir=self.log_dir)
         self._model = self.result.model
         # train() indexed the whole catalog (dataset.item_ids order = self.catalog order).
