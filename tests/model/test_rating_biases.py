@@ -33,7 +33,7 @@ def test_biases_are_shrunken_mean_deviations_over_any_chunking():
 
 def test_build_starts_the_head_at_the_biases_and_only_when_asked(synthetic):
     model = build_from_frame(CONFIG, synthetic, synthetic.interactions)
-    head = model.rating_head
+    head = model.head()
     schema = synthetic.schema
     stats = TrainingStats(schema).add(interaction_arrays(schema, synthetic.interactions))
     users, items = stats.rating_biases()
@@ -43,4 +43,4 @@ def test_build_starts_the_head_at_the_biases_and_only_when_asked(synthetic):
     got = tf.squeeze(head.user_bias(model.user_index(tf.constant(users.index.to_numpy()))), -1).numpy()
     np.testing.assert_allclose(got, users.to_numpy(), rtol=1e-5, atol=1e-6)
     plain = build_from_frame(CONFIG.replace(rating_bias_init=False), synthetic, synthetic.interactions)
-    assert not np.any(plain.rating_head.item_bias.embeddings.numpy())
+    assert not np.any(plain.head().item_bias.embeddings.numpy())

@@ -141,10 +141,8 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
             solve_linear(model)
     if config.rating_bias_init and model.has_rating_head and config.use_bias:
         users, items = stats.rating_biases()
-        head = model.rating_towers.head if model.rating_towers is not None else model.rating_head
-        head.set_biases(model.user_index(as_input_array(users.index.to_numpy())).numpy(),
-                                     users.to_numpy(), model.item_index(as_input_array(items.index.to_numpy())).numpy(),
-                                     items.to_numpy())
+        model.head().set_biases(model.user_index(as_input_array(users.index.to_numpy())).numpy(), users.to_numpy(),
+                                model.item_index(as_input_array(items.index.to_numpy())).numpy(), items.to_numpy())
     return model
 
 

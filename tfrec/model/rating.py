@@ -195,6 +195,10 @@ class RatingSide:
     user_id_dtype: str
     item_id_dtype: str
 
+    def head(self: Any) -> RatingHead:
+        """The rating head: the rating towers' when there are some, else the model's own."""
+        return self.rating_towers.head if self.rating_towers is not None else self.rating_head
+
     def _indices(self: Any, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
         return (self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype)),
                 self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype)))

@@ -99,7 +99,9 @@ def fill_tower_scores(model: TwoTowerModel, tables: Dataset) -> None:
     user_out = batched_apply(lambda f: towers.user_tower(f), users)
     item_out = batched_apply(lambda f: towers.item_tower(f), items)
     sample = {k: v[:SCALE_USERS] for k, v in users.items()}
-    retrieval = batched_apply(model.query_embedding, sample) @ batched_apply(model.candidate_embedding, items).T
+    width = user_out.shape[1]  # the stored scores' columns, left out (a second fill sees the first)
+    retrieval = (batched_apply(model.query_embedding, sample)[:, :-width]
+                 @ batched_apply(model.candidate_embedding, items)[:, :-width].T)
     added = user_out[:SCALE_USERS] @ item_out.T
     weight = model.model_config.rating_blend * float(retrieval.std()) / max(float(added.std()), 1e-12)
     scores.fill(model.user_index(as_input_array(np.asarray(model.user_vocabulary))).numpy(), weight * user_out,
