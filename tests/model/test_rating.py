@@ -103,7 +103,7 @@ def test_rating_options_are_checked(changes, message):
 
 
 def test_a_diverging_rating_phase_names_its_step_size(split):
-    with pytest.raises(TfrecError, match="lower rating_learning_rate"):
+    with pytest.raises(TfrecError, match="Lower rating_learning_rate"):
         train_split(CONFIG.replace(epochs=1, rating_learning_rate=100.0, rating_epochs=2), split)
 
 

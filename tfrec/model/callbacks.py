@@ -13,11 +13,30 @@ import numpy as np
 import tensorflow as tf
 
 from tfrec.data.join import Columns
+from tfrec.errors import TfrecError
 from tfrec.model.config import ModelConfig
 from tfrec.model.validation import RankingValidation
 from tfrec.progress import Progress
 
 logger = logging.getLogger(__name__)
+
+
+def check_finite(curves: dict[str, list[float]], loss: str, what: str, fix: str) -> None:
+    """Raises when a fit ended on a NaN/inf value (Keras's ``TerminateOnNaN`` stops after the
+    epoch it appears in).
+
+    Args:
+        curves: The fit's per-epoch values by metric name.
+        loss: The name of the loss curve (its length is the epoch the fit stopped in).
+        what: What trained (``"training"``, ``"the rating towers' training"``).
+        fix: The likely cause and its fix, one sentence.
+
+    Raises:
+        TfrecError: A curve's last value is not finite.
+    """
+    if any(not np.isfinite(v[-1]) for v in curves.values() if v):
+        raise TfrecError(f"{what} stopped: the loss became NaN/inf in epoch {len(curves.get(loss, []))} "
+                         f"(training stops after a NaN epoch). {fix}")
 
 
 class EpochLog(tf.keras.callbacks.Callback):

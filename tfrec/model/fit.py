@@ -32,9 +32,9 @@ from tfrec.data.holdout import nested_seed
 from tfrec.data.pipeline import batch_count, sized, tensor_batches
 from tfrec.data.scan import ScanResult, Tee
 from tfrec.data.sources import BatchSource
-from tfrec.errors import ConfigError, TfrecError
+from tfrec.errors import ConfigError
 from tfrec.model.build import build_model
-from tfrec.model.callbacks import EpochLog, StepProgress, training_callbacks
+from tfrec.model.callbacks import EpochLog, StepProgress, check_finite, training_callbacks
 from tfrec.model.config import ModelConfig
 from tfrec.model.distribute import check_batch_size, is_distributed
 from tfrec.model.history import HistoryTable
@@ -302,10 +302,7 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
     # Factorized top-k metrics are computed only in evaluation: drop their training zeros.
     values = {k: [float(x) for x in v] for k, v in history.history.items()
               if not k.startswith("factorized_top_k")}
-    if any(not np.isfinite(v[-1]) for v in values.values() if v):
-        raise TfrecError(
-            f"training stopped: the loss became NaN/inf in epoch {len(values.get('loss', []))} "
-            f"(training stops after a NaN epoch). Likely cause: {likely_nan_cause(config, stats, tables)}")
+    check_finite(values, "loss", "training", f"Likely cause: {likely_nan_cause(config, stats, tables)}")
     if distributed:
         model = single_device_copy(model)
     epochs_run = len(values.get("loss", [])) or config.epochs

@@ -261,7 +261,7 @@ class HistorySide:
                        else tf.ones(tf.shape(items)))
             weights = tf.RaggedTensor.from_tensor(weights * tf.cast(tf.not_equal(items, 0), tf.float32))
             return tf.RaggedTensor.from_tensor(items), weights
-        users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+        users = self.user_rows(features)
         return pool.kept_history(users, training)
 
     def history_vector(self: Any, features: dict[str, tf.Tensor], training: bool = False,
@@ -269,7 +269,7 @@ class HistorySide:
         """Pooled history ``[batch, id_dim]`` of :meth:`history_items` (empty for unknown users)."""
         if HISTORY_ITEMS in features:
             return self._history().pool(*self.history_items(features))
-        users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+        users = self.user_rows(features)
         return self._history().pool_users(users, positives, training)
 
     def _history(self: Any) -> HistoryPooling:

@@ -82,7 +82,7 @@ class CatalogNegatives:
         config, pool = model.model_config, model.history_pool
         if pool is None or self.row_of_index is None:
             raise ValueError("user-level training needs the history and its catalog rows")
-        users = model.user_index(as_id_dtype(inputs[model.user_id], model.user_id_dtype))
+        users = model.user_rows(inputs)
         items, weights = pool.user_history(users)
         index = items.flat_values
         row = tf.gather(self.row_of_index, tf.minimum(index, tf.size(self.row_of_index, tf.int64) - 1))

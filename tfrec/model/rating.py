@@ -22,7 +22,6 @@ import tensorflow_recommenders as tfrs
 
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
-from tfrec.model.encoder import as_id_dtype
 from tfrec.model.specs import FeatureSpec
 from tfrec.model.tower import Tower
 
@@ -199,10 +198,6 @@ class RatingSide:
         """The rating head: the rating towers' when there are some, else the model's own."""
         return self.rating_towers.head if self.rating_towers is not None else self.rating_head
 
-    def _indices(self: Any, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
-        return (self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype)),
-                self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype)))
-
     def rating_from_embeddings(self: Any, query: Any, candidate: Any,
                                features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Predicted ratings ``[batch]`` from the retrieval towers' outputs ``[batch, dim]``
@@ -210,7 +205,7 @@ class RatingSide:
         if not self.has_rating_head:
             raise ConfigError("this model has no rating head: it was trained without ratings or "
                               "with rating_weight = 0; train with rating_weight > 0 to predict ratings")
-        users, items = self._indices(features)
+        users, items = self.user_rows(features), self.item_rows(features)
         if self.rating_towers is not None:
             return self.rating_towers(features, users, items, training=training)
         dim = self.model_config.embedding_dim  # the towers' outputs, without the bias column
@@ -229,7 +224,7 @@ class RatingSide:
         (the retrieval model is not read)."""
         if self.rating_towers is None or self.rating is None:
             raise ConfigError("this model has no rating towers (rating_epochs = 0 or no ratings)")
-        users, items = self._indices(inputs)
+        users, items = self.user_rows(inputs), self.item_rows(inputs)
         squared, retrieval = self.rating_towers.loss(
             inputs, users, items, tf.cast(inputs[self.rating], tf.float32), self._log_probabilities,
             inputs[self.weight] if self.weight else None, self.rating_task)

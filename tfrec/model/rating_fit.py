@@ -18,7 +18,7 @@ from tfrec.data.columns import side_columns
 from tfrec.data.dataset import Dataset
 from tfrec.data.pipeline import sized
 from tfrec.data.sources import BatchSource
-from tfrec.errors import TfrecError
+from tfrec.model.callbacks import check_finite
 from tfrec.model.optimizers import make_optimizer
 from tfrec.model.tower import batched_apply
 from tfrec.model.two_tower import TwoTowerModel
@@ -70,10 +70,8 @@ def fit_rating_towers(model: TwoTowerModel, batches: BatchSource, rows: int, shu
         model.reset_compile_cache()
     seconds = time.perf_counter() - start
     curves = {PREFIX + name: [float(x) for x in values] for name, values in history.history.items()}
-    if any(not np.isfinite(v[-1]) for v in curves.values() if v):
-        raise TfrecError(f"the rating towers' training stopped: the loss became NaN/inf in epoch "
-                         f"{len(curves.get(PREFIX + 'loss', []))}; lower rating_learning_rate "
-                         f"({config.rating_learning_rate:g})")
+    check_finite(curves, PREFIX + "loss", "the rating towers' training",
+                 f"Lower rating_learning_rate ({config.rating_learning_rate:g}).")
     logger.info("rating towers: %d epochs on %d rows in %.1f s, training RMSE %.4f", config.rating_epochs,
                 rows, seconds, curves.get(PREFIX + "rmse", [float("nan")])[-1])
     fill_tower_scores(model, batches.tables)

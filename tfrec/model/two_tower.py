@@ -152,6 +152,14 @@ class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
         self.retrieval_loss_tracker = tf.keras.metrics.Mean(name="retrieval_loss")
 
     # ------------------------------------------------------------------ inference primitives
+    def user_rows(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Index ``[batch]`` of each row's user id in the user vocabulary (0: unknown)."""
+        return self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+
+    def item_rows(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Index ``[batch]`` of each row's item id in the item vocabulary (0: unknown)."""
+        return self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
+
     def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False,
                         positives: tf.Tensor | None = None) -> tf.Tensor:
         """User/query embeddings ``[batch, embedding_dim (+ 1 with item_bias) (+ n_index with
@@ -176,8 +184,7 @@ class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
         if linear is not None:
             query = tf.concat([query, linear], axis=-1)
         if self.tower_scores is not None:  # zeros until the rating phase fills them
-            users = self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
-            query = tf.concat([query, self.tower_scores.query(users)], axis=-1)
+            query = tf.concat([query, self.tower_scores.query(self.user_rows(features))], axis=-1)
         return query
 
     def set_training_catalog(self, columns: dict[str, np.ndarray]) -> None:
@@ -191,13 +198,11 @@ class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
         its row of the item-to-item matrix) (+ embedding_dim: its rating-tower output)]``."""
         candidate = self.candidate_tower(features, training=training)
         if self.model_config.item_bias:
-            items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
-            candidate = tf.concat([candidate, self.retrieval_bias(items)], axis=-1)
+            candidate = tf.concat([candidate, self.retrieval_bias(self.item_rows(features))], axis=-1)
         if self.linear is not None:
             candidate = tf.concat([candidate, self.linear.candidate(self.item_positions(features[self.item_id]))], -1)
         if self.tower_scores is not None:
-            items = self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
-            candidate = tf.concat([candidate, self.tower_scores.candidate(items)], axis=-1)
+            candidate = tf.concat([candidate, self.tower_scores.candidate(self.item_rows(features))], axis=-1)
         return candidate
 
     def call(self, features: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
