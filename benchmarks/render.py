@@ -161,7 +161,10 @@ def history(result: dict) -> str:
         top = parts["top100"]
         lines += ["", f"TFRS tutorial protocol (random 80/20, factorized top-100 accuracy on test): "
                       f"{top['top100_accuracy']:.3f}."]
-        if "seen_share_of_top100" in top:
+        if top.get("seen_share_of_top100", 1.0) < 0.005:
+            lines[-1] += (" The user's own training items score below every other item (`seen_penalty`): "
+                          "none is in any test user's top 100.")
+        elif "seen_share_of_top100" in top:
             lines[-1] += (f" The user's own training items fill {top['seen_share_of_top100']:.0%} of each test "
                           f"user's top 100 there; without them the accuracy is "
                           f"{top['top100_accuracy_seen_excluded']:.3f}.")

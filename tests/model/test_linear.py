@@ -11,10 +11,12 @@ from tfrec.data.columns import side_columns
 from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError
 from tfrec.model.closed_form import dlae_weights, regularized_inverse
-from tfrec.model.config import LINEAR_MAX_ITEMS, ModelConfig
+from tfrec.model.config import ModelConfig
+from tfrec.model.config_check import LINEAR_MAX_ITEMS
 from tfrec.model.fit import train
 from tfrec.model.history import HISTORY_ITEMS, HISTORY_WEIGHTS
-from tfrec.model.linear import ItemToItem
+from tfrec.model.linear import ItemToItem, without_seen_penalty
+from tfrec.model.persist import load_model, save_model
 
 LINEAR = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user_id=False,
                      user_features=(), item_features=(), context_features=(), tower_layers=(),
@@ -202,3 +204,46 @@ def test_beside_a_solved_matrix_the_towers_start_near_zero_and_seeded(synthetic)
     np.testing.assert_array_equal(table, second.history_pool.item_embedding.embeddings.numpy())
     learned = build_from_frame(LINEAR, synthetic, synthetic.interactions)
     assert learned.history_pool.item_embedding.embeddings.numpy().std() > 0.02, "only beside a solved matrix"
+
+
+def _scores(model, synthetic, users, catalog):
+    query = model.query_embedding({"user_id": tf.constant(users)}).numpy()
+    return query @ model.candidate_embedding(catalog).numpy().T
+
+
+def test_after_training_a_users_own_items_score_below_every_other_item(synthetic, tmp_path):
+    """``seen_penalty``: the diagonal scores each own item ``seen_score x its weight``, set after
+    training; the other items' scores, and so every list that leaves own items out, are unchanged."""
+    result = train(SOLVED.replace(epochs=1), FrameSource(synthetic, synthetic.interactions))
+    model = result.model
+    penalty = float(model.linear.seen_score.numpy())
+    assert penalty < 0
+    catalog = side_columns(synthetic, "item", result.catalog[synthetic.schema.item_id].to_numpy(), missing="default")
+    users = np.asarray(model.user_vocabulary[:40])
+    scores = _scores(model, synthetic, users, catalog)
+    np.testing.assert_allclose(model.query_embedding({"user_id": tf.constant(users)}).numpy()
+                               @ model.indexed_item_embeddings.T, scores, rtol=1e-5, atol=1e-5)
+    with without_seen_penalty(model):
+        plain = _scores(model, synthetic, users, catalog)
+    items = pd.Index(result.catalog[synthetic.schema.item_id])
+    rows = synthetic.interactions
+    for i, user in enumerate(users):
+        seen = np.zeros(len(items), bool)
+        seen[items.get_indexer(rows[rows.user_id == user].item_id)] = True
+        assert scores[i, seen].max() < scores[i, ~seen].min(), user
+        np.testing.assert_array_equal(scores[i, ~seen], plain[i, ~seen])
+        np.testing.assert_allclose(scores[i, seen], plain[i, seen] + penalty, rtol=1e-4)  # weights are 1
+    save_model(model, tmp_path / "m")
+    assert float(load_model(tmp_path / "m").linear.seen_score.numpy()) == penalty
+
+
+def test_training_never_sees_the_penalty_and_it_can_be_turned_off(synthetic):
+    rows = FrameSource(synthetic, synthetic.interactions)
+    on, off = (train(SOLVED.replace(epochs=1, seen_penalty=flag), rows) for flag in (True, False))
+    assert on.history["loss"] == off.history["loss"]
+    assert float(off.model.linear.seen_score.numpy()) == 0.0
+    user = off.model.user_vocabulary[0]
+    catalog = side_columns(synthetic, "item", off.catalog[synthetic.schema.item_id].to_numpy(), missing="default")
+    scores = _scores(off.model, synthetic, np.array([user]), catalog)[0]
+    seen = off.catalog[synthetic.schema.item_id].isin(synthetic.interactions.query("user_id == @user").item_id)
+    assert scores[seen.to_numpy()].max() > np.median(scores), "own items keep the model's own scores"

@@ -12,7 +12,8 @@ from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError
 from tfrec.evaluation.splits import make_splits
 from tfrec.model.build import resolve_examples
-from tfrec.model.config import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS, ModelConfig
+from tfrec.model.config import ModelConfig
+from tfrec.model.config_check import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS
 from tfrec.model.fit import train
 
 USERS = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user_id=False,

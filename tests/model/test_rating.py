@@ -10,8 +10,9 @@ from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
+from tfrec.model.linear import SAMPLE_USERS
 from tfrec.model.persist import load_model, save_model
-from tfrec.model.rating_fit import SCALE_USERS, fit_rating_towers
+from tfrec.model.rating_fit import fit_rating_towers
 from tfrec.model.two_tower import TwoTowerModel
 
 CONFIG = ModelConfig(epochs=2, embedding_dim=16, id_embedding_dim=16, feature_embedding_dim=8, rating_layers=(16,),
@@ -111,7 +112,7 @@ def test_the_blend_adds_the_rating_towers_score_at_its_weight(trained, split):
     """score = retrieval score + w * user_tower . item_tower, w setting the added score's spread
     to rating_blend x the retrieval score's; users unknown to training get nothing added."""
     model = trained.model
-    assert len(model.user_vocabulary) <= SCALE_USERS  # the sample that set the weight: every user
+    assert len(model.user_vocabulary) <= SAMPLE_USERS  # the sample that set the weight: every user
     users = side_columns(split.dataset, "user", np.asarray(model.user_vocabulary), missing="default")
     items = side_columns(split.dataset, "item", np.asarray(model.item_vocabulary), missing="default")
     query, candidate = model.query_embedding(users).numpy(), model.candidate_embedding(items).numpy()

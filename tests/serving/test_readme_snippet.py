@@ -53,8 +53,10 @@ def test_no_user_is_served_a_training_item(ml100k_export, ml100k_dir, capsys):
     ids, scores, known = served.recommend_with_status(features, k=10)
     assert known.all() and ids.shape == (len(users), 10) and np.isfinite(scores).all()
     assert all(not set(ids[i]) & seen[u] for i, u in enumerate(users)), "a training item was served"
+    # The default model's own score puts each user's training items last (seen_penalty): allowed
+    # back in, none of them reaches a top 10.
     included, _ = served.recommend(features, k=10, include_seen=True)
-    assert sum(bool(set(included[i]) & seen[u]) for i, u in enumerate(users)) > len(users) // 2
+    np.testing.assert_array_equal(included, ids)
     from starlette.testclient import TestClient
 
     from tfrec.serving.http import create_app

@@ -11,7 +11,8 @@ import scipy.sparse as sp
 from tfrec.data.dataset import Dataset
 from tfrec.errors import ConfigError
 from tfrec.model.closed_form import dlae_weights
-from tfrec.model.config import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS, ModelConfig
+from tfrec.model.config import ModelConfig
+from tfrec.model.config_check import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS
 from tfrec.model.history import HistoryTable
 from tfrec.model.rating import uses_rating_towers
 from tfrec.model.specs import FeatureSpec

@@ -8,35 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tfrec.errors import ConfigError
+from tfrec.model.config_check import check_values
 from tfrec.textio import parse_toml, read_text
-
-OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
-NEGATIVES = ("auto", "in_batch", "mixed", "full")
-EXAMPLES = ("auto", "interactions", "users")
-USER_LOSSES = ("auto", "multinomial", "squared")
-LINEAR_SOLVERS = ("closed_form", "sgd")
-#: ``history_linear``'s items x items arrays: refused above this many items (~9.2k items peaked at
-#: 4.5 GB closed-form, 6.3 GB sgd; sgd on 16,688 took 20 GB and was killed on a 24 GB machine).
-LINEAR_MAX_ITEMS = 10_000
-#: ``negatives = "auto"`` uses the full softmax while batch_size x catalog logits stay below this
-#: (ml-100k: 4096 x 1682 = 6.9M), mixed negatives above it.
-FULL_SOFTMAX_LOGITS = 1 << 26
-HISTORY_WEIGHTINGS = ("none", "rating", "recency")
-HISTORY_POOLINGS = ("mean", "sqrt", "sum")
-#: Upper bounds of the integer options: far above any sensible value, far below what would
-#: exhaust memory before the first step (an embedding_dim of 1e8 would).
-INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096), "feature_embedding_dim": (1, 1024),
-                  "epochs": (1, 10_000), "batch_size": (1, 1 << 20), "top_k": (1, 100_000),
-                  "hash_bins_above": (1, 100_000_000), "num_hard_negatives": (1, 1 << 20),
-                  "early_stopping_patience": (0, 10_000), "history_max_len": (1, 100_000), "num_sampled": (1, 1 << 20),
-                  "steps_per_execution": (1, 10_000), "user_batch_size": (1, 1 << 20), "seed": (0, 2**31 - 1),
-                  "rating_epochs": (0, 10_000), "rating_batch_size": (1, 1 << 20)}
-MAX_WIDTH = 16_384
-MAX_LAYERS = 16
-FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2": (0.0, 100.0),
-                "retrieval_weight": (0.0, 1e6), "rating_weight": (0.0, 1e6), "rating_blend": (0.0, 1e6),
-                "temperature": (1e-6, 1e6), "linear_l2": (1e-6, 1e9), "rating_learning_rate": (1e-12, 100.0)}
-
 
 #: :meth:`ModelConfig.feature_towers`: the fields that differ from the defaults.
 FEATURE_TOWERS: dict[str, Any] = {
@@ -57,7 +30,7 @@ class ModelConfig:
     autoencoder's item-to-item matrix; users' batches, squared loss, history dropout 0.5, 20
     epochs; rating towers that rate and add to the score (``rating_blend``). ``auto`` settles each
     choice for the data (:func:`tfrec.model.build.resolve_examples`): no linear path above
-    :data:`LINEAR_MAX_ITEMS` items. The older feature towers: :meth:`feature_towers`.
+    :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS` items. The older feature towers: :meth:`feature_towers`.
 
     Attributes:
         embedding_dim: Output width of both towers (they must agree for the dot product).
@@ -117,7 +90,7 @@ class ModelConfig:
             ``squared`` (every catalog score against the multi-hot stored items; Steck 2020)
             or ``auto`` (``squared`` with the linear path, else ``multinomial``).
         history_linear: EASE's item-to-item matrix beside the towers (``examples = "users"``;
-            :mod:`tfrec.model.linear`); at most :data:`LINEAR_MAX_ITEMS` items (``auto``: on
+            :mod:`tfrec.model.linear`); at most :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS` items (``auto``: on
             with users' batches up to that many items).
         linear_solver: ``closed_form``: the matrix is the denoising linear autoencoder's
             optimum for the training histories, fixed before the towers train (they learn the
@@ -125,6 +98,10 @@ class ModelConfig:
         linear_l2: L2 penalty on that matrix, on EASE's scale (the whole data's sum of
             squares; with ``sgd`` each step adds its share ``user_batch_size / users``).
         linear_dropout: The closed form's input dropout rate (``sgd``: ``history_dropout``).
+        seen_penalty: With the linear path, after training, a user's own history items score
+            below every other item in the model's dot product (:func:`tfrec.model.linear.demote_seen`):
+            lists that leave them out are unchanged; ``include_seen`` lists and metrics that rank
+            the whole catalog put them last. ``false``: the model's own scores for them.
         negatives: ``auto`` (``full`` while ``batch_size x catalog`` stays under
             :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``), ``in_batch`` (the other rows' items,
             logQ-corrected), ``mixed`` (in-batch plus ``num_sampled`` uniform catalog items,
@@ -189,6 +166,7 @@ class ModelConfig:
     linear_solver: str = "closed_form"
     linear_l2: float = 200.0
     linear_dropout: float = 0.67
+    seen_penalty: bool = True
     negatives: str = "auto"
     num_sampled: int = 1024
     rating_epochs: int = 10
@@ -222,58 +200,7 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
-        for name, (low, high) in INTEGER_LIMITS.items():
-            value = getattr(self, name)
-            if value is None and name in ("hash_bins_above", "num_hard_negatives", "early_stopping_patience",
-                                          "id_embedding_dim"):
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise ConfigError(f"{name} must be an integer from {low} to {high:,}, got {value!r}")
-        widths = self.tower_layers + self.rating_layers
-        if any(not isinstance(w, int) or isinstance(w, bool) or not 1 <= w <= MAX_WIDTH for w in widths):
-            raise ConfigError(f"tower_layers and rating_layers must list integers from 1 to {MAX_WIDTH:,}")
-        if len(widths) > 2 * MAX_LAYERS:
-            raise ConfigError(f"at most {MAX_LAYERS} hidden layers per stack")
-        for name, (least, most) in FLOAT_LIMITS.items():
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not least <= value <= most:
-                raise ConfigError(f"{name} must be a number from {least:g} to {most:g}, got {value!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer {self.optimizer!r} unknown; use one of {list(OPTIMIZERS)}")
-        if self.retrieval_weight == 0 and self.rating_weight == 0:  # FLOAT_LIMITS refuses < 0
-            raise ConfigError("retrieval_weight and rating_weight must not both be 0")
-        for name, allowed in (("negatives", NEGATIVES), ("examples", EXAMPLES), ("user_loss", USER_LOSSES),
-                              ("linear_solver", LINEAR_SOLVERS),
-                              ("history_weighting", HISTORY_WEIGHTINGS), ("history_pooling", HISTORY_POOLINGS)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
-        if self.examples == "users" and not self.history:
-            raise ConfigError("examples = 'users' makes each user's history the query: it needs "
-                              "history = true (or use examples = 'interactions')")
-        if self.examples == "users" and self.negatives in ("in_batch", "mixed"):
-            raise ConfigError(f"examples = 'users' scores every user against the whole catalog; "
-                              f"negatives = {self.negatives!r} applies to examples = 'interactions' "
-                              "(use negatives = 'auto' or 'full')")
-        if self.history_linear not in (True, False, "auto"):
-            raise ConfigError(f"history_linear must be true, false or \"auto\", got {self.history_linear!r}")
-        if self.history_linear is True and (self.examples == "interactions" or not self.history):
-            raise ConfigError("history_linear = true is trained on users' batches: it needs "
-                              "examples = 'users' (and history = true)")
-        for name in ("history_dropout", "linear_dropout", "dropout", "validation_ratio"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.history and not self.use_item_id:
-            raise ConfigError("history = true embeds history items with the item id embedding: "
-                              "it needs use_item_id = true")
-        if self.projection is False and self.tower_layers:
-            raise ConfigError("projection = false needs tower_layers = [] (hidden layers end in a "
-                              "projection to embedding_dim)")
-        flags = [f.name for f in dataclasses.fields(self)
-                 if f.type == "bool" and not isinstance(getattr(self, f.name), bool)]
-        if flags:  # TOML's "yes" or 1 would read as true
-            raise ConfigError(f"{flags[0]} must be true or false, got {getattr(self, flags[0])!r}")
+        check_values(self)
 
     @classmethod
     def feature_towers(cls, **changes: Any) -> ModelConfig:

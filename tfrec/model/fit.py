@@ -38,6 +38,7 @@ from tfrec.model.callbacks import EpochLog, StepProgress, check_finite, training
 from tfrec.model.config import ModelConfig
 from tfrec.model.distribute import check_batch_size, is_distributed
 from tfrec.model.history import HistoryTable
+from tfrec.model.linear import demote_seen
 from tfrec.model.optimizers import make_optimizer
 from tfrec.model.persist import single_device_copy
 from tfrec.model.projector import write_projector
@@ -312,6 +313,7 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
     if run.rating_phase:  # its curves join the history; its time the fit's
         curves, rating_seconds = fit_rating_towers(model, batches, scan.rows, shuffle, verbose)
         values, seconds = {**values, **curves}, seconds + rating_seconds
+    demote_seen(model, tables)
     model.index_candidates(columns)
     if tensorboard_dir is not None:
         write_projector(model.indexed_item_embeddings, catalog, tables.schema.item_id, tensorboard_dir)

@@ -16,18 +16,42 @@ keeps it fixed: the towers learn what it leaves. ``"sgd"`` learns ``B`` with the
 diagonal is held at zero by the variable's constraint (the optimizer applies it after every
 step), so a candidate's row is a plain gather: scoring the whole catalog in training holds a
 few ``n x n`` arrays at once (B, the optimizer's two moments, the gathered rows and their
-gradient), hence :data:`~tfrec.model.config.LINEAR_MAX_ITEMS`.
+gradient), hence :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS`.
+
+The diagonal only ever scores a user's own items. After training, ``seen_penalty`` (default)
+gives it a negative value (:func:`demote_seen`): each user's own history items then score below
+every other item in the model's own dot product -- in indexes, exports, and metrics that rank
+the whole catalog (TFRS's factorized top-k) -- while the ranking of the other items does not
+change. Training always sees the zero diagonal.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 
+from tfrec.data.columns import side_columns
+from tfrec.data.dataset import Dataset
 from tfrec.errors import ConfigError
-from tfrec.model.config import LINEAR_MAX_ITEMS
+from tfrec.model.config_check import LINEAR_MAX_ITEMS
+from tfrec.model.tower import batched_apply
+
+if TYPE_CHECKING:  # annotations only: the model imports this module
+    from tfrec.model.two_tower import TwoTowerModel
+
+logger = logging.getLogger(__name__)
+
+#: Users whose scores set a scale after training (the rating blend's, the seen penalty's): the
+#: first of the vocabulary, all when fewer.
+SAMPLE_USERS = 512
+#: The seen penalty in units of the sampled score range (a user's own item ends at least this
+#: range below the best score, so below every sampled score).
+SEEN_MARGIN = 2.0
 
 
 class ZeroDiagonal(tf.keras.constraints.Constraint):
@@ -54,6 +78,9 @@ class ItemToItem(tf.keras.layers.Layer):
         self.n_index, self.solved = int(n_index), bool(solved)
         self.matrix = self.add_weight(name="matrix", shape=[self.n_index, self.n_index],
                                       initializer="zeros", constraint=ZeroDiagonal(), trainable=not solved)
+        # What the diagonal scores after training (seen_penalty; 0 in training). A scalar of its
+        # own: the matrix keeps its zero diagonal, and models saved before it load with 0.
+        self.seen_score = self.add_weight(name="seen_score", shape=[], initializer="zeros", trainable=False)
 
     def query(self, items: tf.RaggedTensor, weights: tf.RaggedTensor) -> tf.Tensor:
         """Multi-hot histories ``[batch, n_index]`` from ragged item indices and weights
@@ -63,9 +90,11 @@ class ItemToItem(tf.keras.layers.Layer):
         return tf.scatter_nd(pairs, weights.flat_values, tf.stack([items.nrows(), self.n_index]))
 
     def candidate(self, index: tf.Tensor) -> tf.Tensor:
-        """Rows ``B[j, :]`` ``[batch, n_index]`` of item indices ``index [batch]`` (their own
-        entry is 0: the diagonal)."""
-        return tf.gather(self.matrix, index)
+        """Rows ``B[j, :]`` ``[batch, n_index]`` of item indices ``index [batch]``, their own
+        entry (the diagonal) set to :attr:`seen_score`."""
+        rows = tf.gather(self.matrix, index)
+        own = tf.stack([tf.range(tf.shape(index, out_type=tf.int64)[0]), tf.cast(index, tf.int64)], axis=1)
+        return tf.tensor_scatter_nd_add(rows, own, tf.fill(tf.shape(index), self.seen_score))
 
     def set_matrix(self, matrix: tf.Tensor | np.ndarray) -> None:
         """Assigns ``B`` ``[n_index, n_index]`` (row ``j``: item ``j``'s weights; diagonal set to 0)."""
@@ -74,3 +103,53 @@ class ItemToItem(tf.keras.layers.Layer):
     def penalty(self) -> tf.Tensor:
         """``sum(B ** 2)`` (the diagonal is zero)."""
         return tf.reduce_sum(tf.square(self.matrix))
+
+
+@contextmanager
+def without_seen_penalty(model: TwoTowerModel) -> Iterator[None]:
+    """The model's scores with a zero diagonal inside the block (the penalty restored after)."""
+    linear = model.linear
+    saved = float(linear.seen_score.numpy()) if linear is not None else 0.0
+    if linear is not None:
+        linear.seen_score.assign(0.0)
+    try:
+        yield
+    finally:
+        if linear is not None:
+            linear.seen_score.assign(saved)
+
+
+def sample_scores(model: TwoTowerModel, tables: Dataset, drop_last: int = 0) -> np.ndarray:
+    """Retrieval scores ``[min(users, SAMPLE_USERS), n_items]`` of the first vocabulary users
+    against every vocabulary item, without the seen penalty.
+
+    Args:
+        model: A trained model.
+        tables: The training data's user and item tables (the towers' features).
+        drop_last: Embedding columns left out at the end of both sides (the stored rating-tower
+            scores, when their own scale is being set).
+    """
+    users = side_columns(tables, "user", np.asarray(model.user_vocabulary[:SAMPLE_USERS]), missing="default")
+    items = side_columns(tables, "item", np.asarray(model.item_vocabulary), missing="default")
+    width = slice(None, -drop_last if drop_last else None)
+    with without_seen_penalty(model):
+        return (batched_apply(model.query_embedding, users)[:, width]
+                @ batched_apply(model.candidate_embedding, items)[:, width].T)
+
+
+def demote_seen(model: TwoTowerModel, tables: Dataset) -> None:
+    """Sets the diagonal of a trained model's linear path (``seen_penalty``) so that a user's own
+    history items score below the other items: minus :data:`SEEN_MARGIN` x the range of
+    :func:`sample_scores`, divided by the smallest stored history weight (a history item's
+    penalty is its weight x the diagonal). Nothing without the linear path or with
+    ``seen_penalty = false``.
+    """
+    linear, pool = model.linear, model.history_pool
+    if linear is None or pool is None or not model.model_config.seen_penalty:
+        return
+    scores = sample_scores(model, tables)
+    weights = pool.weights_.numpy()
+    least = float(weights[weights > 0].min()) if (weights > 0).any() else 1.0
+    penalty = SEEN_MARGIN * float(scores.max() - scores.min()) / max(least, 1e-3)
+    linear.seen_score.assign(-penalty)
+    logger.info("seen_penalty: a user's own history items score %.4g lower (times their weight)", penalty)

@@ -19,6 +19,7 @@ from tfrec.data.dataset import Dataset
 from tfrec.data.pipeline import sized
 from tfrec.data.sources import BatchSource
 from tfrec.model.callbacks import check_finite
+from tfrec.model.linear import SAMPLE_USERS, sample_scores
 from tfrec.model.optimizers import make_optimizer
 from tfrec.model.tower import batched_apply
 from tfrec.model.two_tower import TwoTowerModel
@@ -78,16 +79,13 @@ def fit_rating_towers(model: TwoTowerModel, batches: BatchSource, rows: int, shu
     return curves, seconds
 
 
-#: Users whose scores set the blend's scale (the first of the vocabulary; all when fewer).
-SCALE_USERS = 512
-
-
 def fill_tower_scores(model: TwoTowerModel, tables: Dataset) -> None:
     """Stores the rating towers' outputs for every training user and item in the model's
     :class:`~tfrec.model.rating.TowerScores`, the user side scaled so that the added score's
     standard deviation is ``rating_blend`` times the retrieval score's (over the first
-    :data:`SCALE_USERS` users x the item vocabulary): the two scores live on unrelated scales
-    (squared-loss history scores ~0.1, softmax logits ~5 on ml-100k). Nothing without them.
+    :data:`~tfrec.model.linear.SAMPLE_USERS` users x the item vocabulary): the two scores live on
+    unrelated scales (squared-loss history scores ~0.1, softmax logits ~5 on ml-100k). Nothing
+    without them.
     """
     scores, towers = model.tower_scores, model.rating_towers
     if scores is None or towers is None:
@@ -96,11 +94,9 @@ def fill_tower_scores(model: TwoTowerModel, tables: Dataset) -> None:
     items = side_columns(tables, "item", np.asarray(model.item_vocabulary), missing="default")
     user_out = batched_apply(lambda f: towers.user_tower(f), users)
     item_out = batched_apply(lambda f: towers.item_tower(f), items)
-    sample = {k: v[:SCALE_USERS] for k, v in users.items()}
-    width = user_out.shape[1]  # the stored scores' columns, left out (a second fill sees the first)
-    retrieval = (batched_apply(model.query_embedding, sample)[:, :-width]
-                 @ batched_apply(model.candidate_embedding, items)[:, :-width].T)
-    added = user_out[:SCALE_USERS] @ item_out.T
+    # The stored scores' columns are left out (a second fill sees the first).
+    retrieval = sample_scores(model, tables, drop_last=user_out.shape[1])
+    added = user_out[:SAMPLE_USERS] @ item_out.T
     weight = model.model_config.rating_blend * float(retrieval.std()) / max(float(added.std()), 1e-12)
     scores.fill(model.user_index(as_input_array(np.asarray(model.user_vocabulary))).numpy(), weight * user_out,
                 model.item_index(as_input_array(np.asarray(model.item_vocabulary))).numpy(), item_out)

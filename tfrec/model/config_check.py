@@ -1,0 +1,97 @@
+"""The value rules of :class:`~tfrec.model.config.ModelConfig`: allowed choices, numeric
+limits and the combinations that cannot train, each refused with one line naming the option."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tfrec.errors import ConfigError
+
+OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
+NEGATIVES = ("auto", "in_batch", "mixed", "full")
+EXAMPLES = ("auto", "interactions", "users")
+USER_LOSSES = ("auto", "multinomial", "squared")
+LINEAR_SOLVERS = ("closed_form", "sgd")
+#: ``history_linear``'s items x items arrays: refused above this many items (~9.2k items peaked at
+#: 4.5 GB closed-form, 6.3 GB sgd; sgd on 16,688 took 20 GB and was killed on a 24 GB machine).
+LINEAR_MAX_ITEMS = 10_000
+#: ``negatives = "auto"`` uses the full softmax while batch_size x catalog logits stay below this
+#: (ml-100k: 4096 x 1682 = 6.9M), mixed negatives above it.
+FULL_SOFTMAX_LOGITS = 1 << 26
+HISTORY_WEIGHTINGS = ("none", "rating", "recency")
+HISTORY_POOLINGS = ("mean", "sqrt", "sum")
+#: Upper bounds of the integer options: far above any sensible value, far below what would
+#: exhaust memory before the first step (an embedding_dim of 1e8 would).
+INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096), "feature_embedding_dim": (1, 1024),
+                  "epochs": (1, 10_000), "batch_size": (1, 1 << 20), "top_k": (1, 100_000),
+                  "hash_bins_above": (1, 100_000_000), "num_hard_negatives": (1, 1 << 20),
+                  "early_stopping_patience": (0, 10_000), "history_max_len": (1, 100_000), "num_sampled": (1, 1 << 20),
+                  "steps_per_execution": (1, 10_000), "user_batch_size": (1, 1 << 20), "seed": (0, 2**31 - 1),
+                  "rating_epochs": (0, 10_000), "rating_batch_size": (1, 1 << 20)}
+MAX_WIDTH = 16_384
+MAX_LAYERS = 16
+FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2": (0.0, 100.0),
+                "retrieval_weight": (0.0, 1e6), "rating_weight": (0.0, 1e6), "rating_blend": (0.0, 1e6),
+                "temperature": (1e-6, 1e6), "linear_l2": (1e-6, 1e9), "rating_learning_rate": (1e-12, 100.0)}
+
+
+
+def check_values(config: Any) -> None:
+    """Checks every option of ``config`` (a :class:`~tfrec.model.config.ModelConfig`).
+
+    Raises:
+        ConfigError: The first invalid value or combination, by name.
+    """
+    for name, (low, high) in INTEGER_LIMITS.items():
+        value = getattr(config, name)
+        if value is None and name in ("hash_bins_above", "num_hard_negatives", "early_stopping_patience",
+                                      "id_embedding_dim"):
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"{name} must be an integer from {low} to {high:,}, got {value!r}")
+    widths = config.tower_layers + config.rating_layers
+    if any(not isinstance(w, int) or isinstance(w, bool) or not 1 <= w <= MAX_WIDTH for w in widths):
+        raise ConfigError(f"tower_layers and rating_layers must list integers from 1 to {MAX_WIDTH:,}")
+    if len(widths) > 2 * MAX_LAYERS:
+        raise ConfigError(f"at most {MAX_LAYERS} hidden layers per stack")
+    for name, (least, most) in FLOAT_LIMITS.items():
+        value = getattr(config, name)
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not least <= value <= most:
+            raise ConfigError(f"{name} must be a number from {least:g} to {most:g}, got {value!r}")
+    if config.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"optimizer {config.optimizer!r} unknown; use one of {list(OPTIMIZERS)}")
+    if config.retrieval_weight == 0 and config.rating_weight == 0:  # FLOAT_LIMITS refuses < 0
+        raise ConfigError("retrieval_weight and rating_weight must not both be 0")
+    for name, allowed in (("negatives", NEGATIVES), ("examples", EXAMPLES), ("user_loss", USER_LOSSES),
+                          ("linear_solver", LINEAR_SOLVERS),
+                          ("history_weighting", HISTORY_WEIGHTINGS), ("history_pooling", HISTORY_POOLINGS)):
+        if getattr(config, name) not in allowed:
+            raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(config, name)!r}")
+    if config.examples == "users" and not config.history:
+        raise ConfigError("examples = 'users' makes each user's history the query: it needs "
+                          "history = true (or use examples = 'interactions')")
+    if config.examples == "users" and config.negatives in ("in_batch", "mixed"):
+        raise ConfigError(f"examples = 'users' scores every user against the whole catalog; "
+                          f"negatives = {config.negatives!r} applies to examples = 'interactions' "
+                          "(use negatives = 'auto' or 'full')")
+    if config.history_linear not in (True, False, "auto"):
+        raise ConfigError(f"history_linear must be true, false or \"auto\", got {config.history_linear!r}")
+    if config.history_linear is True and (config.examples == "interactions" or not config.history):
+        raise ConfigError("history_linear = true is trained on users' batches: it needs "
+                          "examples = 'users' (and history = true)")
+    for name in ("history_dropout", "linear_dropout", "dropout", "validation_ratio"):
+        if not 0 <= getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be in [0, 1), got {getattr(config, name)}")
+    if config.history and not config.use_item_id:
+        raise ConfigError("history = true embeds history items with the item id embedding: "
+                          "it needs use_item_id = true")
+    if config.projection is False and config.tower_layers:
+        raise ConfigError("projection = false needs tower_layers = [] (hidden layers end in a "
+                          "projection to embedding_dim)")
+    flags = [f.name for f in dataclasses.fields(config)
+             if f.type == "bool" and not isinstance(getattr(config, f.name), bool)]
+    if flags:  # TOML's "yes" or 1 would read as true
+        raise ConfigError(f"{flags[0]} must be true or false, got {getattr(config, flags[0])!r}")
