@@ -102,7 +102,7 @@ def test_cli_history(served, capsys):
     assert answer["user_status"] == "history" and answer["history"] == ["1", "2", "3"]
     assert len(answer["recommendations"]) == 5
     assert not {1, 2, 3} & {r["item_id"] for r in answer["recommendations"]}
-    assert main(["recommend", "--model", str(served.path), "--history", "1", "--user", "4"]) == 2
+    assert main(["recommend", "--model", str(served.path), "--history", "1", "--exclude", "4"]) == 2
     assert "does not combine" in capsys.readouterr().err
 
 
@@ -127,7 +127,8 @@ def test_http_history(served):
         expected, _ = served.recommend(served.user_features(user), k=10)
         assert [i["item_id"] for i in answer["items"]] == expected[0].tolist()
         for bad in ({"history": []}, {"history": "1,2"}, {"history": [1], "history_weights": [1, 2]},
-                    {"history": [1], "user_id": 3}, {"history": [True]}):
+                    {"history": [1], "include_seen": True}, {"history": [1], "user_id": True},
+                    {"history": [True]}):
             response = client.post("/recommend", json=bad)
             assert response.status_code == 400, bad
         found = client.get("/items?q=1").json()["items"]
@@ -155,7 +156,7 @@ def test_malformed_histories_get_4xx_never_5xx(served):
         assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_rating_towers_serve_ratings_while_recommend_reads_the_history_inputs(tmp_path):
+def test_rating_towers_serve_ratings_while_recommend_reads_the_history_inputs(tmp_path, capsys):
     """The default shape: history retrieval plus rating towers that read the user and item
     features. ``recommend`` takes the user id alone; ``predict_rating`` the features too, and
     the export, the HTTP route and the model in memory agree."""
@@ -189,3 +190,14 @@ def test_rating_towers_serve_ratings_while_recommend_reads_the_history_inputs(tm
         assert unknown.status_code == 200 and np.isfinite(unknown.json()["rating"])
         by_id = client.post("/recommend", json={"user_id": user, "k": 5}).json()
         assert len(by_id["items"]) == 5
+        # The rating towers' score is the known user's: the same history given with the id gets
+        # the same list (without the id, the history model alone ranks it).
+        history = served.history(user)
+        same = client.post("/recommend", json={"user_id": user, "history": history, "k": 5}).json()
+        assert same["user_status"] == "history" and same["user_id"] == user
+        assert [i["item_id"] for i in same["items"]] == [i["item_id"] for i in by_id["items"]]
+    capsys.readouterr()  # training's output
+    assert main(["recommend", "--model", str(served.path), "--user", str(user), "--history",
+                 ",".join(map(str, history)), "-k", "5", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [r["item_id"] for r in answer["recommendations"]] == [i["item_id"] for i in by_id["items"]]

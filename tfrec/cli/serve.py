@@ -40,9 +40,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     features = served.user_features(args.user, overrides)
     exclude = [v.strip() for v in args.exclude.split(",")] if args.exclude else None
     if args.history is not None:
-        if args.exclude or args.include_seen or args.user is not None:
-            raise TfrecError("--history describes a new user by their items: it does not combine with "
-                             "--user, --exclude or --include-seen (the given items are left out)")
+        if args.exclude or args.include_seen:
+            raise TfrecError("--history does not combine with --exclude or --include-seen (the given items "
+                             "are left out)")
         history = [v.strip() for v in args.history.split(",") if v.strip()]
         if not history:
             raise TfrecError("--history needs item ids separated by commas, e.g. --history 50,172,181")
@@ -71,7 +71,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     title = next((c for c in ("title", "name") if c in catalog.columns), None)
     seen_note = "training items included" if args.include_seen else "training items left out"
     if args.history is not None:
-        print(f"top {args.k} for a new user with {len(history)} history item(s) [served from the "
+        who = f"user {args.user}" if args.user is not None else "a new user"
+        print(f"top {args.k} for {who} with {len(history)} history item(s) [served from the "
               "history; its items left out]:")
     else:
         print(f"top {args.k} for user {args.user if args.user is not None else '(features only)'} "
@@ -121,8 +122,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     recommend.add_argument("--features", default=None,
                            help="user features, e.g. age=30,gender=F,occupation=writer")
     recommend.add_argument("--history", default=None,
-                           help="serve a new user from their item ids, comma-separated, oldest first "
-                                "(models trained with history = true); the items are left out")
+                           help="serve a user from these item ids, comma-separated, oldest first "
+                                "(models trained with history = true; with --user, they replace the "
+                                "user's stored items); the items are left out")
     recommend.add_argument("-k", "--k", type=int, default=10, help="number of items (default 10)")
     recommend.add_argument("--exclude", default=None, help="item ids to leave out, comma-separated")
     recommend.add_argument("--include-seen", action="store_true",

@@ -5,7 +5,8 @@ Endpoints:
 * ``POST /recommend`` -- ``{"user_id": ..., "features": {...}, "k": 10, "exclude": [...],
   "include_seen": false}`` -> the top-k with scores (and titles when the catalog has them);
   ``{"history": [item ids, oldest first], "history_weights": [...], "features": {...}}``
-  serves a new user from their items (models trained with ``history = true``);
+  serves a new user from their items (models trained with ``history = true``); with a
+  ``user_id`` too, the given history replaces that user's stored one;
 * ``POST /predict_rating`` -- ``{"user_id": ..., "item_id": ..., "features": {...}}``;
 * ``GET /healthz``, ``GET /metadata`` (schema, k, index, catalog size, versions);
 * ``GET /history?user_id=`` -- the user's training items (what the page shows);
@@ -213,8 +214,8 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
     async def from_history(data: dict[str, Any], k: int) -> JSONResponse:
         if served.info.max_history == 0:
             raise BadRequest("this model was trained without history = true: give user_id or features", 422)
-        if data.get("user_id") is not None or data.get("exclude") or data.get("include_seen"):
-            raise BadRequest("history does not combine with user_id, exclude or include_seen")
+        if data.get("exclude") or data.get("include_seen"):
+            raise BadRequest("history does not combine with exclude or include_seen (its items are left out)")
         items, weights = data["history"], data.get("history_weights")
         if not isinstance(items, list) or not items or not all(
                 isinstance(v, (str, int)) and not isinstance(v, bool) for v in items):
@@ -222,9 +223,13 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
         if weights is not None and (not isinstance(weights, list) or len(weights) != len(items) or not all(
                 isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)):
             raise BadRequest("history_weights must be a list of numbers, one per history item")
-        row = served.user_features(None, {str(key): v for key, v in checked_features(data).items()})
+        # With a user_id, the history replaces the stored one; the user's stored features (and a
+        # known user's rating-tower score) still apply.
+        user = data.get("user_id")
+        row = features_of(data) if user is not None else served.user_features(
+            None, {str(key): v for key, v in checked_features(data).items()})
         ids, scores = await asyncio.to_thread(served.recommend_from_history, items, weights, k, row)
-        return JSONResponse({"user_id": None, "user_status": "history", "history_items": len(items),
+        return JSONResponse({"user_id": user, "user_status": "history", "history_items": len(items),
                              "seen_items_excluded": True, "k": k,
                              "items": [describe(i, s) for i, s in zip(ids, scores, strict=True)]})
 
