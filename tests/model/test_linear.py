@@ -45,6 +45,9 @@ def test_the_layer_is_a_multi_hot_dot_a_zero_diagonal_matrix():
     np.testing.assert_allclose(layer.query(items, weights), [[0, 1, 0, 1, 0], [0, 0, 2, 0, 0]])
     own = layer.candidate(tf.constant([3, 0]))
     np.testing.assert_allclose(own, [[15, 16, 17, 0, 19], [0, 1, 2, 3, 4]])
+    layer.seen_score.assign(-7.0)  # seen_penalty, set after training
+    np.testing.assert_allclose(layer.candidate(tf.constant([3, 0])), [[15, 16, 17, -7, 19], [-7, 1, 2, 3, 4]])
+    np.testing.assert_allclose(layer.candidate(tf.constant([3, 0]), seen=False), own)
     off_diagonal = matrix - np.diag(np.diag(matrix))
     np.testing.assert_allclose(float(layer.penalty()), (off_diagonal ** 2).sum(), rtol=1e-6)
 

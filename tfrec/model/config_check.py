@@ -36,7 +36,6 @@ FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2
                 "temperature": (1e-6, 1e6), "linear_l2": (1e-6, 1e9), "rating_learning_rate": (1e-12, 100.0)}
 
 
-
 def check_values(config: Any) -> None:
     """Checks every option of ``config`` (a :class:`~tfrec.model.config.ModelConfig`).
 

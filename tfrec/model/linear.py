@@ -89,10 +89,13 @@ class ItemToItem(tf.keras.layers.Layer):
         pairs = tf.stack([rows, tf.cast(items.flat_values, tf.int64)], axis=1)
         return tf.scatter_nd(pairs, weights.flat_values, tf.stack([items.nrows(), self.n_index]))
 
-    def candidate(self, index: tf.Tensor) -> tf.Tensor:
+    def candidate(self, index: tf.Tensor, seen: bool = True) -> tf.Tensor:
         """Rows ``B[j, :]`` ``[batch, n_index]`` of item indices ``index [batch]``, their own
-        entry (the diagonal) set to :attr:`seen_score`."""
+        entry (the diagonal) set to :attr:`seen_score` (0 with ``seen = false``: training, where
+        it is 0 anyway, skips the copy of the rows that setting it takes)."""
         rows = tf.gather(self.matrix, index)
+        if not seen:
+            return rows
         own = tf.stack([tf.range(tf.shape(index, out_type=tf.int64)[0]), tf.cast(index, tf.int64)], axis=1)
         return tf.tensor_scatter_nd_add(rows, own, tf.fill(tf.shape(index), self.seen_score))
 

@@ -200,7 +200,8 @@ class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
         if self.model_config.item_bias:
             candidate = tf.concat([candidate, self.retrieval_bias(self.item_rows(features))], axis=-1)
         if self.linear is not None:
-            candidate = tf.concat([candidate, self.linear.candidate(self.item_positions(features[self.item_id]))], -1)
+            rows = self.linear.candidate(self.item_positions(features[self.item_id]), seen=not training)
+            candidate = tf.concat([candidate, rows], -1)
         if self.tower_scores is not None:
             candidate = tf.concat([candidate, self.tower_scores.candidate(self.item_rows(features))], axis=-1)
         return candidate
