@@ -199,9 +199,10 @@ def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: See
     def wide(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return {n: tf.cast(v, tf.int64) if v.dtype == tf.int32 else v for n, v in features.items()}
 
-    def answer(features: dict[str, tf.Tensor], exclusions: tf.Tensor) -> dict[str, tf.Tensor]:
+    def answer(features: dict[str, tf.Tensor], exclusions: tf.Tensor | None,
+               training_items: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         scores, ids = top_k(model.query_embedding(wide(features)))
-        scores, ids = top_k_excluding(scores, ids, exclusions, k)
+        scores, ids = top_k_excluding(scores, ids, exclusions, k, fallback=training_items)
         return {"item_ids": ids, "scores": scores, "known_user": seen.known(user_ids(features))}
 
     def request_exclusions(exclude: tf.Tensor) -> tf.Tensor:
@@ -209,11 +210,11 @@ def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: See
 
     @tf.function
     def recommend(features):
-        return answer(features, seen.items(user_ids(features)))
+        return answer(features, None, seen.items(user_ids(features)))
 
     @tf.function
     def recommend_excluding(features, exclude):
-        return answer(features, tf.concat([seen.items(user_ids(features)), request_exclusions(exclude)], axis=1))
+        return answer(features, request_exclusions(exclude), seen.items(user_ids(features)))
 
     @tf.function
     def recommend_including_seen(features, exclude):

@@ -73,21 +73,38 @@ class SeenItems(tf.Module):
         return self._table.lookup(user_ids) >= 0
 
 
-def top_k_excluding(scores: tf.Tensor, ids: tf.Tensor, exclusions: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """The best ``k`` of ``[batch, n]`` retrieved candidates that are not in ``exclusions``.
+def top_k_excluding(scores: tf.Tensor, ids: tf.Tensor, exclusions: tf.Tensor | None, k: int,
+                    fallback: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """The best ``k`` of ``[batch, n]`` retrieved candidates that are in neither ``exclusions``
+    nor ``fallback``.
+
+    When fewer than ``k`` remain (a catalog barely larger than what is left out), the list is
+    filled with left-out candidates at score ``-inf``: ``fallback``'s first (a known user's
+    training items, best first), ``exclusions``' last (ids the request asked to leave out).
 
     Args:
         scores: ``[batch, n]`` candidate scores, best first.
         ids: ``[batch, n]`` candidate ids.
-        exclusions: ``[batch, m]`` ids to leave out (padding never matches a catalog id).
+        exclusions: ``[batch, m]`` ids to leave out (padding never matches a catalog id), or ``None``.
         k: Items to keep (``n - m >= k``, so a full list always remains).
+        fallback: ``[batch, f]`` ids also left out, which fill the list before ``exclusions``.
 
     Returns:
         ``(scores [batch, k], ids [batch, k])``.
     """
-    if exclusions.shape[-1] == 0:
+    def left_out(group: tf.Tensor | None) -> tf.Tensor | None:
+        if group is None or group.shape[-1] == 0:
+            return None
+        return tf.reduce_any(tf.equal(ids[:, :, None], group[:, None, :]), axis=-1)
+
+    hard, soft = left_out(exclusions), left_out(fallback)
+    if hard is None and soft is None:
         return scores[:, :k], ids[:, :k]
-    hit = tf.reduce_any(tf.equal(ids[:, :, None], exclusions[:, None, :]), axis=-1)
-    masked = tf.where(hit, tf.fill(tf.shape(scores), tf.constant(-np.inf, scores.dtype)), scores)
-    best, positions = tf.math.top_k(masked, k=k)
-    return best, tf.gather(ids, positions, batch_dims=1)
+    none = tf.zeros(tf.shape(scores), tf.bool)
+    hard = none if hard is None else hard
+    soft = none if soft is None else soft & ~hard
+    # The candidates come best first: a stable sort on the tier keeps that order within each.
+    tier = tf.where(hard, 0, tf.where(soft, 1, 2))
+    positions = tf.argsort(tier, axis=1, direction="DESCENDING", stable=True)[:, :k]
+    kept = tf.where(tier == 2, scores, tf.fill(tf.shape(scores), tf.constant(-np.inf, scores.dtype)))
+    return tf.gather(kept, positions, batch_dims=1), tf.gather(ids, positions, batch_dims=1)
