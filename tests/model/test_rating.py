@@ -10,7 +10,7 @@ from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
-from tfrec.model.linear import SAMPLE_USERS
+from tfrec.model.linear import SAMPLE_USERS, without_seen_penalty
 from tfrec.model.persist import load_model, save_model
 from tfrec.model.rating_fit import fit_rating_towers
 from tfrec.model.two_tower import TwoTowerModel
@@ -115,7 +115,8 @@ def test_the_blend_adds_the_rating_towers_score_at_its_weight(trained, split):
     assert len(model.user_vocabulary) <= SAMPLE_USERS  # the sample that set the weight: every user
     users = side_columns(split.dataset, "user", np.asarray(model.user_vocabulary), missing="default")
     items = side_columns(split.dataset, "item", np.asarray(model.item_vocabulary), missing="default")
-    query, candidate = model.query_embedding(users).numpy(), model.candidate_embedding(items).numpy()
+    with without_seen_penalty(model):  # set after the blend, which it does not enter
+        query, candidate = model.query_embedding(users).numpy(), model.candidate_embedding(items).numpy()
     width = model.tower_scores.users.shape[1]
     full, retrieval = query @ candidate.T, query[:, :-width] @ candidate[:, :-width].T
     towers = model.rating_towers.user_tower(users).numpy() @ model.rating_towers.item_tower(items).numpy().T
