@@ -86,7 +86,7 @@ def top_k_excluding(scores: tf.Tensor, ids: tf.Tensor, exclusions: tf.Tensor | N
         scores: ``[batch, n]`` candidate scores, best first.
         ids: ``[batch, n]`` candidate ids.
         exclusions: ``[batch, m]`` ids to leave out (padding never matches a catalog id), or ``None``.
-        k: Items to keep (``n - m >= k``, so a full list always remains).
+        k: Items to keep (a full list of others remains when ``n`` exceeds ``k`` plus what is left out).
         fallback: ``[batch, f]`` ids also left out, which fill the list before ``exclusions``.
 
     Returns:
