@@ -138,6 +138,7 @@ KILL_SCRIPT = """
 import sys, time
 from tfrec.atomic import output_directory
 target, tag = sys.argv[1], sys.argv[2]
+print("ready", flush=True)
 while True:
     with output_directory(target, kind="test", overwrite=True) as staging:
         for i in range(40):
@@ -147,17 +148,27 @@ while True:
 
 
 def test_sigkill_at_random_instants_leaves_a_complete_old_or_new_output(tmp_path):
-    """30 kills of a process replacing the output in a loop: the target is always whole."""
+    """30 kills of a process replacing the output in a loop: the target is always whole.
+
+    Each kill lands at a random instant after the writer has started its loop (it says so once imported,
+    whatever the machine's speed); the target exists before the first kill, so a missing target is only
+    allowed mid-swap, with the old copy beside it.
+    """
     target = tmp_path / "out"
+    with output_directory(target, kind="test") as staging:
+        for i in range(40):
+            (staging / f"part-{i}").write_text("i" * 2000)
+        (staging / "complete").write_text("i")
     rng = random.Random(0)
     for trial in range(30):
         tag = "ab"[trial % 2]
-        process = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(target), tag])
-        time.sleep(rng.uniform(0.25, 0.9))
+        process = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(target), tag], stdout=subprocess.PIPE)
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"  # imported: now writing
+        time.sleep(rng.uniform(0.0, 0.3))
         process.send_signal(signal.SIGKILL)
         process.wait()
         if not target.exists():
-            assert trial == 0 or any(tmp_path.glob(".out.old-*")), "the output vanished"
+            assert any(tmp_path.glob(".out.old-*")), f"the output vanished at trial {trial}"
             continue
         parts = sorted(target.glob("part-*"))
         marker = (target / "complete").read_text()
