@@ -39,7 +39,7 @@ from tfrec.model.config import ModelConfig
 from tfrec.model.distribute import check_batch_size, is_distributed
 from tfrec.model.history import HistoryTable
 from tfrec.model.linear import demote_seen
-from tfrec.model.optimizers import make_optimizer
+from tfrec.model.optimizers import compile_phase
 from tfrec.model.persist import single_device_copy
 from tfrec.model.projector import write_projector
 from tfrec.model.rating_fit import fit_rating_towers
@@ -275,12 +275,10 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
         train_data = strategy.distribute_datasets_from_function(dataset_fn)
     else:
         train_data = sized(dataset_fn(tf.distribute.InputContext()), scan.rows, config.batch_size)
+    per_epoch = (batch_count(len(model.user_vocabulary), config.user_batch_size) if config.examples == "users"
+                 else steps or batch_count(scan.rows, config.batch_size))
     with strategy.scope():
-        # XLA cannot compile the lookup tables: the model compiles its dense parts itself.
-        # Several steps per call run inside a while loop, where the cross-replica collectives
-        # fail (CollectiveGatherV2 in a cond): one step per call under a strategy.
-        model.compile(optimizer=make_optimizer(config), jit_compile=False,
-                      steps_per_execution=1 if distributed else config.steps_per_execution)
+        compile_phase(model, config, per_epoch, distributed=distributed)
     columns = catalog_columns(tables, catalog)
     if config.negatives != "in_batch":
         model.set_training_catalog(columns)

@@ -16,11 +16,11 @@ import tensorflow as tf
 
 from tfrec.data.columns import side_columns
 from tfrec.data.dataset import Dataset
-from tfrec.data.pipeline import sized
+from tfrec.data.pipeline import batch_count, sized
 from tfrec.data.sources import BatchSource
 from tfrec.model.callbacks import check_finite
 from tfrec.model.linear import SAMPLE_USERS, sample_scores
-from tfrec.model.optimizers import make_optimizer
+from tfrec.model.optimizers import compile_phase
 from tfrec.model.tower import batched_apply
 from tfrec.model.two_tower import TwoTowerModel
 from tfrec.schema import as_input_array
@@ -60,8 +60,7 @@ def fit_rating_towers(model: TwoTowerModel, batches: BatchSource, rows: int, shu
     # reads it: a second fit of the same model needs it back (None: no backup to resume from).
     model._training_state = getattr(model, "_training_state", None)
     model.reset_compile_cache()
-    model.compile(optimizer=make_optimizer(config.replace(learning_rate=config.rating_learning_rate)),
-                  jit_compile=False, steps_per_execution=config.steps_per_execution)
+    compile_phase(model, config, batch_count(rows, config.rating_batch_size), config.rating_learning_rate)
     start = time.perf_counter()
     try:
         history = model.fit(data, epochs=config.rating_epochs, verbose=verbose,
