@@ -1,7 +1,7 @@
 """No traceback, ever: generated argument lists for every subcommand end in exit code 0 or 2,
 and a 2 comes with exactly one ``tfrec: error:`` line that is not a bug report.
 
-Runs in-process (2,000+ cases in well under two minutes). The expensive cores -- fitting the
+Runs in-process (700 generated cases, about 100 s on a slow 2-core machine). The expensive cores -- fitting the
 models of ``compare`` and training in ``train`` -- are replaced by a marker error once every
 check before them has passed: the fuzz is about what reaches them, and the contract suite and
 the CLI tests run them for real. A sample of cases also runs in real subprocesses.
@@ -151,7 +151,7 @@ def check(argv, code, err):
         assert "this is a bug" not in lines[0], (argv, lines[0])
 
 
-@settings(max_examples=2200, deadline=None, derandomize=True,
+@settings(max_examples=700, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(arguments())
 def test_generated_command_lines_never_give_a_traceback(sandbox, case):
@@ -170,7 +170,7 @@ def test_the_fuzz_reaches_past_the_parser():
     total = sum(OUTCOMES.values())
     if total == 0:
         pytest.skip("the fuzz test did not run in this session")
-    assert total >= 2000 and OUTCOMES["checked"] + OUTCOMES["reached"] + OUTCOMES["ok"] > 0.15 * total, OUTCOMES
+    assert total >= 700 and OUTCOMES["checked"] + OUTCOMES["reached"] + OUTCOMES["ok"] > 0.15 * total, OUTCOMES
 
 
 SAMPLE = [

@@ -73,7 +73,7 @@ def test_compare_writes_a_new_run_folder_by_default_and_says_where(capsys):
 
 def test_compare_tensorboard_logs_each_two_tower_fit(tmp_path):
     config = tmp_path / "m.toml"
-    config.write_text("[model]\nembedding_dim = 8\nepochs = 1\nbatch_size = 512\n")
+    config.write_text("[model]\nembedding_dim = 8\nepochs = 1\nbatch_size = 512\nrating_epochs = 0\n")
     assert main(["compare", "--models", "popularity,two-tower", "--config", str(config), "--split", "kfold",
                  "--tensorboard", str(tmp_path / "tb"), "--no-out", "--quiet"]) == 0
     runs = sorted(p.relative_to(tmp_path / "tb").as_posix() for p in (tmp_path / "tb").glob("*/*"))
