@@ -122,8 +122,9 @@ class ModelConfig:
         batch_size: Training batch size (also the number of in-batch negatives).
         steps_per_execution: Training steps per call of the compiled step function (Keras's
             ``steps_per_execution``): fewer returns to Python between steps; progress is
-            reported every that many steps. One under a distribution strategy (its
-            collectives fail inside the multi-step loop).
+            reported every that many steps. Used only when an epoch of the phase has more
+            steps (the multi-step loop costs one more trace of the step, seconds); one under a
+            distribution strategy (its collectives fail inside the multi-step loop).
         validation_ratio: Fraction of train rows held out to pick the epoch (a split's carve, else a hash).
         refit: With the carve, train again on all rows for the best validation epoch's count
             (:func:`tfrec.model.fit.train`); off: keep the carve's model.
