@@ -48,7 +48,8 @@ def test_a_folder_at_the_backup_path_that_tfrec_did_not_make_is_left_alone(tmp_p
 
 def test_cli_resume_with_another_seed_is_one_line(tmp_path, capsys):
     config = tmp_path / "model.toml"
-    config.write_text("[model]\nembedding_dim = 8\ntower_layers = []\nepochs = 1\nbatch_size = 512\n")
+    config.write_text("[model]\nembedding_dim = 8\ntower_layers = []\nepochs = 1\nbatch_size = 512\n"
+                      "rating_epochs = 0\n")
     out = tmp_path / "run"
     args = ["train", "--config", str(config), "--out", str(out)]
     # A backup as a killed run with seed 1 leaves it (the fingerprint is written before training).

@@ -19,6 +19,8 @@ from tfrec.model.stats import TrainingStats
 
 SMALL = ModelConfig(epochs=1, batch_size=128, embedding_dim=16, tower_layers=(32,),
                     id_embedding_dim=16, feature_embedding_dim=8, rating_layers=(16,), seed=3)
+#: For tests of the retrieval phase's data handling: no rating towers' phase after it.
+RETRIEVAL = SMALL.replace(rating_epochs=0)
 
 
 def streamed(synthetic, files, pattern, **options):
@@ -58,7 +60,7 @@ def test_one_pass_statistics_match_the_in_memory_ones(synthetic, files):
 
 def test_streaming_honours_validation(synthetic, files):
     """validation_ratio carves the same rows from streamed shards as from the frame."""
-    config = SMALL.replace(epochs=2, validation_ratio=0.2, refit=False)
+    config = RETRIEVAL.replace(epochs=2, validation_ratio=0.2, refit=False)
     stream = train(config, streamed(synthetic, files, "tfrecord"))
     memory = train(config, FrameSource(synthetic, synthetic.interactions))
     assert "val_loss" in stream.history and len(stream.history["val_loss"]) == 2
@@ -73,7 +75,7 @@ def test_streaming_honours_validation(synthetic, files):
 def test_validation_files_are_the_validation_set(synthetic, files):
     train_part = streamed(synthetic, files, "tfrecord/ratings-0000[01]*")
     held_out = streamed(synthetic, files, "tfrecord/ratings-00002*")
-    result = train(SMALL.replace(epochs=2), train_part, held_out)
+    result = train(RETRIEVAL.replace(epochs=2), train_part, held_out)
     assert result.validation_rows == 1000 and "val_loss" in result.history
 
 
@@ -90,15 +92,15 @@ def test_streamed_training_learns_and_evaluates(synthetic, files):
 
 
 def test_same_seed_same_training_from_files(synthetic, files):
-    first = train(SMALL, streamed(synthetic, files, "tfrecord")).history["loss"]
-    second = train(SMALL, streamed(synthetic, files, "tfrecord")).history["loss"]
-    other = train(SMALL.replace(seed=4), streamed(synthetic, files, "tfrecord")).history["loss"]
+    first = train(RETRIEVAL, streamed(synthetic, files, "tfrecord")).history["loss"]
+    second = train(RETRIEVAL, streamed(synthetic, files, "tfrecord")).history["loss"]
+    other = train(RETRIEVAL.replace(seed=4), streamed(synthetic, files, "tfrecord")).history["loss"]
     assert first == second and not np.allclose(first, other)
 
 
 def test_a_catalog_smaller_than_top_k_trains_and_evaluates():
     tiny = load_synthetic(60, 40, 600, seed=2)
-    result = train(SMALL.replace(top_k=100), FrameSource(tiny, tiny.interactions))
+    result = train(RETRIEVAL.replace(top_k=100), FrameSource(tiny, tiny.interactions))
     assert result.model.model_config.top_k == 40
     metrics = evaluate(result.model, FrameSource(tiny, tiny.interactions.iloc[:100]))
     assert 0 <= metrics["factorized_top_k/top_10_categorical_accuracy"] <= 1
