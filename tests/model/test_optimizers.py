@@ -1,4 +1,5 @@
-"""LazyAdam: exactly Adam when every row is in the gradient; untouched rows stay put."""
+"""LazyAdam: exactly Adam when every row is in the gradient; untouched rows stay put. A training
+phase compiles to one trace of its step."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import tensorflow as tf
 
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
-from tfrec.model.optimizers import LazyAdam, make_optimizer
+from tfrec.model.optimizers import LazyAdam, compile_phase, make_optimizer
 
 
 def run(optimizer, rows_per_step, steps=5):
@@ -45,3 +46,45 @@ def test_optimizer_names():
     assert isinstance(make_optimizer(ModelConfig(optimizer="lazy_adam")), LazyAdam)
     with pytest.raises(ConfigError, match="lazy_adam"):
         ModelConfig(optimizer="sgd")
+
+
+class Counting(tf.keras.Model):
+    """A linear model whose train step counts its Python calls (each one a trace)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = tf.keras.layers.Dense(1)
+        self.dense.build((None, 2))
+        self.step_traces = 0
+
+    def trained_variables(self):
+        return self.dense.trainable_variables
+
+    def train_step(self, data):
+        self.step_traces += 1
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self.dense(x)[:, 0] - y))
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, self.trained_variables()),
+                                           self.trained_variables(), strict=True))
+        return {"loss": loss}
+
+
+def fit(model, steps):
+    x = np.random.default_rng(0).normal(size=(4 * steps, 2)).astype(np.float32)
+    model.fit(tf.data.Dataset.from_tensor_slices((x, x.sum(1))).batch(4), epochs=2, verbose=0)
+    return model.train_tf_function.experimental_get_tracing_count(), model.step_traces
+
+
+@pytest.mark.parametrize("steps, per_call, step_traces", [(3, 1, 1), (8, 4, 2)])
+def test_a_phase_is_traced_once(steps, per_call, step_traces):
+    """compile_phase builds the optimizer first (one trace of the step function, not two) and
+    runs several steps per call only when an epoch has more; the multi-step loop's body is
+    traced twice by autograph, which is why one call of an epoch's few steps does not use it."""
+    model = Counting()
+    compile_phase(model, ModelConfig(steps_per_execution=4), steps_per_epoch=steps)
+    assert int(model._steps_per_execution.numpy()) == per_call
+    assert fit(model, steps) == (1, step_traces)
+    plain = Counting()  # what Keras alone does: the optimizer's slots made in the first step
+    plain.compile(optimizer=make_optimizer(ModelConfig()), steps_per_execution=per_call)
+    assert fit(plain, steps) == (2, 2 * step_traces)
