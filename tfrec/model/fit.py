@@ -275,10 +275,8 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
         train_data = strategy.distribute_datasets_from_function(dataset_fn)
     else:
         train_data = sized(dataset_fn(tf.distribute.InputContext()), scan.rows, config.batch_size)
-    per_epoch = (batch_count(len(model.user_vocabulary), config.user_batch_size) if config.examples == "users"
-                 else steps or batch_count(scan.rows, config.batch_size))
-    with strategy.scope():
-        compile_phase(model, config, per_epoch, distributed=distributed)
+    with strategy.scope():  # a distributed dataset has no cardinality: its steps were counted
+        compile_phase(model, config, steps or int(train_data.cardinality()), distributed=distributed)
     columns = catalog_columns(tables, catalog)
     if config.negatives != "in_batch":
         model.set_training_catalog(columns)

@@ -80,7 +80,7 @@ def compile_phase(model: Any, config: ModelConfig, steps_per_epoch: int, learnin
     Args:
         model: A built model with a ``trained_variables()`` method (the phase's variables).
         config: ``optimizer``, ``learning_rate``, ``weight_decay`` and ``steps_per_execution``.
-        steps_per_epoch: Training steps of one epoch of this phase.
+        steps_per_epoch: Training steps of one epoch of this phase (its dataset's cardinality).
         learning_rate: The phase's step size, if not ``config.learning_rate``.
         distributed: Training under a multi-replica strategy (call inside its scope).
     """

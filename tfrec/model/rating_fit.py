@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tfrec.data.columns import side_columns
 from tfrec.data.dataset import Dataset
-from tfrec.data.pipeline import batch_count, sized
+from tfrec.data.pipeline import sized
 from tfrec.data.sources import BatchSource
 from tfrec.model.callbacks import check_finite
 from tfrec.model.linear import SAMPLE_USERS, sample_scores
@@ -60,7 +60,7 @@ def fit_rating_towers(model: TwoTowerModel, batches: BatchSource, rows: int, shu
     # reads it: a second fit of the same model needs it back (None: no backup to resume from).
     model._training_state = getattr(model, "_training_state", None)
     model.reset_compile_cache()
-    compile_phase(model, config, batch_count(rows, config.rating_batch_size), config.rating_learning_rate)
+    compile_phase(model, config, int(data.cardinality()), config.rating_learning_rate)
     start = time.perf_counter()
     try:
         history = model.fit(data, epochs=config.rating_epochs, verbose=verbose,
