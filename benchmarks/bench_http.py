@@ -6,7 +6,7 @@ process on 127.0.0.1, and drives it with --clients concurrent keep-alive clients
 Writes JSON stamped with the commit, CPU, cores and versions.
 
     python benchmarks/bench_http.py --data-dir ../shared/data/ml-100k
-    python benchmarks/bench_http.py --smoke     # 1 training epoch, 4 clients, 100 requests, nothing written
+    python benchmarks/bench_http.py --smoke     # 1 epoch per training phase, 4 clients, 100 requests, no file
 
 Results: ``benchmarks/results/http.json``.
 """
@@ -39,10 +39,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_export(data_dir: str, work: Path, index: str, epochs: int = 3) -> Path:
+def build_export(data_dir: str, work: Path, index: str, epochs: int = 3, rating_epochs: int | None = None) -> Path:
+    """ml-100k u1 trained for ``epochs`` (and ``rating_epochs``; ``None``: the default) and exported."""
     from tfrec.cli import main
 
-    (work / "m.toml").write_text(f"[model]\nepochs = {epochs}\n")
+    rating = "" if rating_epochs is None else f"rating_epochs = {rating_epochs}\n"
+    (work / "m.toml").write_text(f"[model]\nepochs = {epochs}\n{rating}")
     assert main(["train", "--data", "ml-100k", "--data-dir", data_dir, "--split", "predefined", "--fold", "u1",
                  "--config", str(work / "m.toml"), "--out", str(work / "run")]) == 0
     assert main(["export", "--model", str(work / "run"), "--out", str(work / "export"), "--k", "10",
@@ -94,7 +96,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="in total (bounded)")
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
-    parser.add_argument("--smoke", action="store_true", help="1 epoch, 4 clients, 100 requests (CI)")
+    parser.add_argument("--smoke", action="store_true", help="1 epoch of each phase, 4 clients, 100 requests (CI)")
     parser.add_argument("--out", default=str(HERE / "results" / "http.json"), help="result JSON")
     args = parser.parse_args()
     if args.smoke:
@@ -105,7 +107,8 @@ def main() -> None:
         elif args.synthetic_items:
             export = build_synthetic_export(args.synthetic_items, Path(tmp), args.index)
         else:
-            export = build_export(args.data_dir, Path(tmp), args.index, epochs=1 if args.smoke else 3)
+            export = (build_export(args.data_dir, Path(tmp), args.index, epochs=1, rating_epochs=1) if args.smoke
+                      else build_export(args.data_dir, Path(tmp), args.index))
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(export), "--port",
                                    str(port), "--max-batch", str(args.max_batch), "--max-wait-ms",

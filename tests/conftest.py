@@ -110,3 +110,23 @@ def running_server(export, log):
             except subprocess.TimeoutExpired:  # open client connections delay a graceful stop
                 process.kill()
                 process.wait()
+
+
+#: Test modules by measured time, heaviest first (``python -m pytest --durations=0``, summed per
+#: module, 2026-12-04): xdist's ``loadscope`` hands whole modules to the workers in collection
+#: order, so the longest go first and the short ones fill in at the end. Only the schedule reads
+#: this list; a stale entry costs minutes, never a result.
+HEAVIEST_MODULES = (
+    "tests/test_benchmarks.py", "tests/serving/test_export.py", "tests/serving/test_readme_snippet.py",
+    "tests/test_docs.py", "tests/cli/test_fuzz.py", "tests/model/test_fit.py", "tests/cli/test_train.py",
+    "tests/serving/test_history_serving.py", "tests/model/test_distribute.py",
+    "tests/evaluation/test_compare.py", "tests/evaluation/test_harness.py", "tests/model/test_two_tower.py",
+    "tests/test_notebook.py", "tests/recommenders/test_contract.py", "tests/serving/test_http.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Heaviest modules first (:data:`HEAVIEST_MODULES`), each module's tests kept together and in
+    their own order (module-scoped fixtures are built once per module)."""
+    rank = {name: i for i, name in enumerate(HEAVIEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))

@@ -66,11 +66,23 @@ def test_every_documented_command_parses():
     assert not failures, "\n".join(failures)
 
 
+RUN_PAGES = sorted({page for page, marker, _ in blocks() if marker == "run"})
+
+
+def test_the_run_blocks_cover_the_tour_and_serving():
+    names = [page.name for page in RUN_PAGES]
+    assert "README.md" in names and "serving.md" in names, names
+    assert sum(1 for page, marker, body in blocks() if marker == "run" for _ in commands(body)) >= 8
+
+
 @pytest.mark.slow
-def test_the_blocks_marked_run_run(tmp_path, ml100k_dir):
+@pytest.mark.parametrize("page", RUN_PAGES, ids=lambda page: page.name)
+def test_the_blocks_marked_run_run(page, tmp_path, ml100k_dir):
+    """Each page's run blocks in order, in one folder (a page's commands build on each other);
+    one test per page, so that the pages run side by side."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     ran = 0
-    for page, marker, body in blocks():
+    for _, marker, body in (b for b in blocks() if b[0] == page):
         if marker != "run":
             continue
         for command in commands(body):
@@ -80,4 +92,4 @@ def test_the_blocks_marked_run_run(tmp_path, ml100k_dir):
             assert result.returncode == 0, f"{page.name}: {command}\n{result.stderr[-2000:]}"
             assert "Traceback" not in result.stderr and " W tensorflow" not in result.stderr, result.stderr[-2000:]
             ran += 1
-    assert ran >= 8
+    assert ran >= 1
