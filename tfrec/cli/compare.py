@@ -104,12 +104,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def sampled_note(sampled: dict) -> str:
-    """One line on a ``--sample-users`` run: how many users of how many, and what to trust."""
-    return (f"sampled: {sampled['users']:,} test users per fold (of {', '.join(f'{n:,}' for n in sampled['of'])}; "
-            f"seed {sampled['seed']}); the 95% intervals are per-user bootstraps over the sample")
-
-
 def default_run_folder(data: str, split: str, root: str = "runs") -> Path:
     """``runs/<data>-<split>-<YYYYmmdd-HHMMSS>``: a new folder per run (a suffix when two runs
     start in the same second), as Keras/TensorBoard and RecBole users expect."""
@@ -126,7 +120,7 @@ def default_run_folder(data: str, split: str, root: str = "runs") -> Path:
 def print_and_write(outcome: Comparison, metrics: str | None, staging: Path | None) -> None:
     """Prints the tables of a comparison and writes its run folder (``results.json``,
     ``report.md``, ``metrics.png``; a shard's outputs too) into ``staging``."""
-    from tfrec.evaluation.report import TERMINAL_METRICS, comparison_table, to_markdown, to_text
+    from tfrec.evaluation.report import TERMINAL_METRICS, comparison_table, report_markdown, sampled_note, to_text
     from tfrec.evaluation.shards import write_ranked
 
     payload, result, splits, ks = outcome.payload, outcome.result, outcome.splits, outcome.ks
@@ -150,21 +144,7 @@ def print_and_write(outcome: Comparison, metrics: str | None, staging: Path | No
     if shard:
         shard["ranked"] = write_ranked(staging, result.ranked)
     (staging / "results.json").write_text(json.dumps(payload, indent=2, default=str))
-    run = payload["run"]
-    header = (f"# tfrec compare: {name}\n\n"
-              f"- command: `{run['command']}`\n- date: {run['date']}; seed {run['seed']}\n"
-              f"- tfrec {run['versions']['tfrec']} (commit {run['git_commit'] or 'not a checkout'}), "
-              + ", ".join(f"{k} {v}" for k, v in run["versions"].items() if k != "tfrec") + "\n"
-              f"- machine: {run['cpu']}, {run['cores']} cores\n"
-              f"- split `{payload['split']}`: " + "; ".join(f"{s['name']} train {s['train']:,} / test {s['test']:,}"
-                                                    for s in payload["folds"]) + "\n"
-              + "".join(f"- {m}: {p['source']} {p['values'] or ''}\n" for m, p in run["params"].items())
-              + (f"- {sampled_note(payload['sampled_users'])}\n" if payload["sampled_users"] else "")
-              + "\nMean ± std over folds; 95% CI: per-user bootstrap (1,000 resamples); vs best: paired "
-                "Wilcoxon signed-rank over users, Holm-corrected (≈best: not significantly different).\n\n")
-    markdown = (header + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k, intervals))
-                                      for k in ks) + "\n")
-    (staging / "report.md").write_text(markdown)
+    (staging / "report.md").write_text(report_markdown(payload, summary, intervals, name))
     outcome.figure().savefig(staging / "metrics.png", dpi=100)
 
 

@@ -1,6 +1,9 @@
-"""Comparison tables: one formatting for the terminal, Markdown and JSON outputs."""
+"""Comparison tables and reports: one formatting for the terminal, Markdown (``report.md``) and
+JSON outputs."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,3 +79,35 @@ def to_text(table: pd.DataFrame) -> str:
     for row in table.itertuples(index=False):
         lines.append("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
     return "\n".join(lines)
+
+
+def sampled_note(sampled: dict[str, Any]) -> str:
+    """One line on a ``--sample-users`` run: how many users of how many, and what to trust."""
+    return (f"sampled: {sampled['users']:,} test users per fold (of {', '.join(f'{n:,}' for n in sampled['of'])}; "
+            f"seed {sampled['seed']}); the 95% intervals are per-user bootstraps over the sample")
+
+
+def report_markdown(payload: dict[str, Any], summary: pd.DataFrame, intervals: pd.DataFrame, name: str) -> str:
+    """``report.md`` of a comparison: how it was produced (command, date, versions, machine,
+    folds, parameters), then one table per cut-off with every main metric.
+
+    Args:
+        payload: The comparison's ``results.json`` record.
+        summary: :meth:`~tfrec.evaluation.harness.EvaluationResult.summary`.
+        intervals: :meth:`~tfrec.evaluation.harness.EvaluationResult.intervals`.
+        name: The data set's name.
+    """
+    run = payload["run"]
+    header = (f"# tfrec compare: {name}\n\n"
+              f"- command: `{run['command']}`\n- date: {run['date']}; seed {run['seed']}\n"
+              f"- tfrec {run['versions']['tfrec']} (commit {run['git_commit'] or 'not a checkout'}), "
+              + ", ".join(f"{k} {v}" for k, v in run["versions"].items() if k != "tfrec") + "\n"
+              f"- machine: {run['cpu']}, {run['cores']} cores\n"
+              f"- split `{payload['split']}`: " + "; ".join(f"{s['name']} train {s['train']:,} / test {s['test']:,}"
+                                                    for s in payload["folds"]) + "\n"
+              + "".join(f"- {m}: {p['source']} {p['values'] or ''}\n" for m, p in run["params"].items())
+              + (f"- {sampled_note(payload['sampled_users'])}\n" if payload["sampled_users"] else "")
+              + "\nMean ± std over folds; 95% CI: per-user bootstrap (1,000 resamples); vs best: paired "
+                "Wilcoxon signed-rank over users, Holm-corrected (≈best: not significantly different).\n\n")
+    return (header + "\n\n".join(f"## k = {k}\n\n" + to_markdown(comparison_table(summary, k, intervals))
+                                   for k in payload["ks"]) + "\n")

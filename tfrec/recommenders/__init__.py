@@ -34,10 +34,8 @@ IMPLICIT_MODELS = {"als": "als", "bpr": "bpr", "item-knn-bm25": "bm25", "item-kn
                    "item-knn-tfidf": "tfidf"}
 MODEL_NAMES = (tuple(SURPRISE_MODELS) + ("ease",) + tuple(IMPLICIT_MODELS)
                + ("popularity", "random", "two-tower", "two-tower-rating"))
-SEED_MODELS = ("svd", "user-knn", "item-knn", "two-tower")
 EXPLICIT_DEFAULTS = ("svd", "user-knn", "item-knn", "ease", "als", "two-tower", "popularity")
 IMPLICIT_DEFAULTS = ("ease", "als", "bpr", "item-knn-bm25", "two-tower", "popularity")
-DEFAULT_MODELS = EXPLICIT_DEFAULTS
 
 
 def default_models(schema: Schema) -> tuple[str, ...]:
@@ -154,6 +152,6 @@ def make_model(name: str, *, seed: int = 42, config: Any = None, params: dict[st
     raise ConfigError(f"unknown model {name!r}; choose from {list(MODEL_NAMES)}")
 
 
-__all__ = ["DEFAULT_MODELS", "EXPLICIT_DEFAULTS", "IMPLICIT_DEFAULTS", "MODEL_NAMES", "Popularity",
-           "RandomRecommender", "Recommender", "SEED_MODELS", "SeenItems", "default_models",
+__all__ = ["EXPLICIT_DEFAULTS", "IMPLICIT_DEFAULTS", "MODEL_NAMES", "Popularity",
+           "RandomRecommender", "Recommender", "SeenItems", "default_models",
            "is_rating_model", "make_model", "search_space"]

@@ -92,11 +92,17 @@ class SeenItems:
         return self.codes[self.indptr[row]:self.indptr[row + 1]]
 
     def matrix(self, values: np.ndarray | None = None) -> scipy.sparse.csr_matrix:
-        """The interactions as a CSR matrix ``[n_train_users, n_catalog]`` (float32): ones, or
-        ``values`` given in this index's (user, item) order."""
+        """The interactions as a new CSR matrix ``[n_train_users, n_catalog]`` (float32): ones,
+        or ``values`` given in this index's (user, item) order."""
         data = np.ones(len(self.codes), np.float32) if values is None else np.asarray(values, np.float32)
         return scipy.sparse.csr_matrix((data, self.codes, self.indptr),
                                        shape=(len(self.users), len(self.catalog)))
+
+    @functools.cached_property
+    def ones(self) -> scipy.sparse.csr_matrix:
+        """:meth:`matrix` of ones, built once, for scorers that read rows of it per block of
+        users; never to be modified (models that fit on a matrix take their own)."""
+        return self.matrix()
 
     def ordered(self, train: pd.DataFrame, column: str, schema_user: str, schema_item: str) -> np.ndarray:
         """``train[column]`` in this index's (user, catalog position) order (for :meth:`matrix`)."""
@@ -155,14 +161,14 @@ class Recommender(abc.ABC):
     def dataset(self) -> Dataset:
         """The data set the model was fitted on."""
         if self._dataset is None:
-            raise TfrecError(f"{self.name}: call fit() before scoring or recommending")
+            raise self.not_fitted()
         return self._dataset
 
     @property
     def seen(self) -> SeenItems:
         """Each training user's items (shared by the models of a split)."""
         if self._seen is None:
-            raise TfrecError(f"{self.name}: call fit() before scoring or recommending")
+            raise self.not_fitted()
         return self._seen
 
     @property
@@ -195,9 +201,13 @@ class Recommender(abc.ABC):
         """Marks a loaded model as fitted (for adapters' ``load``)."""
         self._dataset, self._seen = dataset, seen
 
+    def not_fitted(self) -> TfrecError:
+        """The error of scoring or recommending before :meth:`fit` (the one wording)."""
+        return TfrecError(f"{self.name}: call fit() before scoring or recommending")
+
     def _check_fitted(self) -> None:
         if self._seen is None:
-            raise TfrecError(f"{self.name}: call fit() before scoring or recommending")
+            raise self.not_fitted()
 
     def score_matrix(self, user_ids: np.ndarray) -> np.ndarray:
         """Scores every catalog item for each user: ``[n_users, n_catalog]``.

@@ -86,7 +86,7 @@ class EASE(Recommender):
         rows = history.rows(np.asarray(user_ids))
         known = rows >= 0
         scores = np.empty((len(rows), len(self.catalog)), dtype=np.float32)
-        scores[known] = history.matrix()[rows[known]] @ self._weights
+        scores[known] = history.ones[rows[known]] @ self._weights
         scores[~known] = self._popularity
         return scores
 

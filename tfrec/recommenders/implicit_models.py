@@ -130,7 +130,7 @@ class ImplicitRecommender(Recommender):
         rows = history.rows(np.asarray(user_ids))
         known = rows >= 0
         scores = np.empty((len(rows), len(self.catalog)), dtype=np.float32)
-        items = history.matrix()[rows[known]]
+        items = history.ones[rows[known]]
         if self.kind == "als":
             factors = self._model.recalculate_user(np.arange(items.shape[0]), items)
             scores[known] = np.atleast_2d(factors) @ self._model.item_factors.T

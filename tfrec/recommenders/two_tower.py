@@ -54,7 +54,7 @@ class TwoTowerRecommender(Recommender):
     def model(self) -> TwoTowerModel:
         """The trained model."""
         if self._model is None:
-            raise TfrecError(f"{self.name}: call fit() before scoring or recommending")
+            raise self.not_fitted()
         return self._model
 
     def _fit(self, train_rows: pd.DataFrame, validation: pd.DataFrame | None) -> None:
