@@ -46,3 +46,18 @@ def test_the_chunk_bound_path_gives_the_stable_full_sort(seed):
         expected = np.argsort(-np.where(np.isnan(scores), -np.inf, scores), axis=1, kind="stable")[:, :k]
         np.testing.assert_array_equal(top_k_rows(scores, k), expected)
     np.testing.assert_array_equal(scores, before)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rows_clipped_to_the_top_of_the_scale_give_the_stable_full_sort(seed):
+    """Predicted ratings clipped at 5: many items tie at the row's maximum (the shortcut that
+    takes the first k of them), beside rows with too few at the maximum and masked items."""
+    rng = np.random.default_rng(200 + seed)
+    n, m = int(rng.integers(2, 50)), int(rng.integers(400, 4000))
+    scores = np.clip(rng.normal(4.5, 1.0, (n, m)), 1, 5).astype(np.float64 if seed % 2 else np.float32)
+    scores[0] = np.minimum(scores[0], 4.999)  # no item at the maximum 5 in this row
+    scores[1, : m // 2] = 5.0  # half the row at the maximum, in one run of columns
+    scores[rng.random((n, m)) < 0.1] = -np.inf
+    for k in {1, 10, 50}:
+        expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(top_k_rows(scores, k), expected)

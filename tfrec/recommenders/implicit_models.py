@@ -111,6 +111,9 @@ class ImplicitRecommender(Recommender):
         rows = self.seen.rows(np.asarray(user_ids))
         known = rows >= 0
         scores = np.empty((len(rows), len(self.catalog)), dtype=np.float32)
+        if self.kind in ("als", "bpr") and known.all():  # the product written in place, no copy
+            np.matmul(self._model.user_factors[rows], self._model.item_factors.T, out=scores)
+            return scores
         if self.kind in ("als", "bpr"):
             scores[known] = self._model.user_factors[rows[known]] @ self._model.item_factors.T
         else:

@@ -188,9 +188,12 @@ class SurpriseRecommender(Recommender):
         return self._finish(self._estimate_matrix(u, self._catalog_inner))
 
     def _finish(self, estimates: np.ndarray) -> np.ndarray:
-        """Impossible (NaN) -> training mean, then clip to the rating scale, as ``predict``."""
-        estimates = np.where(np.isnan(estimates), self.trainset.global_mean, estimates)
-        return np.clip(estimates, self._lower, self._upper)
+        """Impossible (NaN) -> training mean, then clip to the rating scale, as ``predict``
+        (in place: ``estimates`` is a fresh array of the estimators)."""
+        impossible = np.isnan(estimates)
+        if impossible.any():
+            estimates[impossible] = self.trainset.global_mean
+        return np.clip(estimates, self._lower, self._upper, out=estimates)
 
     def _estimate_pairs(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         algo, mu = self.algo, self.trainset.global_mean
@@ -230,12 +233,17 @@ class SurpriseRecommender(Recommender):
         name = self.algorithm
         if name in ("SVD", "NMF", "SVDpp"):
             user_factor = algo.pu[uu] + (self._implicit[uu] if name == "SVDpp" else 0.0)
-            dot = user_factor @ algo.qi[ii].T
             if name == "SVDpp" or algo.biased:
-                base = self._baseline(uu[:, None], ii[None, :], known_u[:, None], known_i[None, :],
-                                      algo.bu, algo.bi)
-                return base + np.where(both, dot, 0.0)
-            return np.where(both, dot, np.nan)
+                # mu + bu + bi + p.q, as the pairs' estimate: the baseline's outer sum in one pass,
+                # then the factor product added in place. Unknown ids' factor rows are zero, so
+                # their product adds (+/-)0.0 -- the same numbers as masking it, without the masks.
+                out = np.add.outer(mu + np.where(known_u, algo.bu[uu], 0.0), np.where(known_i, algo.bi[ii], 0.0))
+                user_factor[~known_u] = 0.0
+                item_factor = algo.qi[ii]
+                item_factor[~known_i] = 0.0
+                out += user_factor @ item_factor.T
+                return out
+            return np.where(both, user_factor @ algo.qi[ii].T, np.nan)
         if name == "BaselineOnly":
             return self._baseline(uu[:, None], ii[None, :], known_u[:, None], known_i[None, :],
                                   algo.bu, algo.bi)

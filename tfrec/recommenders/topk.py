@@ -11,8 +11,10 @@ best first, ties in catalog order -- in a few vectorized passes over each row:
 3. only the groups whose maximum reaches the bound (about k of them) are gathered, their items
    at or above the bound kept and sorted by (score descending, column ascending).
 
-Rows where that shortcut does not pay (NaN scores, or so many ties at the bound that most of
-the row qualifies, e.g. a fully masked row) take the exact ``argpartition`` path.
+Rows where the bound is the row's maximum and most groups reach it (scores clipped to the top
+of a rating scale) are the first ``k`` columns at the maximum. Rows where the shortcut does not
+pay otherwise (NaN scores, or so many ties at the bound that most of the row qualifies, e.g. a
+fully masked row) take the exact ``argpartition`` path.
 """
 
 from __future__ import annotations
@@ -46,12 +48,19 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     bound = -np.partition(-maxes, k - 1, axis=1)[:, k - 1]
     hit = maxes >= bound[:, None]  # the groups that can hold a top-k item
     per_row = hit.sum(axis=1)
-    slow = np.isnan(maxes).any(axis=1) | (per_row > 4 * k)  # NaN, or ties spread over many groups
+    nan = np.isnan(maxes).any(axis=1)
+    # k groups hold the row's maximum (e.g. ratings clipped to the top of the scale): the top k
+    # are the first k columns at the maximum, in column order.
+    at_max = ~nan & (bound == maxes.max(axis=1)) & (per_row > 4 * k)
+    slow = (nan | (per_row > 4 * k)) & ~at_max  # NaN, or ties spread over many groups
     out = np.empty((n, k), dtype=np.int64)
+    for row in np.flatnonzero(at_max):
+        out[row] = np.flatnonzero(scores[row] == bound[row])[:k]
+    hit[at_max] = False
     if slow.any():
         out[slow] = _exact(scores[slow], k)
         hit[slow] = False
-    if slow.all():
+    if (slow | at_max).all():
         return out
     rows, group = np.nonzero(hit)
     table = np.full((groups + 1, CHUNK), -1, dtype=np.int64)
@@ -65,7 +74,7 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     order = np.lexsort((columns, -values, rows))  # by row, then score down, then column
     counts = np.bincount(rows, minlength=n)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    fast = np.flatnonzero(~slow)
+    fast = np.flatnonzero(~slow & ~at_max)
     out[fast] = columns[order[(starts[fast][:, None] + np.arange(k)).ravel()]].reshape(-1, k)
     return out
 

@@ -1,0 +1,102 @@
+"""The predict step of ``tfrec compare`` itself, per model: what a user waits for after each fit.
+
+    python benchmarks/bench_harness.py                      # 16,000 x 8,000, svd,als,ease,popularity,bpr
+    python benchmarks/bench_harness.py --sizes 16000x8000,100000x50000 --models svd,als
+    python benchmarks/bench_harness.py --smoke              # 2,000 x 1,000, seconds; nothing written
+
+For each size, ``tfrec data generate`` writes a synthetic data set (``--rows-per-user`` ratings
+per user) and ``tfrec compare --models ... --k 10`` runs on it in a fresh process, exactly as a
+user types them. The figures are read back from the run's ``results.json``: each model's
+``predict_seconds`` -- the test pairs' rating predictions, the unknown-id counts and the
+full-catalog top-k of every test user, training items excluded -- and cells/s = test users x
+catalog items / ``predict_seconds``. Each size's peak RSS is the compare process's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from stamp import stamp  # noqa: E402
+
+MODELS = "svd,als,ease,popularity,bpr"
+
+
+def tfrec(*args: str) -> None:
+    """``tfrec ARGS`` in a fresh process (stderr shown on failure)."""
+    done = subprocess.run([sys.executable, "-m", "tfrec", *args], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if done.returncode != 0:
+        raise SystemExit(f"tfrec {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+
+
+def run_size(users: int, items: int, rows_per_user: int, models: str, work: Path) -> dict:
+    """Generates one size's data, runs ``tfrec compare`` on it and reads its ``results.json``."""
+    data = work / f"g{users}x{items}"
+    tfrec("data", "generate", "--rows", str(users * rows_per_user), "--users", str(users), "--items",
+          str(items), "--shards", "1", "--out", str(data))
+    ratings = next(data.glob("ratings*.parquet"))
+    out = work / f"compare{users}x{items}"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    tfrec("compare", "--data", f"parquet:{ratings}", "--schema", "synthetic", "--users",
+          str(data / "users.parquet"), "--items", str(data / "items.parquet"), "--models", models,
+          "--k", "10", "--quiet", "--out", str(out))
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    payload = json.loads((out / "results.json").read_text())
+    test_users = sum(fold["test_users"] for fold in payload["folds"])
+    import pandas as pd
+
+    catalog = len(pd.read_parquet(data / "items.parquet"))  # the catalog: every item of the item table
+    per_model = {}
+    for row in payload["rows"]:
+        if row["metric"] in ("predict_seconds", "fit_seconds", "ndcg") and row["k"] in (0, 10):
+            per_model.setdefault(row["model"], {})[row["metric"]] = row["value"]
+    for figures in per_model.values():
+        figures["cells_per_second"] = test_users * catalog / figures["predict_seconds"]
+    return {"users": users, "items": items, "rows": users * rows_per_user, "test_users": test_users,
+            "catalog_items": catalog, "cells": test_users * catalog, "compare_wall_seconds": wall,
+            "peak_rss_mb": max(peak, before) / 1024, "models": per_model}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="16000x8000", help="users x items, comma-separated")
+    parser.add_argument("--models", default=MODELS, help=f"tfrec compare --models (default {MODELS})")
+    parser.add_argument("--rows-per-user", type=int, default=20, help="generated ratings per user (default 20)")
+    parser.add_argument("--smoke", action="store_true", help="2,000 x 1,000, svd,als,ease (CI)")
+    parser.add_argument("--out", default=str(HERE / "results" / "harness.json"), help="result JSON")
+    args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.models = "2000x1000", "svd,als,ease"
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes.split(","):
+            users, items = map(int, size.split("x"))
+            run = run_size(users, items, args.rows_per_user, args.models, Path(tmp))
+            runs.append(run)
+            for name, figures in run["models"].items():
+                print(f"{users:,} x {items:,} {name}: predict {figures['predict_seconds']:.2f} s = "
+                      f"{figures['cells_per_second'] / 1e6:,.0f}M cells/s (fit {figures['fit_seconds']:.1f} s, "
+                      f"nDCG@10 {figures['ndcg']:.4f})", flush=True)
+    result = {**stamp(), "benchmark": "harness", "smoke": args.smoke, "k": 10, "rows_per_user": args.rows_per_user,
+              "runs": runs}
+    if not args.smoke:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The harness's fast scoring paths give the numbers of the plain formulas they replace, bit for
+bit, so that every list and metric stays what it was: SVD/SVD++'s baseline-plus-product, EASE's
+``x B`` (a gather of B's rows instead of a sparse product), ALS/BPR's factor product written in
+place. The references below are the formulas as they were computed before (kept here only)."""
+
+import numpy as np
+import pytest
+
+from tfrec.data import load_synthetic
+from tfrec.evaluation.splits import make_splits
+from tfrec.recommenders import make_model
+from tfrec.recommenders.base import SeenItems
+
+
+def reference_svd(model, users):
+    """Surprise's estimate for every catalog item, as the masked formula computed it."""
+    algo, mu = model.algo, model.trainset.global_mean
+    u = model._user_inner.get_indexer(np.asarray(users))
+    i = model._catalog_inner
+    known_u, known_i = u >= 0, i >= 0
+    uu, ii = np.where(known_u, u, 0), np.where(known_i, i, 0)
+    both = known_u[:, None] & known_i[None, :]
+    factor = algo.pu[uu] + (model._implicit[uu] if model.algorithm == "SVDpp" else 0.0)
+    base = (mu + np.where(known_u[:, None], algo.bu[uu][:, None], 0.0)
+            + np.where(known_i[None, :], algo.bi[ii][None, :], 0.0))
+    estimates = base + np.where(both, factor @ algo.qi[ii].T, 0.0)
+    estimates = np.where(np.isnan(estimates), mu, estimates)
+    return np.clip(estimates, *model.trainset.rating_scale)
+
+
+def reference_ease(model, history: SeenItems, users):
+    rows = history.rows(np.asarray(users))
+    out = np.empty((len(rows), len(model.catalog)), np.float32)
+    out[rows >= 0] = history.matrix()[rows[rows >= 0]] @ model._weights
+    out[rows < 0] = model._popularity
+    return out
+
+
+def reference_factors(model, users):
+    rows = model.seen.rows(np.asarray(users))
+    return model.model.user_factors[rows] @ model.model.item_factors.T
+
+
+def reference_lists(model, scores, users, k=10):
+    """The stable full sort of the reference scores, training items left out."""
+    scores = scores.astype(np.float64).copy()
+    for r, user in enumerate(users):
+        scores[r, model.seen.catalog_index.get_indexer(model.seen_items(user))] = -np.inf
+    return model.catalog[np.argsort(-scores, axis=1, kind="stable")[:, :k]]
+
+
+@pytest.fixture(scope="module")
+def split():
+    return make_splits(load_synthetic(300, 400, 6000, seed=7), "random", seed=2)[0]
+
+
+@pytest.mark.parametrize("name", ["svd", "svdpp"])
+def test_svd_matrix_is_the_masked_formula_bit_for_bit(name, split):
+    model = make_model(name, seed=1, params={"n_epochs": 3}).fit(split.train, split.dataset)
+    users = np.r_[split.dataset.user_ids[:50], [10**6]]  # and a user training never saw
+    np.testing.assert_array_equal(model.score_matrix(users), reference_svd(model, users))
+
+
+def test_ease_gather_is_the_sparse_product_bit_for_bit(split):
+    model = make_model("ease").fit(split.train, split.dataset)
+    users = np.r_[split.dataset.user_ids[:80], [10**6]]
+    np.testing.assert_array_equal(model.score_matrix(users), reference_ease(model, model.seen, users))
+    history = SeenItems.build(split.test, split.dataset)
+    np.testing.assert_array_equal(model.score_histories(users, history), reference_ease(model, history, users))
+
+
+@pytest.mark.parametrize("name", ["als", "bpr"])
+def test_factor_models_write_the_same_product(name, split):
+    model = make_model(name, seed=1).fit(split.train, split.dataset)
+    users = split.dataset.user_ids[:60]
+    np.testing.assert_array_equal(model.score_matrix(users), reference_factors(model, users))
+
+
+@pytest.mark.slow
+def test_the_lists_on_ml100k_are_the_stable_sort_of_the_reference_scores(ml100k):
+    """u1 (its catalog has items u1.base never saw): the harness's lists of SVD, EASE and ALS
+    equal the stable full sort of the formulas they replaced, user for user."""
+    split = make_splits(ml100k, "predefined", folds=["u1"])[0]
+    users = np.unique(split.test[ml100k.schema.user_id])
+    for name, reference in (("svd", reference_svd), ("ease", lambda m, u: reference_ease(m, m.seen, u)),
+                            ("als", reference_factors)):
+        model = make_model(name, seed=1).fit(split.train, ml100k)
+        lists, _ = model.recommend(users, k=10)
+        np.testing.assert_array_equal(lists, reference_lists(model, reference(model, users), users), name)
