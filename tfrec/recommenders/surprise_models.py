@@ -95,6 +95,8 @@ class SurpriseRecommender(Recommender):
     def _derive(self) -> None:
         """State computed from the fitted arrays (shared by fit and load)."""
         self._catalog_inner = self._item_inner.get_indexer(self.catalog)
+        if self.algorithm == "SVDpp" or (self.algorithm == "SVD" and self.algo.biased):
+            self._catalog_side = self._item_side(self._catalog_inner)
         self._lower, self._upper = self.trainset.rating_scale
         if self.algorithm == "SVDpp":
             counts = np.asarray(self._rated.sum(axis=1)).ravel()
@@ -237,10 +239,12 @@ class SurpriseRecommender(Recommender):
                 # mu + bu + bi + p.q, as the pairs' estimate: the baseline's outer sum in one pass,
                 # then the factor product added in place. Unknown ids' factor rows are zero, so
                 # their product adds (+/-)0.0 -- the same numbers as masking it, without the masks.
-                out = np.add.outer(mu + np.where(known_u, algo.bu[uu], 0.0), np.where(known_i, algo.bi[ii], 0.0))
+                if i is self._catalog_inner:  # the catalog's side, built once (every block reads it)
+                    item_bias, item_factor = self._catalog_side
+                else:
+                    item_bias, item_factor = self._item_side(i)
+                out = np.add.outer(mu + np.where(known_u, algo.bu[uu], 0.0), item_bias)
                 user_factor[~known_u] = 0.0
-                item_factor = algo.qi[ii]
-                item_factor[~known_i] = 0.0
                 out += user_factor @ item_factor.T
                 return out
             return np.where(both, user_factor @ algo.qi[ii].T, np.nan)
@@ -258,6 +262,13 @@ class SurpriseRecommender(Recommender):
             est = np.asarray(algo.user_mean)[uu][:, None] + np.divide(num, cnt, out=np.zeros_like(num), where=cnt > 0)
             return np.where(both, est, np.nan)
         return self._knn_matrix(u, i)
+
+    def _item_side(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``([n] item biases, [n, factors] item factors)`` of inner ids, zero for unknown ones."""
+        known = i >= 0
+        factors = self.algo.qi[np.where(known, i, 0)]
+        factors[~known] = 0.0
+        return np.where(known, self.algo.bi[np.where(known, i, 0)], 0.0), factors
 
     def _baseline(self, uu, ii, known_u, known_i, bu, bi) -> np.ndarray:
         return self.trainset.global_mean + np.where(known_u, bu[uu], 0.0) + np.where(known_i, bi[ii], 0.0)
