@@ -95,8 +95,12 @@ class SurpriseRecommender(Recommender):
     def _derive(self) -> None:
         """State computed from the fitted arrays (shared by fit and load)."""
         self._catalog_inner = self._item_inner.get_indexer(self.catalog)
-        if self.algorithm == "SVDpp" or (self.algorithm == "SVD" and self.algo.biased):
+        baseline_plus_product = self.algorithm == "SVDpp" or (self.algorithm == "SVD" and self.algo.biased)
+        if baseline_plus_product:
             self._catalog_side = self._item_side(self._catalog_inner)
+        self._never_impossible = baseline_plus_product and all(
+            np.isfinite(getattr(self.algo, name)).all()
+            for name in ("pu", "qi", "bu", "bi") + (("yj",) if self.algorithm == "SVDpp" else ()))
         self._lower, self._upper = self.trainset.rating_scale
         if self.algorithm == "SVDpp":
             counts = np.asarray(self._rated.sum(axis=1)).ravel()
@@ -191,10 +195,12 @@ class SurpriseRecommender(Recommender):
 
     def _finish(self, estimates: np.ndarray) -> np.ndarray:
         """Impossible (NaN) -> training mean, then clip to the rating scale, as ``predict``
-        (in place: ``estimates`` is a fresh array of the estimators)."""
-        impossible = np.isnan(estimates)
-        if impossible.any():
-            estimates[impossible] = self.trainset.global_mean
+        (in place: ``estimates`` is a fresh array of the estimators). A biased factor model
+        with finite parameters has no impossible estimate: no NaN pass."""
+        if not self._never_impossible:
+            impossible = np.isnan(estimates)
+            if impossible.any():
+                estimates[impossible] = self.trainset.global_mean
         return np.clip(estimates, self._lower, self._upper, out=estimates)
 
     def _estimate_pairs(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:

@@ -54,8 +54,11 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     at_max = ~nan & (bound == maxes.max(axis=1)) & (per_row > 4 * k)
     slow = (nan | (per_row > 4 * k)) & ~at_max  # NaN, or ties spread over many groups
     out = np.empty((n, k), dtype=np.int64)
-    for row in np.flatnonzero(at_max):
-        out[row] = np.flatnonzero(scores[row] == bound[row])[:k]
+    if at_max.any():
+        tied = np.flatnonzero(at_max)
+        rows, columns = np.nonzero(scores[tied] == bound[tied][:, None])  # row-major: column order
+        starts = np.searchsorted(rows, np.arange(len(tied)))
+        out[tied] = columns[starts[:, None] + np.arange(k)]
     hit[at_max] = False
     if slow.any():
         out[slow] = _exact(scores[slow], k)
