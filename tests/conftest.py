@@ -26,14 +26,26 @@ def _scratch_cwd(tmp_path_factory, monkeypatch):
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
-@pytest.fixture(scope="session")
-def ml100k_dir() -> Path:
-    if not (ML100K_DIR / "u.data").is_file():
-        message = f"MovieLens 100k not found at {ML100K_DIR}"
+def shared_data(folder: Path, marker: str, name: str) -> Path:
+    """``folder`` when it holds ``marker``; else a visible skip, or a failure under
+    ``TFREC_REQUIRE_DATA=1``."""
+    if not (folder / marker).is_file():
+        message = f"{name} not found at {folder}"
         if os.environ.get("TFREC_REQUIRE_DATA") == "1":
             pytest.fail(message + " and TFREC_REQUIRE_DATA=1 requires it")
         pytest.skip(message)
-    return ML100K_DIR
+    return folder
+
+
+@pytest.fixture(scope="session")
+def ml100k_dir() -> Path:
+    return shared_data(ML100K_DIR, "u.data", "MovieLens 100k")
+
+
+@pytest.fixture(scope="session")
+def ml1m_lightgcn_dir() -> Path:
+    """The LightGCN++ split of MovieLens 1M (``../shared/data/ml-1m``: train/valid/test.txt)."""
+    return shared_data(REPO_ROOT.parent / "shared" / "data" / "ml-1m", "test.txt", "MovieLens 1M (LightGCN split)")
 
 
 @pytest.fixture(scope="session")

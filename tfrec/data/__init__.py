@@ -10,7 +10,7 @@ from tfrec.data.validate import CleaningReport, DuplicatePolicy, InvalidPolicy
 from tfrec.errors import DataError
 from tfrec.schema import Schema, builtin_schema
 
-DATA_CHOICES = ("synthetic", "ml-100k", "ml-1m", "ml-latest-small", "ml-latest")
+DATA_CHOICES = ("synthetic", "ml-100k", "ml-1m", "ml-latest-small", "ml-latest", "gowalla")
 
 
 def load_synthetic(n_users: int = 1000, n_items: int = 500, n_ratings: int = 10_000, *,
@@ -37,9 +37,12 @@ def load_dataset(spec: str = "synthetic", *, data_dir: str | os.PathLike | None 
 
     Args:
         spec: ``"synthetic"`` (the embedded default), a MovieLens variant (``"ml-100k"``,
-            ``"ml-1m"``, ``"ml-latest-small"``, ``"ml-latest"``), ``"csv:PATH"``,
-            ``"parquet:PATH"``, or a path to a ``.csv``/``.parquet`` file.
-        data_dir: MovieLens folder (or its parent); defaults to ``TFREC_DATA_DIR``.
+            ``"ml-1m"``, ``"ml-latest-small"``, ``"ml-latest"``), a LightGCN-format data set
+            (``"gowalla"``, read from ``data_dir``; or ``"lightgcn:FOLDER"``: train/valid/test
+            files, :mod:`tfrec.data.lightgcn`), ``"csv:PATH"``, ``"parquet:PATH"``, or a path to
+            a ``.csv``/``.parquet`` file.
+        data_dir: MovieLens folder (or its parent; defaults to ``TFREC_DATA_DIR``), or the
+            folder of a named LightGCN-format data set.
         schema: Schema for generic files (defaults to user_id/item_id/rating columns).
         users: User feature table (CSV/Parquet) for generic files.
         items: Item feature table (CSV/Parquet) for generic files.
@@ -53,7 +56,7 @@ def load_dataset(spec: str = "synthetic", *, data_dir: str | os.PathLike | None 
     Raises:
         DataError: Unknown spec, missing files or invalid data.
     """
-    from tfrec.data import movielens, tabular
+    from tfrec.data import lightgcn, movielens, tabular
 
     if spec == "synthetic":
         return load_synthetic(signal=signal, seed=seed, duplicates=duplicates, **synthetic_sizes)
@@ -64,7 +67,11 @@ def load_dataset(spec: str = "synthetic", *, data_dir: str | os.PathLike | None 
     if spec in ("ml-latest-small", "ml-latest"):
         return movielens.load_ml_latest(data_dir, small=spec.endswith("small"),
                                         duplicates=duplicates, invalid=invalid)
+    if spec in lightgcn.NAMES:
+        return lightgcn.load_lightgcn(data_dir, spec, duplicates=duplicates, invalid=invalid)
     kind, _, rest = spec.partition(":")
+    if kind == "lightgcn":
+        return lightgcn.load_lightgcn(rest or data_dir, duplicates=duplicates, invalid=invalid)
     path = Path(rest if kind in ("csv", "parquet") and rest else spec)
     if path.suffix.lower() in (".csv", ".tsv", ".txt", ".dat", ".parquet", ".pq") or kind in ("csv", "parquet"):
         tabular.check_no_pickle(path)
@@ -73,7 +80,7 @@ def load_dataset(spec: str = "synthetic", *, data_dir: str | os.PathLike | None 
                                    duplicates=duplicates, invalid=invalid)
     raise DataError(
         f"unknown data {spec!r}",
-        fix=f"use one of {list(DATA_CHOICES)}, csv:PATH, parquet:PATH, or a .csv/.parquet path.",
+        fix=f"use one of {list(DATA_CHOICES)}, lightgcn:FOLDER, csv:PATH, parquet:PATH, or a .csv/.parquet path.",
     )
 
 

@@ -11,7 +11,8 @@ included). Methods:
 * ``leave_last``: per user, the latest ``n_last`` rows by timestamp (at least one row stays in
   train).
 * ``kfold``: rows shuffled into ``n_folds`` folds; fold *f* is the test set of split *f*.
-* ``predefined``: the data set's own folds (ml-100k ``u1``..``u5``, ``ua``, ``ub``).
+* ``predefined``: the data set's own folds (ml-100k ``u1``..``u5``, ``ua``, ``ub``; a
+  LightGCN-format folder's ``test`` and ``valid``, :mod:`tfrec.data.lightgcn`).
 * ``cold_users`` / ``cold_items``: whole users (items) held out; all their rows are test.
   With ``cold_history > 0`` (``cold_users`` only) each held-out user's rows are divided: a
   seeded random ``cold_history`` of them (rounded down) is the user's *fold-in* history,
@@ -197,6 +198,13 @@ def _carve_validation(dataset: Dataset, train: pd.DataFrame, method: str, ratio:
     return train.loc[~mask].reset_index(drop=True), train.loc[mask].reset_index(drop=True)
 
 
+def default_folds(available: Sequence[str]) -> list[str]:
+    """The predefined folds scored when none are named: ml-100k's ``u1``..``u5``; a
+    LightGCN-format data set's ``test`` (train + valid -> test, the published protocol)."""
+    numbered = [f for f in available if f.startswith("u") and f[1:].isdigit()]
+    return numbered or [f for f in available if f == "test"]
+
+
 def make_splits(
     dataset: Dataset,
     method: str = "random",
@@ -239,7 +247,7 @@ def make_splits(
     splits: list[tuple[str, pd.DataFrame, pd.DataFrame]] = []
     if method == "predefined":
         available = sorted(dataset.folds)
-        wanted = list(folds) if folds else [f for f in available if f.startswith("u") and f[1:].isdigit()]
+        wanted = list(folds) if folds else default_folds(available)
         missing = [f for f in wanted if f not in dataset.folds]
         if not available:
             raise DataError(f"{dataset.name} has no predefined folds",
