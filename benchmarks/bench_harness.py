@@ -116,6 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.sizes, args.models = "2000x1000", "svd,als,ease"
+    record = stamp()  # the commit measured: taken before the runs
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         against = None
@@ -140,7 +141,7 @@ def main() -> None:
             if against is not None:
                 subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(against)],
                                capture_output=True)
-    result = {**stamp(), "benchmark": "harness", "smoke": args.smoke, "k": 10, "rows_per_user": args.rows_per_user,
+    result = {**record, "benchmark": "harness", "smoke": args.smoke, "k": 10, "rows_per_user": args.rows_per_user,
               "against": args.against, "runs": runs}
     if not args.smoke:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -279,6 +279,31 @@ def compare_versions(result: dict) -> str:
     return "\n".join(lines)
 
 
+def harness(result: dict) -> str:
+    """``tfrec compare``'s predict step per model (``results/harness.json``), beside the revision
+    it was run against on the same data."""
+    against = result.get("against")
+    lines = [_provenance(result) + (f", beside commit `{against}` on the same data" if against else "") + ":", "",
+             "| users × items | model | predict | cells/s | nDCG@10 | fit |" if not against else
+             f"| users × items | model | predict (`{against}` → now) | cells/s (`{against}` → now) | nDCG@10 "
+             "(both) | fit |", "| --- | --- | --- | --- | --- | --- |"]
+    for run in result["runs"]:
+        size = f"{run['users']:,} × {run['items']:,}"
+        for name, now in run["models"].items():
+            before = (run.get("against") or {}).get("models", {}).get(name)
+            speed = f"{now['cells_per_second'] / 1e6:,.0f}M"
+            seconds = f"{now['predict_seconds']:.2f} s"
+            ndcg = f"{now['ndcg']:.4f}"
+            if before:
+                speed = f"{before['cells_per_second'] / 1e6:,.0f}M → **{speed}**"
+                seconds = f"{before['predict_seconds']:.2f} s → {seconds}"
+                ndcg += "" if f"{before['ndcg']:.4f}" == ndcg else f" (was {before['ndcg']:.4f})"
+            lines.append(f"| {size} | {name} | {seconds} | {speed} | {ndcg} | {now['fit_seconds']:.1f} s |")
+        if run["left_out"]:
+            lines.append(f"| {size} | {', '.join(run['left_out'])} | left out: refuses the catalog | | | |")
+    return "\n".join(lines)
+
+
 RESULTS = HERE / "results"
 RENDERERS = {"compare_versions": (compare_versions, RESULTS / "compare_versions.json"),
              "history": (history, RESULTS / "history.json"),
@@ -287,6 +312,7 @@ RENDERERS = {"compare_versions": (compare_versions, RESULTS / "compare_versions.
              "http_scann_1m": (http, RESULTS / "http_scann_1m.json"),
              "two_tower": (two_tower, RESULTS / "two_tower.json"),
              "compare": (compare, RESULTS / "compare.json"), "topk": (topk, RESULTS / "topk.json"),
+             "harness": (harness, RESULTS / "harness.json"),
              "training": (training, RESULTS / "training.json"),
              "growth_training": (growth_training, (RESULTS / "growth_training_lazy_adam.json",
                                                    RESULTS / "growth_training_adam.json")),

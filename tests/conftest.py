@@ -88,6 +88,66 @@ def tables(root, schema):
     return load_feature_tables(schema, users=root / "users.parquet", items=root / "items.parquet")
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` once per test run, its folder shared by every test and xdist worker that
+    asks for ``name`` (a file lock: the first builds, the others wait, then read). Only for
+    read-only artifacts -- the trained models and exports that several modules serve from.
+    A build that failed half-way is started again by the next asker."""
+    import fcntl
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # this run's folder, above each worker's own
+    folder = base / f"shared-{name}"
+    with open(base / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
+#: The feature-driven towers (history off) on the synthetic data, served by the export, HTTP and
+#: history-serving tests from one training (:func:`feature_model`).
+FEATURE_CONFIG = ("[model]\nembedding_dim = 8\ntower_layers = [16]\nepochs = 2\nbatch_size = 512\n"
+                  "history = false\nuse_user_id = true\nuser_features = \"all\"\nitem_features = \"all\"\n")
+
+
+@pytest.fixture(scope="session")
+def feature_model(tmp_path_factory) -> Path:
+    """:data:`FEATURE_CONFIG` trained (``run/``) and exported with k 20, 5 exclusions
+    (``export/``), once per test run. Read-only."""
+    from tfrec.cli import main
+    from tfrec.serving.export import export_model
+
+    def build(root: Path) -> None:
+        (root / "model.toml").write_text(FEATURE_CONFIG)
+        assert main(["train", "--config", str(root / "model.toml"), "--out", str(root / "run")]) == 0
+        export_model(root / "run", root / "export", k=20, max_exclude=5)
+
+    return built_once(tmp_path_factory, "feature-model", build)
+
+
+@pytest.fixture(scope="session")
+def ml100k_u1_export(ml100k_dir, tmp_path_factory) -> Path:
+    """ml-100k u1 trained 2 epochs (1 of the rating towers) as the README's serving commands
+    lay it out: ``runs/ml100k`` and ``exports/ml100k`` (k 10) under the returned folder, once
+    per test run (the README snippet and the page serve from it). Read-only."""
+    from tfrec.cli import main
+
+    def build(root: Path) -> None:
+        (root / "m.toml").write_text("[model]\nepochs = 2\nrating_epochs = 1\n")  # serving is the subject
+        assert main(["train", "--data", "ml-100k", "--data-dir", str(ml100k_dir), "--split", "predefined",
+                     "--fold", "u1", "--config", str(root / "m.toml"), "--out", str(root / "runs" / "ml100k")]) == 0
+        assert main(["export", "--model", str(root / "runs" / "ml100k"), "--out",
+                     str(root / "exports" / "ml100k"), "--k", "10"]) == 0
+
+    return built_once(tmp_path_factory, "ml100k-u1-export", build)
+
+
 @contextlib.contextmanager
 def running_server(export, log):
     """``tfrec serve`` on a free loopback port, answering /healthz; yields ``(url, port)``."""

@@ -12,23 +12,17 @@ from tfrec.cli import main
 from tfrec.errors import TfrecError
 from tfrec.serving import ExportedModel, export_model
 
+
 # The feature-driven towers (history off): these tests exercise feature inputs end to end;
 # the history model's serving is tests/serving/test_history_serving.py.
-CONFIG = ("[model]\nembedding_dim = 8\ntower_layers = [16]\nepochs = 2\nbatch_size = 512\n"
-          "history = false\nuse_user_id = true\nuser_features = \"all\"\nitem_features = \"all\"\n")
+@pytest.fixture(scope="module")
+def trained(feature_model):
+    return feature_model / "run"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serving")
-    (root / "model.toml").write_text(CONFIG)
-    assert main(["train", "--config", str(root / "model.toml"), "--out", str(root / "run")]) == 0
-    return root / "run"
-
-
-@pytest.fixture(scope="module")
-def exported(trained):
-    return export_model(trained, trained.parent / "export", k=20, max_exclude=5)
+def exported(feature_model):
+    return feature_model / "export"
 
 
 def test_export_layout_and_metadata(exported):

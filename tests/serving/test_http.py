@@ -7,21 +7,13 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from tfrec.cli import main
 from tfrec.serving import ExportedModel
 from tfrec.serving.http import Batcher, create_app
 
 
 @pytest.fixture(scope="module")
-def export(tmp_path_factory):
-    root = tmp_path_factory.mktemp("http")
-    (root / "m.toml").write_text("[model]\nembedding_dim = 8\ntower_layers = [16]\nepochs = 2\n"
-                                 "batch_size = 512\nhistory = false\nuse_user_id = true\n"
-                                 "user_features = \"all\"\nitem_features = \"all\"\n")
-    assert main(["train", "--config", str(root / "m.toml"), "--out", str(root / "run")]) == 0
-    assert main(["export", "--model", str(root / "run"), "--out", str(root / "export"), "--k", "20",
-                 "--max-exclude", "5"]) == 0
-    return root / "export"
+def export(feature_model):
+    return feature_model / "export"
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import subprocess
 import pytest
 from conftest import REPO_ROOT, running_server
 
-from tfrec.cli import main
 from tfrec.serving import ExportedModel
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -23,14 +22,10 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def server(ml100k_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("page")
-    (root / "m.toml").write_text("[model]\nepochs = 1\n")
-    assert main(["train", "--data", "ml-100k", "--data-dir", str(ml100k_dir), "--split", "predefined", "--fold",
-                 "u1", "--config", str(root / "m.toml"), "--out", str(root / "run")]) == 0
-    assert main(["export", "--model", str(root / "run"), "--out", str(root / "export"), "--k", "10"]) == 0
-    with running_server(root / "export", root / "serve.log") as (url, _port):
-        yield url, root / "export"
+def server(ml100k_u1_export, tmp_path_factory):
+    export = ml100k_u1_export / "exports" / "ml100k"
+    with running_server(export, tmp_path_factory.mktemp("page") / "serve.log") as (url, _port):
+        yield url, export
 
 
 @pytest.mark.slow

@@ -20,14 +20,8 @@ def readme_snippet() -> str:
 
 
 @pytest.fixture(scope="module")
-def ml100k_export(ml100k_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ml100k-serving")
-    (root / "m.toml").write_text("[model]\nepochs = 2\nrating_epochs = 1\n")  # serving is the subject
-    assert main(["train", "--data", "ml-100k", "--data-dir", str(ml100k_dir), "--split", "predefined",
-                 "--fold", "u1", "--config", str(root / "m.toml"), "--out", str(root / "runs" / "ml100k")]) == 0
-    assert main(["export", "--model", str(root / "runs" / "ml100k"), "--out", str(root / "exports" / "ml100k"),
-                 "--k", "10"]) == 0
-    return root
+def ml100k_export(ml100k_u1_export):
+    return ml100k_u1_export
 
 
 @pytest.mark.slow

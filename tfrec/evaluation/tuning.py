@@ -22,7 +22,8 @@ import numpy as np
 from tfrec.errors import ConfigError
 from tfrec.evaluation.harness import evaluate
 from tfrec.evaluation.splits import Split
-from tfrec.recommenders import DEFAULT_PARAMS, make_model, search_space
+from tfrec.recommenders import make_model, search_space
+from tfrec.recommenders.registry import entry
 from tfrec.textio import parse_toml, read_text
 
 logger = logging.getLogger(__name__)
@@ -138,8 +139,8 @@ def tune(splits: Sequence[Split], models: Sequence[str], out_dir: str | os.PathL
         study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
                                     sampler=optuna.samplers.TPESampler(seed=seed))
         done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
-        if not study.trials and name in DEFAULT_PARAMS:
-            study.enqueue_trial(DEFAULT_PARAMS[name])  # the defaults are the first candidate
+        if not study.trials and entry(name).defaults:
+            study.enqueue_trial(dict(entry(name).defaults))  # the defaults are the first candidate
 
         def objective(trial: Any, name: str = name, space: Any = space) -> float:
             value = _score(name, space(trial), inner, metric=metric, k=k, seed=seed, config=config)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec.recommenders.base import Recommender
+from tfrec.recommenders.registry import Build
 
 
 class Popularity(Recommender):
@@ -59,3 +60,13 @@ class RandomRecommender(Recommender):
         items = pd.util.hash_array(np.asarray(item_ids).astype(str).astype(object))
         mixed = _mix(_mix(users ^ np.uint64(self.seed)) ^ items)
         return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def build_popularity(build: Build) -> Popularity:
+    """The registry's factory of ``popularity``."""
+    return Popularity()
+
+
+def build_random(build: Build) -> RandomRecommender:
+    """The registry's factory of ``random``."""
+    return RandomRecommender(seed=build.seed)

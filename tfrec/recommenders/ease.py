@@ -20,6 +20,7 @@ import pandas as pd
 from tfrec.errors import ConfigError
 from tfrec.model.closed_form import regularized_inverse
 from tfrec.recommenders.base import Recommender, SeenItems
+from tfrec.recommenders.registry import Build
 
 #: Dense float32 matrices EASE holds at once (Gram, inverse, weights).
 _MATRICES = 3
@@ -97,3 +98,8 @@ class EASE(Recommender):
 
     def score(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
         return self.score_pairs(user_ids, item_ids)
+
+
+def build(build: Build) -> EASE:
+    """The registry's factory."""
+    return EASE(name=build.name, **build.params)

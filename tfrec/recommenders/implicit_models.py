@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from tfrec.errors import ConfigError
 from tfrec.recommenders.base import Recommender, SeenItems
+from tfrec.recommenders.registry import Build
 
 KINDS = ("als", "bpr", "bm25", "cosine", "tfidf")
 
@@ -144,3 +145,13 @@ class ImplicitRecommender(Recommender):
 
     def score(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
         return self.score_pairs(user_ids, item_ids)
+
+
+def build(build: Build, *, kind: str) -> ImplicitRecommender:
+    """The registry's factory: one ``implicit`` model of ``kind``."""
+    return ImplicitRecommender(kind, seed=build.seed, name=build.name, **build.params)
+
+
+def space(trial: Any, *, kind: str) -> dict[str, Any]:
+    """The registry's search space of ``kind`` (:meth:`ImplicitRecommender.search_space`)."""
+    return ImplicitRecommender.search_space(kind, trial)

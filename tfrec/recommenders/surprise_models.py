@@ -23,8 +23,9 @@ import pandas as pd
 
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.recommenders.base import Recommender, SeenItems
+from tfrec.recommenders.registry import Build
 from tfrec.recommenders.surprise_data import IMPLICIT_TRANSFORMS, to_surprise_trainset
-from tfrec.recommenders.surprise_knn import csr, rated_matrix, top_k_positive
+from tfrec.recommenders.surprise_knn import KnnEstimator, baseline, csr, rated_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class SurpriseRecommender(Recommender):
             np.isfinite(getattr(self.algo, name)).all()
             for name in ("pu", "qi", "bu", "bi") + (("yj",) if self.algorithm == "SVDpp" else ()))
         self._lower, self._upper = self.trainset.rating_scale
+        if self.algorithm in _KNN:
+            self._knn = KnnEstimator(self.algorithm, self.algo, self._neighbours, self.trainset.global_mean)
         if self.algorithm == "SVDpp":
             counts = np.asarray(self._rated.sum(axis=1)).ravel()
             self._implicit = (self._rated @ self.algo.yj) / np.sqrt(np.maximum(counts, 1))[:, None]
@@ -230,7 +233,7 @@ class SurpriseRecommender(Recommender):
                 mean_dev = np.divide(num, cnt, out=np.zeros_like(num), where=cnt > 0)
                 est[both] = np.asarray(algo.user_mean)[uu[both]] + mean_dev
             return est
-        return self._knn_pairs(u, i)
+        return self._knn.pairs(u, i)
 
     def _estimate_matrix(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """``[len(u), len(i)]`` estimates; ``-1`` marks unknown ids."""
@@ -267,7 +270,7 @@ class SurpriseRecommender(Recommender):
             cnt = np.asarray(rated @ self._slope_known[ii].T)
             est = np.asarray(algo.user_mean)[uu][:, None] + np.divide(num, cnt, out=np.zeros_like(num), where=cnt > 0)
             return np.where(both, est, np.nan)
-        return self._knn_matrix(u, i)
+        return self._knn.matrix(u, i)
 
     def _item_side(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``([n] item biases, [n, factors] item factors)`` of inner ids, zero for unknown ones."""
@@ -277,7 +280,7 @@ class SurpriseRecommender(Recommender):
         return np.where(known, self.algo.bi[np.where(known, i, 0)], 0.0), factors
 
     def _baseline(self, uu, ii, known_u, known_i, bu, bi) -> np.ndarray:
-        return self.trainset.global_mean + np.where(known_u, bu[uu], 0.0) + np.where(known_i, bi[ii], 0.0)
+        return baseline(self.trainset.global_mean, uu, ii, known_u, known_i, bu, bi)
 
     def _coclustering(self, uu, ii) -> np.ndarray:
         algo = self.algo
@@ -285,90 +288,26 @@ class SurpriseRecommender(Recommender):
         return (algo.avg_cocltr[uc, ic] + algo.user_mean[uu] - algo.avg_cltr_u[uc]
                 + algo.item_mean[ii] - algo.avg_cltr_i[ic])
 
-    def _knn_base(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """What a KNN estimate starts from: the baseline for KNNBaseline, else 'impossible'."""
-        if self.algorithm == "KNNBaseline":
-            return self._baseline(np.where(u >= 0, u, 0), np.where(i >= 0, i, 0), u >= 0, i >= 0,
-                                  self.algo.bu, self.algo.bi)
-        return np.full(np.broadcast(u, i).shape, np.nan)
 
-    def _knn_pairs(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """KNN estimates for pairs of inner ids, grouped by the neighbourhood's anchor ``y``."""
-        user_based = self.algo.sim_options.get("user_based", True)
-        x, y = (u, i) if user_based else (i, u)
-        est = self._knn_base(u, i)
-        positions = np.flatnonzero((u >= 0) & (i >= 0))
-        order = positions[np.argsort(y[positions], kind="stable")]
-        ys = y[order]
-        starts = np.flatnonzero(np.r_[True, ys[1:] != ys[:-1]]) if len(ys) else np.array([], int)
-        ends = np.r_[starts[1:], len(order)] if len(starts) else starts
-        for start, end in zip(starts, ends, strict=True):
-            pairs = order[start:end]
-            est[pairs] = self._knn_anchor(ys[start], x[pairs], est[pairs])
-        return est
+def build(build: Build, *, algorithm: str, **defaults: Any) -> SurpriseRecommender:
+    """The registry's factory: ``algorithm`` with its registered ``defaults`` and the build's
+    parameters over them."""
+    return SurpriseRecommender(algorithm, name=build.name, seed=build.seed, implicit_as=build.implicit_as,
+                               **{**defaults, **build.params})
 
-    def _knn_matrix(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """``[len(u), len(i)]`` KNN estimates: one neighbourhood pass per anchor, the anchors
-        shared between two threads (NumPy releases the GIL in the heavy kernels)."""
-        user_based = self.algo.sim_options.get("user_based", True)
-        est = self._knn_base(u[:, None], i[None, :])
-        known_u, known_i = np.flatnonzero(u >= 0), np.flatnonzero(i >= 0)
-        anchors_at, rows_at = (known_i, known_u) if user_based else (known_u, known_i)
-        anchor_ids = (i if user_based else u)[anchors_at]
-        row_ids = (u if user_based else i)[rows_at]
-        # Computing every x and picking is cheaper than gathering columns when most are needed.
-        everything = len(row_ids) * 2 >= self.algo.n_x
 
-        def work(chunk: np.ndarray) -> None:
-            for position in chunk:
-                cells = (rows_at, anchors_at[position]) if user_based else (anchors_at[position], rows_at)
-                if everything:  # the same estimates, computed for every x in inner order
-                    est[cells] = self._knn_anchor(anchor_ids[position], None, None)[row_ids]
-                else:
-                    est[cells] = self._knn_anchor(anchor_ids[position], row_ids, est[cells])
+def factor_space(trial: Any, **_: Any) -> dict[str, Any]:
+    """Search space of SVD and SVD++ (constructor arguments)."""
+    return {**nmf_space(trial), "lr_all": trial.suggest_float("lr_all", 1e-3, 0.05, log=True),
+            "reg_all": trial.suggest_float("reg_all", 1e-3, 0.5, log=True)}
 
-        from concurrent.futures import ThreadPoolExecutor
 
-        chunks = np.array_split(np.arange(len(anchor_ids)), 2)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(work, chunks))
-        return est
+def nmf_space(trial: Any, **_: Any) -> dict[str, Any]:
+    """Search space of NMF: the factor count and epochs."""
+    return {"n_factors": trial.suggest_int("n_factors", 10, 200, log=True),
+            "n_epochs": trial.suggest_int("n_epochs", 10, 60)}
 
-    def _anchor_base_all(self, anchor: int) -> np.ndarray:
-        """KNNBaseline's starting estimate for one anchor and every x (inner ids)."""
-        algo = self.algo
-        return self.trainset.global_mean + algo.bx + algo.by[anchor]
 
-    def _knn_anchor(self, anchor: int, rows: np.ndarray | None, base: np.ndarray | None) -> np.ndarray:
-        """Surprise's KNN ``estimate`` for one anchor ``y`` and many ``x`` (inner ids).
-
-        Args:
-            anchor: The item (user-based) or user (item-based) whose raters are neighbours.
-            rows: ``[n]`` the other side's inner ids; ``None`` for all of them in inner order.
-            base: ``[n]`` starting estimates (KNNBaseline; ``None`` computes them for all x).
-
-        Returns:
-            ``[n]`` estimates, NaN where Surprise finds the prediction impossible.
-        """
-        algo, mu = self.algo, self.trainset.global_mean
-        indptr, neighbours, ratings = self._neighbours
-        nb = neighbours[indptr[anchor]:indptr[anchor + 1]]
-        r = ratings[indptr[anchor]:indptr[anchor + 1]]
-        # sim is symmetric: gathering neighbour rows keeps memory access contiguous.
-        similarity = algo.sim[nb] if rows is None else algo.sim[nb][:, rows]
-        weights = top_k_positive(similarity, algo.k)  # [n_neighbours, n]
-        n = weights.shape[1]
-        actual_k = np.count_nonzero(weights, axis=0)
-        sum_sim = weights.sum(axis=0)
-        if self.algorithm == "KNNBasic":
-            value = np.divide(r @ weights, sum_sim, out=np.full(n, np.nan), where=sum_sim > 0)
-            return np.where(actual_k < algo.min_k, np.nan, value)
-        if self.algorithm == "KNNWithMeans":
-            base = algo.means if rows is None else algo.means[rows]
-            deviation = r - algo.means[nb]
-        else:  # KNNBaseline
-            if base is None:
-                base = self._anchor_base_all(anchor)
-            deviation = r - (mu + algo.bx[nb] + algo.by[anchor])
-        sum_ratings = np.where(actual_k < algo.min_k, 0.0, deviation @ weights)
-        return base + np.divide(sum_ratings, sum_sim, out=np.zeros(n), where=sum_sim != 0)
+def knn_space(trial: Any, **_: Any) -> dict[str, Any]:
+    """Search space of the KNN models: the neighbourhood size."""
+    return {"k": trial.suggest_int("k", 5, 200, log=True)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -14,6 +16,7 @@ from tfrec.model.fit import TrainResult, train
 from tfrec.model.history import HISTORY_ITEMS, HISTORY_WEIGHTS
 from tfrec.model.two_tower import TwoTowerModel, batched_apply
 from tfrec.recommenders.base import Recommender, SeenItems
+from tfrec.recommenders.registry import Build
 
 RANK_BY = ("retrieval", "rating")
 
@@ -128,3 +131,18 @@ class TwoTowerRecommender(Recommender):
         queries = batched_apply(self.model.query_embedding,
                                 side_columns(self.dataset, "user", user_ids, missing="default"))
         return (queries @ self._item_embeddings.T).astype(np.float64)
+
+
+def build(build: Build, *, rank_by: str) -> TwoTowerRecommender:
+    """The registry's factory: the build's config (default :class:`ModelConfig`) with its seed and
+    parameters, ranking by ``rank_by``."""
+    config = (build.config or ModelConfig()).replace(seed=build.seed, **build.params)
+    return TwoTowerRecommender(config, rank_by=rank_by, name=build.name)
+
+
+def space(trial: Any, **_: Any) -> dict[str, Any]:
+    """The two-tower's main knobs (fields of :class:`~tfrec.model.config.ModelConfig`)."""
+    return {"embedding_dim": trial.suggest_categorical("embedding_dim", [200, 400, 600, 800]),
+            "learning_rate": trial.suggest_float("learning_rate", 2e-4, 5e-3, log=True),
+            "epochs": trial.suggest_int("epochs", 5, 40),
+            "history_dropout": trial.suggest_float("history_dropout", 0.0, 0.7)}
