@@ -77,3 +77,26 @@ def test_ml1m_ease_and_popularity_reproduce_the_protocol_s_anchors(ml1m_lightgcn
                ("popularity", "recall"): 0.1232, ("popularity", "ndcg"): 0.1809}
     for key, anchor in anchors.items():
         assert value[key] == pytest.approx(anchor, abs=5e-4), (key, value[key])
+
+
+def test_csv_files_give_the_same_folds_and_overlaps_are_refused(tmp_path, capsys):
+    """files:TRAIN,TEST,VALID -- generic CSV files of one schema follow the same fold rule."""
+    header = "user_id,item_id,rating\n"
+    (tmp_path / "train.csv").write_text(header + "1,10,4\n1,11,3\n2,10,5\n")
+    (tmp_path / "valid.csv").write_text(header + "2,12,2\n")
+    (tmp_path / "test.csv").write_text(header + "1,12,5\n2,11,1\n")
+    spec = f"files:{tmp_path / 'train.csv'},{tmp_path / 'test.csv'},{tmp_path / 'valid.csv'}"
+    dataset = load_dataset(spec)
+    assert dataset.schema.rating == "rating" and len(dataset.interactions) == 6
+    assert [len(f) for f in dataset.folds["test"]] == [4, 2] and [len(f) for f in dataset.folds["valid"]] == [3, 1]
+    assert make_splits(dataset, "predefined")[0].name == "test"
+    (tmp_path / "test.csv").write_text(header + "1,11,5\n2,11,1\n")  # (1, 11) is a training pair
+    assert main(["data", "describe", "--data", spec]) != 0
+    err = capsys.readouterr().err
+    assert "1 (user, item) pair(s) of test.csv are also in train.csv + valid.csv" in err and "Traceback" not in err
+    (tmp_path / "test.csv").write_text(header + "1,12,five\n")
+    assert main(["data", "describe", "--data", spec]) != 0
+    err = capsys.readouterr().err
+    assert "test.csv:2" in err and "five" in err, err
+    with pytest.raises(DataError, match="TRAIN,TEST"):
+        load_dataset(f"files:{tmp_path / 'train.csv'}")

@@ -45,10 +45,12 @@ DATA_OPTIONS = ("data", "data_dir", "schema", "users", "items", "seed", "sep", "
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="synthetic",
-                        help="synthetic (default), ml-100k, ml-1m, ml-latest-small, ml-latest, "
-                             "csv:PATH, parquet:PATH or a .csv/.parquet path")
+                        help="synthetic (default), ml-100k, ml-1m, ml-latest-small, ml-latest, gowalla, "
+                             "lightgcn:FOLDER (train/valid/test.txt), files:TRAIN,TEST[,VALID] (predefined "
+                             "folds test and valid for --split predefined), csv:PATH, parquet:PATH or a "
+                             ".csv/.parquet path")
     parser.add_argument("--data-dir", default=None,
-                        help="MovieLens folder or its parent (default: $TFREC_DATA_DIR)")
+                        help="MovieLens folder or its parent (default: $TFREC_DATA_DIR), or gowalla's folder")
     parser.add_argument("--schema", default=None, help="schema .json/.toml for generic files")
     parser.add_argument("--users", default=None, help="user feature table for generic files")
     parser.add_argument("--items", default=None, help="item feature table for generic files")

@@ -39,8 +39,9 @@ def load_dataset(spec: str = "synthetic", *, data_dir: str | os.PathLike | None 
         spec: ``"synthetic"`` (the embedded default), a MovieLens variant (``"ml-100k"``,
             ``"ml-1m"``, ``"ml-latest-small"``, ``"ml-latest"``), a LightGCN-format data set
             (``"gowalla"``, read from ``data_dir``; or ``"lightgcn:FOLDER"``: train/valid/test
-            files, :mod:`tfrec.data.lightgcn`), ``"csv:PATH"``, ``"parquet:PATH"``, or a path to
-            a ``.csv``/``.parquet`` file.
+            files, :mod:`tfrec.data.lightgcn`), ``"files:TRAIN,TEST[,VALID]"`` (CSV/Parquet files
+            of one schema as predefined folds, :mod:`tfrec.data.predefined`), ``"csv:PATH"``,
+            ``"parquet:PATH"``, or a path to a ``.csv``/``.parquet`` file.
         data_dir: MovieLens folder (or its parent; defaults to ``TFREC_DATA_DIR``), or the
             folder of a named LightGCN-format data set.
         schema: Schema for generic files (defaults to user_id/item_id/rating columns).
@@ -72,6 +73,11 @@ def load_dataset(spec: str = "synthetic", *, data_dir: str | os.PathLike | None 
     kind, _, rest = spec.partition(":")
     if kind == "lightgcn":
         return lightgcn.load_lightgcn(rest or data_dir, duplicates=duplicates, invalid=invalid)
+    if kind == "files":
+        from tfrec.data.predefined import load_split_files
+
+        return load_split_files([p for p in rest.split(",") if p], schema or tabular.DEFAULT_SCHEMA, users=users,
+                                items=items, sep=sep or ",", duplicates=duplicates, invalid=invalid)
     path = Path(rest if kind in ("csv", "parquet") and rest else spec)
     if path.suffix.lower() in (".csv", ".tsv", ".txt", ".dat", ".parquet", ".pq") or kind in ("csv", "parquet"):
         tabular.check_no_pickle(path)
@@ -80,7 +86,8 @@ def load_dataset(spec: str = "synthetic", *, data_dir: str | os.PathLike | None 
                                    duplicates=duplicates, invalid=invalid)
     raise DataError(
         f"unknown data {spec!r}",
-        fix=f"use one of {list(DATA_CHOICES)}, lightgcn:FOLDER, csv:PATH, parquet:PATH, or a .csv/.parquet path.",
+        fix=f"use one of {list(DATA_CHOICES)}, lightgcn:FOLDER, files:TRAIN,TEST[,VALID], csv:PATH, "
+            "parquet:PATH, or a .csv/.parquet path.",
     )
 
 

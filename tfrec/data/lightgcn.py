@@ -3,11 +3,9 @@ LightGCN++ ml-1m), and the published protocol they are scored by.
 
 A folder holds ``train.txt`` and ``test.txt`` (and optionally ``valid.txt``): one line per user,
 ``user item item ...``, integer ids separated by spaces; a user may have no items. The data set
-is implicit feedback (no rating column); its catalog is every item of any file. Two folds:
-
-* ``test``: train (+ valid) -> test, the published protocol's split (LightGCN's own
-  ``train.txt`` is train + valid);
-* ``valid`` (when ``valid.txt`` exists): train -> valid, to tune on, never on test.
+is implicit feedback (no rating column); its catalog is every item of any file. Its folds are
+:mod:`tfrec.data.predefined`'s: ``test`` (train + valid -> test, the published protocol's split;
+LightGCN's own ``train.txt`` is train + valid) and ``valid`` (train -> valid, to tune on).
 
 ``tfrec compare --data lightgcn:FOLDER --split predefined -k 20`` (or ``--data gowalla``) scores
 Recall@20 = hits / |test items| and NDCG@20 with the ideal over min(|test items|, 20), over the
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec.data.dataset import Dataset, build_dataset
+from tfrec.data.predefined import protocol_folds
 from tfrec.data.validate import DuplicatePolicy, InvalidPolicy
 from tfrec.errors import DataError
 from tfrec.schema import Schema
@@ -114,9 +113,7 @@ def load_lightgcn(folder: str | os.PathLike | None, name: str | None = None, *,
     check_sums(folder)
     train, test = read_lists(folder / "train.txt"), read_lists(folder / "test.txt")
     valid = read_lists(folder / "valid.txt") if (folder / "valid.txt").is_file() else None
-    training = train if valid is None else pd.concat([train, valid], ignore_index=True)
-    folds = {"test": (training, test)}
-    if valid is not None:
-        folds["valid"] = (train, valid)
-    return build_dataset(name or folder.name, SCHEMA, pd.concat([training, test], ignore_index=True),
+    folds = protocol_folds(train, test, valid, SCHEMA, ("train.txt", "test.txt", "valid.txt"))
+    return build_dataset(name or folder.name, SCHEMA, pd.concat([t for t in (train, valid, test) if t is not None],
+                                                               ignore_index=True),
                          folds=folds, source=str(folder), duplicates=duplicates, invalid=invalid)
