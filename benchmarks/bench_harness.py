@@ -29,7 +29,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from stamp import stamp  # noqa: E402
+from stamp import stamp, write_result  # noqa: E402
 
 MODELS = "svd,als,ease,popularity,bpr"
 
@@ -143,10 +143,7 @@ def main() -> None:
                                capture_output=True)
     result = {**record, "benchmark": "harness", "smoke": args.smoke, "k": 10, "rows_per_user": args.rows_per_user,
               "against": args.against, "runs": runs}
-    if not args.smoke:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.out}")
+    write_result(args.out, result, args.smoke)
 
 
 if __name__ == "__main__":

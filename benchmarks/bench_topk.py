@@ -25,7 +25,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from stamp import matmul_gflops, stamp  # noqa: E402
+from stamp import matmul_gflops, stamp, write_result  # noqa: E402
 
 FACTORS, K, SEEN_PER_USER, TEST_PER_USER = 64, 10, 20, 5
 
@@ -115,10 +115,7 @@ def main() -> None:
               f"{run['implicit_cells_per_second'] / 1e6:,.0f}M cells/s, peak RSS {run['peak_rss_mb']:,.0f} MB")
     result = {**stamp(), "benchmark": "topk", "smoke": args.smoke, "factors": FACTORS, "k": K,
               "matmul_gflops": peak, "runs": runs}
-    if not args.smoke:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.out}")
+    write_result(args.out, result, args.smoke)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,17 @@ def stamp(**extra: Any) -> dict[str, Any]:
     return record
 
 
+def write_result(out: str, result: dict[str, Any], smoke: bool) -> None:
+    """Writes a benchmark's stamped ``result`` to ``out`` as JSON (a ``--smoke`` run writes nothing)."""
+    import json
+
+    if smoke:
+        return
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     """The machine's float32 matmul rate (GFLOP/s, best of ``repeats``): the compute bound."""
     import time
