@@ -112,11 +112,8 @@ class ImplicitRecommender(Recommender):
         rows = self.seen.rows(np.asarray(user_ids))
         known = rows >= 0
         scores = np.empty((len(rows), len(self.catalog)), dtype=np.float32)
-        if self.kind in ("als", "bpr") and known.all():  # the product written in place, no copy
-            np.matmul(self._model.user_factors[rows], self._model.item_factors.T, out=scores)
-            return scores
-        if self.kind in ("als", "bpr"):
-            scores[known] = self._model.user_factors[rows[known]] @ self._model.item_factors.T
+        if self.kind in ("als", "bpr"):  # the product written in place (unknown rows overwritten below)
+            np.matmul(self._model.user_factors[np.maximum(rows, 0)], self._model.item_factors.T, out=scores)
         else:
             scores[known] = (self._x[rows[known]] @ self._model.similarity).toarray()
         scores[~known] = self._popularity

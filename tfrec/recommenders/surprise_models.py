@@ -274,10 +274,10 @@ class SurpriseRecommender(Recommender):
 
     def _item_side(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``([n] item biases, [n, factors] item factors)`` of inner ids, zero for unknown ones."""
-        known = i >= 0
-        factors = self.algo.qi[np.where(known, i, 0)]
+        known, ii = i >= 0, np.maximum(i, 0)
+        factors = self.algo.qi[ii]
         factors[~known] = 0.0
-        return np.where(known, self.algo.bi[np.where(known, i, 0)], 0.0), factors
+        return np.where(known, self.algo.bi[ii], 0.0), factors
 
     def _baseline(self, uu, ii, known_u, known_i, bu, bi) -> np.ndarray:
         return baseline(self.trainset.global_mean, uu, ii, known_u, known_i, bu, bi)
