@@ -57,7 +57,7 @@ def train_one(args: argparse.Namespace) -> None:
     from tfrec.data.sources import FileBatchSource
     from tfrec.data.tabular import load_feature_tables, load_schema
     from tfrec.model.config import ModelConfig
-    from tfrec.model.fit import train
+    from tfrec.model.training.fit import train
 
     start = time.perf_counter()
     schema = load_schema("synthetic")
@@ -125,11 +125,11 @@ def pipeline(args: argparse.Namespace) -> None:
     from tfrec.data.shards import write_shards
     from tfrec.data.sources import FrameSource
     from tfrec.data.tabular import load_feature_tables
-    from tfrec.model.build import build_model as build_from_stats
     from tfrec.model.config import ModelConfig
-    from tfrec.model.fit import seed_everything
-    from tfrec.model.optimizers import make_optimizer
-    from tfrec.model.stats import TrainingStats
+    from tfrec.model.features.stats import TrainingStats
+    from tfrec.model.training.build import build_model as build_from_stats
+    from tfrec.model.training.fit import seed_everything
+    from tfrec.model.training.optimizers import make_optimizer
 
     def build_model(config, dataset, frame):
         source = FrameSource(dataset, frame)

@@ -50,9 +50,9 @@ from tfrec.evaluation.harness import evaluate  # noqa: E402
 from tfrec.evaluation.splits import make_splits  # noqa: E402
 from tfrec.evaluation.tuning import tune  # noqa: E402
 from tfrec.model.config import ModelConfig  # noqa: E402
-from tfrec.model.evaluate import evaluate as evaluate_model  # noqa: E402
-from tfrec.model.fit import train  # noqa: E402
-from tfrec.model.tower import batched_apply  # noqa: E402
+from tfrec.model.network.tower import batched_apply  # noqa: E402
+from tfrec.model.training.evaluate import evaluate as evaluate_model  # noqa: E402
+from tfrec.model.training.fit import train  # noqa: E402
 from tfrec.recommenders import make_model  # noqa: E402
 
 TOP100 = "factorized_top_k/top_100_categorical_accuracy"

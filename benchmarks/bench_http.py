@@ -58,8 +58,8 @@ def build_synthetic_export(n_items: int, work: Path, index: str) -> Path:
     from tfrec.data.sources import FrameSource
     from tfrec.evaluation.splits import make_splits
     from tfrec.model.config import ModelConfig
-    from tfrec.model.fit import train
-    from tfrec.model.run_folder import save_run
+    from tfrec.model.training.fit import train
+    from tfrec.model.training.run_folder import save_run
     from tfrec.serving import export_model
 
     dataset = load_synthetic(n_users=20_000, n_items=n_items, n_ratings=200_000, seed=1)

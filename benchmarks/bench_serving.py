@@ -40,8 +40,8 @@ from tfrec.data.sources import FrameSource  # noqa: E402
 from tfrec.evaluation.harness import evaluate  # noqa: E402
 from tfrec.evaluation.splits import make_splits  # noqa: E402
 from tfrec.model.config import ModelConfig  # noqa: E402
-from tfrec.model.fit import train  # noqa: E402
-from tfrec.model.run_folder import save_run  # noqa: E402
+from tfrec.model.training.fit import train  # noqa: E402
+from tfrec.model.training.run_folder import save_run  # noqa: E402
 from tfrec.recommenders import make_model  # noqa: E402
 from tfrec.serving import ExportedModel, export_model  # noqa: E402
 

@@ -6,7 +6,7 @@
 Both train the same model: user and item id embeddings (dim 64), in-batch softmax retrieval,
 Adagrad 0.1, the same batch size, metrics only in evaluation. The TFRS side is the basic
 retrieval tutorial's model and pipeline (``from_tensor_slices`` → shuffle → batch → cache); the
-tfrec side is ``tfrec.model.fit.train`` with the equivalent config. Repeats are interleaved (a
+tfrec side is ``tfrec.model.training.fit.train`` with the equivalent config. Repeats are interleaved (a
 drift of the machine hits both alike); an epoch's time is taken after the first epoch (tracing)
 and the median over repeats is reported with the ratio tfrec ÷ TFRS.
 """
@@ -85,7 +85,7 @@ def tfrec_ids_only(dataset, frame, batch: int, epochs: int, seed: int) -> list[f
     """tfrec's training path with the tutorial's model as a config; seconds per epoch."""
     from tfrec.data.sources import FrameSource
     from tfrec.model.config import ModelConfig
-    from tfrec.model.fit import train
+    from tfrec.model.training.fit import train
 
     config = ModelConfig(history=False, use_user_id=True, user_features=(), item_features=(), context_features=(),
                          tower_layers=(), embedding_dim=DIM, id_embedding_dim=DIM, projection=False,

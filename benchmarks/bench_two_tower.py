@@ -39,8 +39,8 @@ from tfrec.data import load_dataset  # noqa: E402
 from tfrec.data.sources import FrameSource  # noqa: E402
 from tfrec.evaluation.splits import make_splits  # noqa: E402
 from tfrec.model.config import ModelConfig  # noqa: E402
-from tfrec.model.evaluate import evaluate  # noqa: E402
-from tfrec.model.fit import seed_everything, train  # noqa: E402
+from tfrec.model.training.evaluate import evaluate  # noqa: E402
+from tfrec.model.training.fit import seed_everything, train  # noqa: E402
 
 # The feature-driven towers (the default before the history model; bench_history.py measures
 # the history model).

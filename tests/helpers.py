@@ -8,17 +8,17 @@ from tfrec.data.dataset import Dataset
 from tfrec.data.scan import Tee
 from tfrec.data.sources import FrameSource
 from tfrec.evaluation.splits import Split
-from tfrec.model.build import build_model
 from tfrec.model.config import ModelConfig
-from tfrec.model.evaluate import evaluate
-from tfrec.model.fit import TrainResult, train
-from tfrec.model.history import HistoryTable
-from tfrec.model.stats import TrainingStats
-from tfrec.model.two_tower import TwoTowerModel
+from tfrec.model.features.history_table import HistoryTable
+from tfrec.model.features.stats import TrainingStats
+from tfrec.model.network.two_tower import TwoTowerModel
+from tfrec.model.training.build import build_model
+from tfrec.model.training.evaluate import evaluate
+from tfrec.model.training.fit import TrainResult, train
 
 
 def train_split(config: ModelConfig, split: Split, **options) -> TrainResult:
-    """:func:`tfrec.model.fit.train` on a split's train (and validation) rows."""
+    """:func:`tfrec.model.training.fit.train` on a split's train (and validation) rows."""
     validation = None
     if split.validation is not None and len(split.validation):
         validation = FrameSource(split.dataset, split.validation, "validation")
@@ -26,7 +26,7 @@ def train_split(config: ModelConfig, split: Split, **options) -> TrainResult:
 
 
 def evaluate_frame(model: TwoTowerModel, dataset: Dataset, frame: pd.DataFrame) -> dict[str, float]:
-    """:func:`tfrec.model.evaluate.evaluate` on in-memory rows."""
+    """:func:`tfrec.model.training.evaluate.evaluate` on in-memory rows."""
     return evaluate(model, FrameSource(dataset, frame))
 
 

@@ -129,7 +129,7 @@ def sandbox(tmp_path_factory):
         raise Reached("reached the work")
 
     patches.setattr("tfrec.evaluation.harness.evaluate", reached)
-    patches.setattr("tfrec.model.fit.train", reached)
+    patches.setattr("tfrec.model.training.fit.train", reached)
     yield root
     patches.undo()
     os.chdir(cwd)

@@ -18,8 +18,8 @@ from tfrec.data.shards import write_shards
 from tfrec.data.sources import FileBatchSource
 from tfrec.errors import DataError
 from tfrec.model.config import ModelConfig
-from tfrec.model.fit import train
-from tfrec.model.stats import TrainingStats
+from tfrec.model.features.stats import TrainingStats
+from tfrec.model.training.fit import train
 
 
 def rows(batches, columns):

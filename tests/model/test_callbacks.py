@@ -8,9 +8,9 @@ from helpers import train_split
 
 from tfrec.data.columns import side_columns
 from tfrec.evaluation.splits import make_splits
-from tfrec.model.callbacks import StoppingStateBackup
 from tfrec.model.config import ModelConfig
-from tfrec.model.validation import RankingValidation
+from tfrec.model.training.callbacks import StoppingStateBackup
+from tfrec.model.training.validation import RankingValidation
 from tfrec.progress import Progress
 
 CONFIG = ModelConfig(history=True, embedding_dim=32, id_embedding_dim=32, use_user_id=False, user_features=(),

@@ -13,19 +13,19 @@ import pytest
 
 from tfrec.cli import main
 from tfrec.errors import ConfigError
-from tfrec.model.distribute import make_strategy
+from tfrec.model.training.distribute import make_strategy
 
 MIRRORED_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from tfrec.model.distribute import make_strategy
+    from tfrec.model.training.distribute import make_strategy
     strategy = make_strategy("mirrored", logical_cpus=2)
     from tfrec.data import load_synthetic
     from tfrec.model.config import ModelConfig
     from tfrec.data.sources import FileBatchSource, FrameSource
     from tfrec.evaluation.splits import make_splits
-    from tfrec.model.evaluate import evaluate
-    from tfrec.model.fit import train
+    from tfrec.model.training.evaluate import evaluate
+    from tfrec.model.training.fit import train
 
     data = load_synthetic(400, 150, 8000, seed=11)
     split = make_splits(data, "random", seed=11)[0]
@@ -157,7 +157,7 @@ def test_strategy_errors_name_the_fix(monkeypatch):
 
 
 def test_batch_must_split_over_replicas():
-    from tfrec.model.distribute import check_batch_size
+    from tfrec.model.training.distribute import check_batch_size
 
     class TwoReplicas:
         num_replicas_in_sync = 2

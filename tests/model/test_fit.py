@@ -13,9 +13,9 @@ from tfrec.data.scan import scan_files
 from tfrec.data.sources import FileBatchSource, FrameSource
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
-from tfrec.model.evaluate import evaluate
-from tfrec.model.fit import chosen_epochs, train
-from tfrec.model.stats import TrainingStats
+from tfrec.model.features.stats import TrainingStats
+from tfrec.model.training.evaluate import evaluate
+from tfrec.model.training.fit import chosen_epochs, train
 
 SMALL = ModelConfig(epochs=1, batch_size=128, embedding_dim=16, tower_layers=(32,),
                     id_embedding_dim=16, feature_embedding_dim=8, rating_layers=(16,), seed=3)

@@ -14,11 +14,11 @@ from tfrec.data.files import FileSource
 from tfrec.data.sources import FileBatchSource, FrameSource
 from tfrec.errors import ConfigError
 from tfrec.evaluation.splits import make_splits
-from tfrec.model import history as history_module
 from tfrec.model.config import ModelConfig
-from tfrec.model.fit import train
-from tfrec.model.history import HISTORY_ITEMS, HISTORY_WEIGHTS, HistoryTable
-from tfrec.model.validation import RankingValidation
+from tfrec.model.features import history_table as history_module
+from tfrec.model.features.history_table import HISTORY_ITEMS, HISTORY_WEIGHTS, HistoryTable
+from tfrec.model.training.fit import train
+from tfrec.model.training.validation import RankingValidation
 from tfrec.schema import Schema
 
 HISTORY = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user_id=False,
@@ -142,7 +142,7 @@ def test_training_removes_the_positive_from_its_own_history(synthetic):
     users = model.user_index(tf.constant([user, user], tf.int64))
     positives = model.item_positions(tf.constant([item, rest[0]], tf.int64))
     pooled = model.history_pool.pool_users(users, positives).numpy()
-    expected = model.history_vector({HISTORY_ITEMS: tf.constant([rest], tf.int64)}).numpy()[0]
+    expected = model.history_input().vector({HISTORY_ITEMS: tf.constant([rest], tf.int64)}).numpy()[0]
     np.testing.assert_allclose(pooled[0], expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(pooled[0], pooled[1])  # each row leaves out its own positive
 
@@ -162,7 +162,7 @@ def test_full_softmax_is_the_catalog_cross_entropy(synthetic):
     rows = synthetic.interactions.iloc[:32]
     query = model.query_embedding({"user_id": tf.constant(rows.user_id.to_numpy())})
     items = model.candidate_embedding(catalog).numpy()
-    loss = model.negatives.loss(model, query, None, tf.constant(rows.item_id.to_numpy()), None, False)
+    loss = model.objective(query, None, tf.constant(rows.item_id.to_numpy()), None, False)
     logits = query.numpy() @ items.T
     label = pd.Index(catalog["item_id"]).get_indexer(rows.item_id.to_numpy())
     expected = -(logits[np.arange(32), label] - np.log(np.exp(logits).sum(axis=1))).sum()

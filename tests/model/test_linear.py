@@ -10,13 +10,14 @@ from helpers import build_from_frame
 from tfrec.data.columns import side_columns
 from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError
-from tfrec.model.closed_form import dlae_weights, regularized_inverse
 from tfrec.model.config import ModelConfig
 from tfrec.model.config_check import LINEAR_MAX_ITEMS
-from tfrec.model.fit import train
-from tfrec.model.history import HISTORY_ITEMS, HISTORY_WEIGHTS
-from tfrec.model.linear import ItemToItem, without_seen_penalty
-from tfrec.model.persist import load_model, save_model
+from tfrec.model.features.history_table import HISTORY_ITEMS, HISTORY_WEIGHTS
+from tfrec.model.network.linear import ItemToItem
+from tfrec.model.network.persist import load_model, save_model
+from tfrec.model.training.closed_form import dlae_weights, regularized_inverse
+from tfrec.model.training.fit import train
+from tfrec.model.training.seen_penalty import without_seen_penalty
 
 LINEAR = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user_id=False,
                      user_features=(), item_features=(), context_features=(), tower_layers=(),
@@ -88,7 +89,7 @@ def test_stored_and_explicit_histories_give_the_same_query(synthetic):
 def test_squared_user_loss_is_every_catalog_cells_error_plus_the_l2_share(synthetic):
     model, catalog = _randomized(synthetic, LINEAR.replace(linear_l2=3.0))
     users = np.asarray(model.user_vocabulary[:7])
-    loss = float(model.negatives.user_loss(model, {"user_id": tf.constant(users)}))
+    loss = float(model.users_loss({"user_id": tf.constant(users)}))
     query = model.query_embedding({"user_id": tf.constant(users)}).numpy()
     scores = query @ model.candidate_embedding(catalog).numpy().T
     target = np.zeros_like(scores)

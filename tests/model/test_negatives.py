@@ -11,10 +11,10 @@ from tfrec.data.columns import side_columns
 from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError
 from tfrec.evaluation.splits import make_splits
-from tfrec.model.build import resolve_examples
 from tfrec.model.config import ModelConfig
 from tfrec.model.config_check import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS
-from tfrec.model.fit import train
+from tfrec.model.training.build import resolve_examples
+from tfrec.model.training.fit import train
 
 USERS = ModelConfig(history=True, embedding_dim=8, id_embedding_dim=8, use_user_id=False,
                     user_features=(), item_features=(), context_features=(), tower_layers=(),
@@ -29,7 +29,7 @@ def test_user_loss_is_the_multinomial_likelihood_of_the_stored_items(synthetic):
     bias = model.retrieval_bias.embeddings
     bias.assign(tf.random.normal(bias.shape, seed=1))
     users = np.asarray(model.user_vocabulary[:7])
-    loss = float(model.negatives.user_loss(model, {"user_id": tf.constant(users)}))
+    loss = float(model.users_loss({"user_id": tf.constant(users)}))
     # By hand: log-softmax of each user's scores over the catalog, summed over its distinct items.
     query = model.query_embedding({"user_id": tf.constant(users)}).numpy()
     logits = query @ model.candidate_embedding(catalog).numpy().T
@@ -48,7 +48,7 @@ def test_user_loss_adds_the_rating_error_of_the_same_pairs(synthetic):
     assert model.history_pool.ratings is not None, "the table keeps the ratings"
     model.set_training_catalog(side_columns(synthetic, "item", synthetic.item_ids, missing="default"))
     users = np.asarray(model.user_vocabulary[:5])
-    loss = float(model.negatives.user_loss(model, {"user_id": tf.constant(users)}))
+    loss = float(model.users_loss({"user_id": tf.constant(users)}))
     rows = synthetic.interactions[synthetic.interactions.user_id.isin(users)]
     rows = rows.drop_duplicates(["user_id", "item_id"], keep="last")
     predicted = model.predict_rating({"user_id": tf.constant(rows.user_id.to_numpy()),

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
-from tfrec.model.optimizers import LazyAdam, compile_phase, make_optimizer
+from tfrec.model.training.optimizers import LazyAdam, compile_phase, make_optimizer
 
 
 def run(optimizer, rows_per_step, steps=5):

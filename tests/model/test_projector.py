@@ -6,8 +6,8 @@ import tensorflow as tf
 
 from tfrec.data.sources import FrameSource
 from tfrec.model.config import ModelConfig
-from tfrec.model.fit import train
-from tfrec.model.projector import write_projector
+from tfrec.model.training.fit import train
+from tfrec.model.training.projector import write_projector
 
 
 def read_back(log_dir):

@@ -10,10 +10,10 @@ from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
-from tfrec.model.linear import SAMPLE_USERS, without_seen_penalty
-from tfrec.model.persist import load_model, save_model
-from tfrec.model.rating_fit import fit_rating_towers
-from tfrec.model.two_tower import TwoTowerModel
+from tfrec.model.network.persist import load_model, save_model
+from tfrec.model.network.two_tower import TwoTowerModel
+from tfrec.model.training.rating_fit import fit_rating_towers
+from tfrec.model.training.seen_penalty import SAMPLE_USERS, without_seen_penalty
 
 CONFIG = ModelConfig(epochs=2, embedding_dim=16, id_embedding_dim=16, feature_embedding_dim=8, rating_layers=(16,),
                      rating_epochs=3, rating_batch_size=256, rating_learning_rate=0.01, seed=5)

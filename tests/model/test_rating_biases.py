@@ -8,7 +8,7 @@ from helpers import build_from_frame
 
 from tfrec.data.columns import interaction_arrays
 from tfrec.model.config import ModelConfig
-from tfrec.model.stats import TrainingStats
+from tfrec.model.features.stats import TrainingStats
 from tfrec.schema import Schema
 
 CONFIG = ModelConfig(embedding_dim=8, epochs=1, rating_bias_init=True)
@@ -33,7 +33,7 @@ def test_biases_are_shrunken_mean_deviations_over_any_chunking():
 
 def test_build_starts_the_head_at_the_biases_and_only_when_asked(synthetic):
     model = build_from_frame(CONFIG, synthetic, synthetic.interactions)
-    head = model.head()
+    head = model.rating_side().head
     schema = synthetic.schema
     stats = TrainingStats(schema).add(interaction_arrays(schema, synthetic.interactions))
     users, items = stats.rating_biases()
@@ -43,4 +43,4 @@ def test_build_starts_the_head_at_the_biases_and_only_when_asked(synthetic):
     got = tf.squeeze(head.user_bias(model.user_index(tf.constant(users.index.to_numpy()))), -1).numpy()
     np.testing.assert_allclose(got, users.to_numpy(), rtol=1e-5, atol=1e-6)
     plain = build_from_frame(CONFIG.replace(rating_bias_init=False), synthetic, synthetic.interactions)
-    assert not np.any(plain.head().item_bias.embeddings.numpy())
+    assert not np.any(plain.rating_side().head.item_bias.embeddings.numpy())

@@ -1,6 +1,6 @@
 """The run folder's training-curve figure."""
 
-from tfrec.model.run_folder import plot_history
+from tfrec.model.training.run_folder import plot_history
 
 
 def _lines(ax):

@@ -15,10 +15,10 @@ from tfrec.data.dataset import build_dataset
 from tfrec.errors import ConfigError
 from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
-from tfrec.model.encoder import FeatureEncoder
-from tfrec.model.persist import load_model, save_model
-from tfrec.model.stats import fit_spec
-from tfrec.model.two_tower import TwoTowerModel
+from tfrec.model.features.encoder import FeatureEncoder
+from tfrec.model.features.stats import fit_spec
+from tfrec.model.network.persist import load_model, save_model
+from tfrec.model.network.two_tower import TwoTowerModel
 from tfrec.schema import (
     BucketizedFeature,
     CategoricalFeature,

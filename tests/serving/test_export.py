@@ -75,7 +75,7 @@ def test_fresh_process_without_tfrec_gets_same_outputs(trained, exported):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     fresh = json.loads(result.stdout.strip().splitlines()[-1])
-    from tfrec.model.persist import load_model
+    from tfrec.model.network.persist import load_model
 
     model = load_model(trained / "model")
     features = {"user_id": np.array([3, 10**9]), "age": np.array([30.0, np.nan], np.float32),

@@ -164,7 +164,7 @@ def test_rating_towers_serve_ratings_while_recommend_reads_the_history_inputs(tm
 
     from tfrec.data import load_synthetic
     from tfrec.data.columns import side_columns
-    from tfrec.model.run_folder import RunFolder
+    from tfrec.model.training.run_folder import RunFolder
     from tfrec.serving.http import create_app
 
     config = CONFIG.replace("rating_weight = 0.0", "rating_weight = 1.0\nrating_epochs = 2\nrating_batch_size = 256")

@@ -18,7 +18,7 @@ DEFAULT_PATIENCE = 3
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains on a split of ``--data`` or on ``--train-files`` and writes the run folder."""
-    from tfrec.model.distribute import is_chief, make_strategy
+    from tfrec.model.training.distribute import is_chief, make_strategy
 
     # The strategy comes first: TensorFlow must not have initialized its devices yet.
     strategy = make_strategy(args.strategy, logical_cpus=args.logical_cpus)
@@ -27,9 +27,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tfrec.data.sources import BatchSource, FileBatchSource, FrameSource
     from tfrec.evaluation.splits import make_splits
     from tfrec.model.config import ModelConfig
-    from tfrec.model.evaluate import evaluate
-    from tfrec.model.fit import train
-    from tfrec.model.run_folder import save_run
+    from tfrec.model.training.evaluate import evaluate
+    from tfrec.model.training.fit import train
+    from tfrec.model.training.run_folder import save_run
 
     config = ModelConfig.from_toml(args.config) if args.config else ModelConfig()
     # An explicit --seed seeds the data, the split and the model, as in `tfrec compare`.

@@ -1,7 +1,7 @@
 """Batch sources: the two ways training rows reach the model, behind one interface.
 
 A :class:`BatchSource` is a set of interaction rows plus the feature tables to join onto
-them. Training (:func:`tfrec.model.fit.train`) asks every source the same four things:
+them. Training (:func:`tfrec.model.training.fit.train`) asks every source the same four things:
 
 * :meth:`~BatchSource.scan` -- pass each chunk of valid rows once to a sink (the model's
   statistics), and say how many rows there are;

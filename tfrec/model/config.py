@@ -29,7 +29,7 @@ class ModelConfig:
     over the candidate tower's item id embedding (ids only, 64-d), beside the denoising linear
     autoencoder's item-to-item matrix; users' batches, squared loss, history dropout 0.5, 20
     epochs; rating towers that rate and add to the score (``rating_blend``). ``auto`` settles each
-    choice for the data (:func:`tfrec.model.build.resolve_examples`): no linear path above
+    choice for the data (:func:`tfrec.model.training.build.resolve_examples`): no linear path above
     :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS` items. The older feature towers: :meth:`feature_towers`.
 
     Attributes:
@@ -48,7 +48,7 @@ class ModelConfig:
             batch (the rating loss is a batch mean; Adam's step sizes are per parameter).
         rating_weight: Weight of the rating loss (0 disables the rating task).
         rating_epochs: Epochs of the rating towers' phase after retrieval, on interaction batches
-            of ``rating_batch_size`` at Adam's ``rating_learning_rate`` (:mod:`tfrec.model.rating`);
+            of ``rating_batch_size`` at Adam's ``rating_learning_rate`` (:mod:`tfrec.model.network.rating`);
             0: the head reads the retrieval towers and trains with them.
         rating_blend: Weight of the rating towers' dot product added to the retrieval score,
             relative to the history score's spread (0: rankings from the history model alone).
@@ -90,8 +90,9 @@ class ModelConfig:
             ``squared`` (every catalog score against the multi-hot stored items; Steck 2020)
             or ``auto`` (``squared`` with the linear path, else ``multinomial``).
         history_linear: EASE's item-to-item matrix beside the towers (``examples = "users"``;
-            :mod:`tfrec.model.linear`); at most :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS` items (``auto``: on
-            with users' batches up to that many items).
+            :mod:`tfrec.model.network.linear`); at most
+            :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS` items (``auto``: on with users'
+            batches up to that many items).
         linear_solver: ``closed_form``: the matrix is the denoising linear autoencoder's
             optimum for the training histories, fixed before the towers train (they learn the
             rest); ``sgd``: learned with the towers.
@@ -99,7 +100,7 @@ class ModelConfig:
             squares; with ``sgd`` each step adds its share ``user_batch_size / users``).
         linear_dropout: The closed form's input dropout rate (``sgd``: ``history_dropout``).
         seen_penalty: With the linear path, after training, a user's own history items score
-            below every other item in the model's dot product (:func:`tfrec.model.linear.demote_seen`):
+            below every other item in the model's dot product (:func:`tfrec.model.training.seen_penalty.demote_seen`):
             lists that leave them out are unchanged; ``include_seen`` lists and metrics that rank
             the whole catalog put them last. ``false``: the model's own scores for them.
         negatives: ``auto`` (``full`` while ``batch_size x catalog`` stays under
@@ -127,7 +128,7 @@ class ModelConfig:
             distribution strategy (its collectives fail inside the multi-step loop).
         validation_ratio: Fraction of train rows held out to pick the epoch (a split's carve, else a hash).
         refit: With the carve, train again on all rows for the best validation epoch's count
-            (:func:`tfrec.model.fit.train`); off: keep the carve's model.
+            (:func:`tfrec.model.training.fit.train`); off: keep the carve's model.
         early_stopping_patience: Stop after this many epochs without validation improvement (``None``: never).
         top_k: ``k`` of the factorized top-k metrics.
         jit_compile: Compile the towers' Dense stacks and the in-batch softmax loss with XLA

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec.errors import ConfigError
-from tfrec.model.closed_form import regularized_inverse
+from tfrec.model.training.closed_form import regularized_inverse
 from tfrec.recommenders.base import Recommender, SeenItems
 from tfrec.recommenders.registry import Build
 

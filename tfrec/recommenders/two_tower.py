@@ -12,9 +12,10 @@ from tfrec.data.holdout import nested_seed
 from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError, TfrecError
 from tfrec.model.config import ModelConfig
-from tfrec.model.fit import TrainResult, train
-from tfrec.model.history import HISTORY_ITEMS, HISTORY_WEIGHTS
-from tfrec.model.two_tower import TwoTowerModel, batched_apply
+from tfrec.model.features.history_table import HISTORY_ITEMS, HISTORY_WEIGHTS
+from tfrec.model.network.tower import batched_apply
+from tfrec.model.network.two_tower import TwoTowerModel
+from tfrec.model.training.fit import TrainResult, train
 from tfrec.recommenders.base import Recommender, SeenItems
 from tfrec.recommenders.registry import Build
 
@@ -22,7 +23,7 @@ RANK_BY = ("retrieval", "rating")
 
 
 class TwoTowerRecommender(Recommender):
-    """Trains :class:`~tfrec.model.two_tower.TwoTowerModel` through :func:`tfrec.model.fit.train`.
+    """Trains :class:`~tfrec.model.network.two_tower.TwoTowerModel` through :func:`tfrec.model.training.fit.train`.
 
     Args:
         config: Model and training options (default: :class:`ModelConfig` defaults).

@@ -38,9 +38,10 @@ import tensorflow_recommenders as tfrs
 from tfrec.atomic import check_target, output_directory
 from tfrec.data.parquet import write_local_parquet
 from tfrec.errors import TfrecError
-from tfrec.model.history import HISTORY_ITEMS, HISTORY_WEIGHTS
-from tfrec.model.run_folder import RunFolder
-from tfrec.model.two_tower import TwoTowerModel, batched_apply
+from tfrec.model.features.history_table import HISTORY_ITEMS, HISTORY_WEIGHTS
+from tfrec.model.network.tower import batched_apply
+from tfrec.model.network.two_tower import TwoTowerModel
+from tfrec.model.training.run_folder import RunFolder
 from tfrec.schema import as_input_array
 from tfrec.serving.info import EXPORT_FILE, INDEXES, SAVEDMODEL_DIR, savedmodel_checksums
 from tfrec.serving.seen import SeenItems, pad_id, top_k_excluding

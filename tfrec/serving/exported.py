@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from tfrec.data.parquet import read_local_parquet
 from tfrec.errors import TfrecError
-from tfrec.model.run_folder import RunFolder
+from tfrec.model.training.run_folder import RunFolder
 from tfrec.schema import as_input_array
 from tfrec.serving.info import SAVEDMODEL_DIR, ExportInfo, verify_checksums
 from tfrec.textio import read_text

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfrec.model.encoder import FeatureEncoder
-from tfrec.model.specs import FeatureSpec
+from tfrec.model.config import ModelConfig
+from tfrec.model.features.encoder import FeatureEncoder
+from tfrec.model.features.specs import FeatureSpec
 
 
 def batched_apply(function: Callable[[dict[str, np.ndarray]], Any], columns: dict[str, np.ndarray],
@@ -94,4 +95,15 @@ class Tower(tf.keras.layers.Layer):
                 "dropout": self.dropout, "normalize": self.normalize, "l2": self.encoder.l2,
                 "jit_compile": self.jit_compile, "projection": self.projection}
 
+
+def side_tower(config: ModelConfig, specs: Sequence[FeatureSpec], extra: int, name: str) -> Tower:
+    """A two-tower side's :class:`Tower`, ``config.embedding_dim`` wide (so that both sides
+    dot-multiply), ending in a Dense projection as configured, else (``projection = None``)
+    whenever it has hidden layers or its input (``specs`` plus ``extra`` columns) is not
+    already ``embedding_dim`` wide."""
+    projection = config.projection
+    if projection is None:
+        projection = bool(config.tower_layers) or sum(s.embedding_dim for s in specs) + extra != config.embedding_dim
+    return Tower(specs, config.tower_layers, config.embedding_dim, config.dropout, config.normalize, config.l2,
+                 config.jit_compile, projection, name=name)
 

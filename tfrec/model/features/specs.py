@@ -1,7 +1,7 @@
 """Typed feature specs: what one feature's preprocessing layers are built from.
 
 A :class:`FeatureSpec` carries a feature's kind, width and the vocabulary or statistics fitted
-on the training rows (:mod:`tfrec.model.stats`). It round-trips through JSON
+on the training rows (:mod:`tfrec.model.features.stats`). It round-trips through JSON
 (:meth:`FeatureSpec.to_dict` / :meth:`FeatureSpec.from_dict`), which is how a saved model
 rebuilds identical preprocessing without the data.
 """

@@ -4,7 +4,7 @@
 scan (one chunk for an in-memory frame, many for streamed files) and counts interactions per
 user and item (vocabularies, logQ frequencies, the weights of the feature-table statistics),
 the rating mean and the context features' statistics. :class:`FeatureStats` turns one
-feature's values into its fitted :class:`~tfrec.model.specs.FeatureSpec`.
+feature's values into its fitted :class:`~tfrec.model.features.specs.FeatureSpec`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfrec.model.encoder import PUNCTUATION
-from tfrec.model.specs import FeatureSpec
+from tfrec.model.features.encoder import PUNCTUATION
+from tfrec.model.features.specs import FeatureSpec
 from tfrec.schema import (
     BucketizedFeature,
     CategoricalFeature,

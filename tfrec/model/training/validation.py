@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfrec.data.columns import side_columns
 from tfrec.data.dataset import Dataset
 from tfrec.metrics import per_user_ranking_metrics
-from tfrec.model.tower import batched_apply
+from tfrec.model.network.tower import batched_apply
 
 logger = logging.getLogger(__name__)
 

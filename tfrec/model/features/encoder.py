@@ -1,7 +1,7 @@
 """Schema-driven Keras preprocessing: features -> one dense vector per example.
 
-:class:`FeatureEncoder` turns typed :class:`~tfrec.model.specs.FeatureSpec` s (fitted on the
-training rows only, by :mod:`tfrec.model.stats`) into Keras preprocessing layers (lookups,
+:class:`FeatureEncoder` turns typed :class:`~tfrec.model.features.specs.FeatureSpec` s (fitted on the
+training rows only, by :mod:`tfrec.model.features.stats`) into Keras preprocessing layers (lookups,
 normalization, discretization, text vectorization, hashing) plus embeddings, and concatenates
 their outputs. Because the specs carry the vocabularies, ``get_config`` / ``from_config``
 rebuild an identical encoder without the data.
@@ -12,6 +12,7 @@ unknown user, item or category never crashes; missing (NaN) numbers become the t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrec.errors import DataError
-from tfrec.model.specs import FeatureSpec
+from tfrec.model.features.specs import FeatureSpec
 
 # TextVectorization's default standardization ("lower_and_strip_punctuation").
 PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
@@ -152,6 +153,25 @@ def lookup_layer(dtype: str, vocabulary: list, name: str) -> tf.keras.layers.Lay
                                              mask_token=None, num_oov_indices=1, name=name)
     return tf.keras.layers.StringLookup(vocabulary=[str(v) for v in vocabulary], mask_token=None,
                                         num_oov_indices=1, name=name)
+
+
+@dataclasses.dataclass(frozen=True)
+class IdIndex:
+    """An id column and its vocabulary lookup (the lookup layer is tracked by its owner).
+
+    Attributes:
+        column: The id column.
+        dtype: ``"int"`` or ``"string"``.
+        lookup: Id -> index layer (0: out of vocabulary).
+    """
+
+    column: str
+    dtype: str
+    lookup: tf.keras.layers.Layer
+
+    def rows(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Index ``[batch]`` of each row's id in the vocabulary (0: unknown)."""
+        return self.lookup(as_id_dtype(features[self.column], self.dtype))
 
 
 def as_id_dtype(value: tf.Tensor, dtype: str) -> tf.Tensor:

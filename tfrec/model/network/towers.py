@@ -1,10 +1,13 @@
-"""The two-tower model: schema-driven towers inside a ``tfrs.Model`` with two tasks.
+"""The two-tower network: schema-driven towers inside a ``tfrs.Model``, what they compute
+(embeddings, ratings, the top-k index) and read; its training objective is
+:class:`~tfrec.model.network.two_tower.TwoTowerModel`'s.
 
 The query tower reads the user's pooled history (shared item embeddings), the user id and
 user/context features as configured; the candidate tower the item id and item features.
-Retrieval is ``tfrs.tasks.Retrieval`` (in-batch, full-catalog or mixed negatives; factorized
-top-k metrics only in evaluation); rating ``tfrs.tasks.Ranking`` on a head over both towers, or
-over rating towers of its own trained after retrieval (``rating_epochs``; :mod:`tfrec.model.rating`).
+Retrieval is ``tfrs.tasks.Retrieval`` with one of the objectives of
+:mod:`tfrec.model.network.losses` (factorized top-k metrics only in evaluation); rating
+``tfrs.tasks.Ranking`` on a head over both towers, or over rating towers of its own trained
+after retrieval (``rating_epochs``; :mod:`tfrec.model.network.rating`).
 """
 
 from __future__ import annotations
@@ -18,33 +21,31 @@ import tensorflow_recommenders as tfrs
 
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
-from tfrec.model.encoder import as_id_dtype, lookup_layer
-from tfrec.model.history import HistoryPooling, HistorySide
-from tfrec.model.linear import ItemToItem
-from tfrec.model.negatives import CatalogNegatives, in_batch_loss
-from tfrec.model.rating import RatingHead, RatingSide, RatingTowers, TowerScores, uses_rating_towers
-from tfrec.model.specs import FeatureSpec, plain
-from tfrec.model.steps import EpochMeanSteps
-from tfrec.model.tower import Tower, batched_apply
+from tfrec.model.features.encoder import IdIndex, lookup_layer
+from tfrec.model.features.specs import FeatureSpec, plain
+from tfrec.model.network.history import HistoryPooling, QueryHistory
+from tfrec.model.network.linear import ItemToItem
+from tfrec.model.network.losses import (
+    FullSoftmax,
+    InBatchSoftmax,
+    RetrievalLoss,
+    TrainingCatalog,
+    make_objective,
+    softmax_loss,
+)
+from tfrec.model.network.rating import RatingHead, RatingSide, RatingTowers, TowerScores, uses_rating_towers
+from tfrec.model.network.steps import EpochMeanModel
+from tfrec.model.network.tower import batched_apply, side_tower
 from tfrec.schema import id_dtype
 
 
-def _projection(config: ModelConfig, specs: Sequence[FeatureSpec], extra: int) -> bool:
-    """Whether a tower ends in a Dense projection: as configured, else (``None``) whenever it
-    has hidden layers or its input is not already ``embedding_dim`` wide."""
-    if config.projection is not None:
-        return config.projection
-    return bool(config.tower_layers) or sum(s.embedding_dim for s in specs) + extra != config.embedding_dim
+class TwoTowerNetwork(EpochMeanModel):
+    """Query and candidate towers with a retrieval task and a rating task (their losses:
+    :class:`~tfrec.model.network.two_tower.TwoTowerModel`).
 
-
-
-
-class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
-    """Query and candidate towers trained with a retrieval task and a rating task.
-
-    Build one with :func:`tfrec.model.build.build_model`, which fits the specs on the training
-    rows. ``get_config`` returns the JSON form of every argument, so a saved model rebuilds
-    from JSON alone (:mod:`tfrec.model.persist`).
+    Build a model with :func:`tfrec.model.training.build.build_model`, which fits the specs on the
+    training rows. ``get_config`` returns the JSON form of every argument, so a saved model
+    rebuilds from JSON alone (:mod:`tfrec.model.network.persist`).
 
     Args:
         config: Model options (or their dict form, as in a saved config).
@@ -61,10 +62,10 @@ class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
         rating_specs: The rating towers' user and item feature specs (``rating_epochs``).
 
     With ``config.history`` the query tower also reads each user's pooled history (the table
-    of :class:`~tfrec.model.history.HistoryPooling`, keyed by user id), or an explicit history
-    given as :data:`~tfrec.model.history.HISTORY_ITEMS` (``[batch, n]`` item ids, padded with
-    any id of weight 0) and ``HISTORY_WEIGHTS`` (``[batch, n]``) in the features: a user unknown
-    to training (:class:`~tfrec.model.history.HistorySide`).
+    of :class:`~tfrec.model.network.history.HistoryPooling`, keyed by user id), or an explicit
+    history given as :data:`~tfrec.model.features.history_table.HISTORY_ITEMS` (``[batch, n]``
+    item ids, padded with any id of weight 0) and ``HISTORY_WEIGHTS`` (``[batch, n]``) in the
+    features: a user unknown to training (:class:`~tfrec.model.network.history.QueryHistory`).
     """
 
     def __init__(self, config: ModelConfig | dict[str, Any],
@@ -85,80 +86,87 @@ class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
         self.item_probabilities = [float(p) for p in item_probabilities]
         self.rating, self.weight, self.global_mean = rating, weight, float(global_mean)
         c = self.model_config
-        # Both towers end in c.embedding_dim, so their outputs always dot-multiply.
-        self.query_tower = Tower(self.query_specs, c.tower_layers, c.embedding_dim, c.dropout,
-                                 c.normalize, c.l2, c.jit_compile,
-                                 _projection(c, self.query_specs, c.id_dim if c.history else 0),
-                                 name="query_tower")
-        self.candidate_tower = Tower(self.candidate_specs, c.tower_layers, c.embedding_dim,
-                                     c.dropout, c.normalize, c.l2, c.jit_compile,
-                                     _projection(c, self.candidate_specs, 0), name="candidate_tower")
+        self.query_tower = side_tower(c, self.query_specs, c.id_dim if c.history else 0, "query_tower")
+        self.candidate_tower = side_tower(c, self.candidate_specs, 0, "candidate_tower")
+        self.item_index = lookup_layer(item_id_dtype, self.item_vocabulary, "item_index")
+        self.user_index = lookup_layer(user_id_dtype, self.user_vocabulary, "user_index")
+        self.users = IdIndex(user_id, user_id_dtype, self.user_index)
+        self.items = IdIndex(item_id, item_id_dtype, self.item_index)
         self.history_pairs = int(history_pairs)
         self.history_pool: HistoryPooling | None = None
+        self.query_history: QueryHistory | None = None
         if c.history:
             lookup, embedding = self.candidate_tower.encoder.id_layers(item_id)
             self.history_pool = HistoryPooling(
                 len(self.user_vocabulary) + 1, self.history_pairs, c.history_pooling, c.history_dropout,
                 lookup, embedding, ratings=c.examples == "users" and rating is not None and c.rating_weight > 0,
                 name="history")
+            self.query_history = QueryHistory(self.history_pool, self.users, item_id_dtype)
         self.linear: ItemToItem | None = None
         if c.history_linear is True:  # settled by resolve_examples before building
-            self.linear = ItemToItem(int(self._history().item_embedding.input_dim),
+            self.linear = ItemToItem(int(self.history_input().pool.item_embedding.input_dim),
                                      solved=c.linear_solver == "closed_form", name="history_linear")
-        self.negatives: CatalogNegatives | None = None
         if c.item_bias:
             self.retrieval_bias = tf.keras.layers.Embedding(len(self.item_vocabulary) + 1, 1,
-                                                            embeddings_initializer="zeros",
-                                                            name="retrieval_bias")
-        self.item_index = lookup_layer(item_id_dtype, self.item_vocabulary, "item_index")
-        self.user_index = lookup_layer(user_id_dtype, self.user_vocabulary, "user_index")
-        self._log_probabilities = tf.constant(
+                                                            embeddings_initializer="zeros", name="retrieval_bias")
+        self.log_probabilities = tf.constant(
             np.log(np.concatenate([[min(self.item_probabilities or [1.0])], self.item_probabilities])),
             dtype=tf.float32)
-        self._retrieval_loss = (tf.function(self._retrieval_loss_fn, jit_compile=True)
-                                if c.jit_compile else self._retrieval_loss_fn)
         self.topk_index = tfrs.layers.factorized_top_k.BruteForce(k=c.top_k, name="topk_index")
         self._index_ready = False
         ks = sorted({k for k in (1, 5, 10, 50, 100) if k <= c.top_k} | {c.top_k})
+        self.softmax_loss = softmax_loss()
         self.retrieval_task = tfrs.tasks.Retrieval(
-            metrics=tfrs.metrics.FactorizedTopK(candidates=self.topk_index, ks=ks),
+            loss=self.softmax_loss, metrics=tfrs.metrics.FactorizedTopK(candidates=self.topk_index, ks=ks),
             temperature=c.temperature, num_hard_negatives=c.num_hard_negatives,
             remove_accidental_hits=c.masks_accidental_hits)
+        self.in_batch = InBatchSoftmax(self.retrieval_task, c, self.item_index, item_id_dtype, self.log_probabilities)
+        # The objectives: in-batch until set_training_catalog() gives the catalog.
+        self.catalog: TrainingCatalog | None = None
+        self.objective: RetrievalLoss = self.in_batch
+        self.evaluation_objective: RetrievalLoss = self.in_batch
         # A rating head exists only when trained (ratings, rating_weight > 0); with rating_epochs
         # on rating towers of its own (a second phase).
         self.has_rating_head = rating is not None and c.rating_weight > 0
         self.rating_specs = [[FeatureSpec.coerce(s) for s in side] for side in rating_specs]
         self.rating_towers: RatingTowers | None = None
-        # The fit running: "retrieval", "rating" (tfrec.model.rating_fit), None (every task).
+        # The fit running: "retrieval", "rating" (tfrec.model.training.rating_fit), None (every task).
         self.training_phase: str | None = None
         n_users, n_items = len(self.user_vocabulary) + 1, len(self.item_vocabulary) + 1
+        head: RatingHead | None = None
         if uses_rating_towers(c, rating is not None):
             self.rating_towers = RatingTowers(c, self.rating_specs[0], self.rating_specs[1], n_users, n_items,
                                               self.global_mean, name="rating_towers")
         elif self.has_rating_head:
-            self.rating_head = RatingHead(c, n_users, n_items, self.global_mean, name="rating_head")
+            head = self.rating_head = RatingHead(c, n_users, n_items, self.global_mean, name="rating_head")
         self.tower_scores = (TowerScores(n_users, n_items, c.embedding_dim, name="tower_scores")
                              if self.rating_towers is not None and c.rating_blend > 0 else None)
+        self.ratings: RatingSide | None = None
         if self.has_rating_head:
             # Per-example losses, averaged over the global batch in compute_loss: correct under
             # a distribution strategy too (Keras losses with AUTO reduction are not).
             self.rating_task = tfrs.tasks.Ranking(
                 loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.NONE),
                 metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")])
-        # Epoch means (Keras logs what train_step returns; a bare tensor would be the last
-        # batch's value): the objective per batch, and the retrieval cross-entropy per example,
-        # which training and evaluation report on the same scale.
+            self.ratings = RatingSide(head, self.rating_towers, self.rating_task, self.users, self.items,
+                                      c.embedding_dim)
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         self.retrieval_loss_tracker = tf.keras.metrics.Mean(name="retrieval_loss")
 
     # ------------------------------------------------------------------ inference primitives
-    def user_rows(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Index ``[batch]`` of each row's user id in the user vocabulary (0: unknown)."""
-        return self.user_index(as_id_dtype(features[self.user_id], self.user_id_dtype))
+    def history_input(self) -> QueryHistory:
+        """The query's history input.
 
-    def item_rows(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Index ``[batch]`` of each row's item id in the item vocabulary (0: unknown)."""
-        return self.item_index(as_id_dtype(features[self.item_id], self.item_id_dtype))
+        Raises:
+            ConfigError: The model has none (``history = false``).
+        """
+        if self.query_history is None:
+            raise ConfigError("this model was trained without history = true")
+        return self.query_history
+
+    def item_positions(self, item_ids: tf.Tensor) -> tf.Tensor:
+        """Index of each item id ``[batch]`` in the candidate tower's id embedding (the history's)."""
+        return self.history_input().positions(item_ids)
 
     def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False,
                         positives: tf.Tensor | None = None) -> tf.Tensor:
@@ -173,48 +181,75 @@ class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
         """
         extra, linear = None, None
         if self.linear is not None:  # one dropout draw for both (a solved matrix reads it all)
-            items, weights = self.history_items(features, training)
-            full = self.history_items(features) if training and self.linear.solved else (items, weights)
-            extra, linear = self._history().pool(items, weights), self.linear.query(*full)
-        elif self.history_pool is not None:
-            extra = self.history_vector(features, training, positives)
+            history = self.history_input()
+            items, weights = history.items(features, training)
+            full = history.items(features) if training and self.linear.solved else (items, weights)
+            extra, linear = history.pool.pool(items, weights), self.linear.query(*full)
+        elif self.query_history is not None:
+            extra = self.query_history.vector(features, training, positives)
         query = self.query_tower(features, training=training, extra=extra)
         if self.model_config.item_bias:  # a constant 1 that meets the candidate's bias
             query = tf.concat([query, tf.ones_like(query[:, :1])], axis=-1)
         if linear is not None:
             query = tf.concat([query, linear], axis=-1)
         if self.tower_scores is not None:  # zeros until the rating phase fills them
-            query = tf.concat([query, self.tower_scores.query(self.user_rows(features))], axis=-1)
+            query = tf.concat([query, self.tower_scores.query(self.users.rows(features))], axis=-1)
         return query
-
-    def set_training_catalog(self, columns: dict[str, np.ndarray]) -> None:
-        """The catalog (``{column: array[n_items]}``) the ``full`` and ``mixed`` negatives
-        draw from; needed before training with them."""
-        self.negatives = CatalogNegatives(columns, self.item_id, self.item_id_dtype, self.item_index,
-                                          self.history_pool.item_lookup if self.history_pool else None)
 
     def candidate_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Item/candidate embeddings ``[batch, embedding_dim (+ 1: the item's bias) (+ n_index:
         its row of the item-to-item matrix) (+ embedding_dim: its rating-tower output)]``."""
         candidate = self.candidate_tower(features, training=training)
         if self.model_config.item_bias:
-            candidate = tf.concat([candidate, self.retrieval_bias(self.item_rows(features))], axis=-1)
+            candidate = tf.concat([candidate, self.retrieval_bias(self.items.rows(features))], axis=-1)
         if self.linear is not None:
             rows = self.linear.candidate(self.item_positions(features[self.item_id]), seen=not training)
             candidate = tf.concat([candidate, rows], -1)
         if self.tower_scores is not None:
-            candidate = tf.concat([candidate, self.tower_scores.candidate(self.item_rows(features))], axis=-1)
+            candidate = tf.concat([candidate, self.tower_scores.candidate(self.items.rows(features))], axis=-1)
         return candidate
+
+    def rating_side(self) -> RatingSide:
+        """What rates pairs.
+
+        Raises:
+            ConfigError: The model has no rating head.
+        """
+        if self.ratings is None:
+            raise ConfigError("this model has no rating head: it was trained without ratings or "
+                              "with rating_weight = 0; train with rating_weight > 0 to predict ratings")
+        return self.ratings
+
+    def predict_rating(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Predicted ratings ``[batch]`` for (user, item) feature rows."""
+        ratings = self.rating_side()
+        if self.rating_towers is not None:
+            return ratings.predict(features, None, None)
+        return ratings.predict(features, self.query_embedding(features), self.candidate_embedding(features))
 
     def call(self, features: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
         query = self.query_embedding(features, training)
         candidate = self.candidate_embedding(features, training)
         out = {"query_embedding": query, "candidate_embedding": candidate}
-        if self.has_rating_head:
-            out["rating"] = self.rating_from_embeddings(query, candidate, features, training)
+        if self.ratings is not None:
+            out["rating"] = self.ratings.predict(features, query, candidate, training)
         return out
 
-    # ------------------------------------------------------------------ training
+    # ------------------------------------------------------------------ catalog and inputs
+    def set_training_catalog(self, columns: dict[str, np.ndarray]) -> None:
+        """The catalog (``{column: array[n_items]}``) the ``full``, ``mixed`` and users'
+        objectives draw from; needed before training with them (it builds the objective)."""
+        self.catalog = TrainingCatalog(columns, self.item_id, self.item_id_dtype, self.item_index,
+                                       self.history_pool.item_lookup if self.history_pool else None)
+        self.objective = make_objective(self.model_config, self.retrieval_task, self.in_batch, self.catalog,
+                                        self.candidate_embedding, self.item_index, self.log_probabilities,
+                                        self.softmax_loss)
+        # Evaluation uses the training softmax too when it is exact (full), so that validation
+        # and test losses are comparable with the training loss.
+        if self.model_config.negatives == "full":
+            self.evaluation_objective = FullSoftmax(self.catalog, self.candidate_embedding,
+                                                    self.model_config.temperature, self.softmax_loss)
+
     def index_candidates(self, item_features: dict[str, np.ndarray], batch_size: int = 8192) -> None:
         """(Re)builds the top-k index over the catalog from current candidate embeddings.
 
@@ -228,7 +263,7 @@ class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
         if self.item_id_dtype == "string":
             ids = tf.strings.as_string(ids) if ids.dtype != tf.string else ids
         self.topk_index.index(tf.constant(self.indexed_item_embeddings), ids)
-        self._index_ready = True
+        self._index_ready = self.in_batch.index_ready = True
         self.reset_compile_cache()
 
     def input_dtypes(self) -> dict[str, dict[str, str]]:
@@ -257,62 +292,6 @@ class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
         """Forgets traced train/test functions (they captured whether the index was ready)."""
         self.test_function = self.predict_function = None
 
-    def compute_loss(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """The weighted task losses of one (per-replica) batch (the retrieval losses are in
-        :mod:`tfrec.model.negatives`).
-
-        The retrieval loss is a sum over the local batch and the rating loss an average over
-        the global batch, so summing the replicas' gradients (what the optimizer does) gives
-        the single-device gradient.
-        """
-        c = self.model_config
-        if self.training_phase == "rating":
-            return self.rating_towers_loss(inputs)
-        if training and c.examples == "users":  # a batch of users, not of interactions
-            if self.negatives is None:
-                raise ConfigError("examples = 'users' needs the catalog: call set_training_catalog() first")
-            return self.negatives.user_loss(self, inputs)
-        positives = None
-        if training and self.history_pool is not None:
-            positives = self.item_positions(inputs[self.item_id])
-        query = self.query_embedding(inputs, training, positives)
-        candidate = self.candidate_embedding(inputs, training)
-        sample_weight = inputs[self.weight] if self.weight else None
-        loss = tf.constant(0.0)
-        retrieval = None
-        if training and c.retrieval_weight > 0 and c.negatives != "in_batch" and self.negatives is None:
-            raise ConfigError(f"negatives = {c.negatives!r} needs the catalog: call "
-                              "set_training_catalog() before fit (tfrec.model.fit.train does)")
-        if c.retrieval_weight > 0 and self.negatives is not None and (training or c.negatives == "full"):
-            # Evaluation uses the training softmax too when it is exact (full), so that the
-            # validation and test losses are comparable with the training loss.
-            retrieval = self.negatives.loss(self, query, candidate, inputs[self.item_id],
-                                            sample_weight, training)
-            if not training and self._index_ready:  # the factorized top-k metrics only
-                self.retrieval_task(query, candidate, candidate_ids=inputs[self.item_id],
-                                    compute_metrics=True, compute_batch_metrics=False)
-        elif c.retrieval_weight > 0:
-            retrieval = in_batch_loss(self, query, candidate, inputs[self.item_id], sample_weight, training)
-        if retrieval is not None:
-            rows = tf.cast(tf.shape(query)[0], tf.float32)
-            self.retrieval_loss_tracker.update_state(retrieval / rows, sample_weight=rows)
-            loss += c.retrieval_weight * retrieval
-        if self.has_rating_head and self.rating is not None and (
-                self.rating_towers is None or self.training_phase is None):  # else their own phase
-            prediction = self.rating_from_embeddings(query, candidate, inputs, training)
-            per_example = self.rating_task(
-                labels=tf.cast(inputs[self.rating], tf.float32)[:, None],
-                predictions=prediction[:, None], sample_weight=sample_weight)
-            loss += c.rating_weight * tf.nn.compute_average_loss(per_example)
-        return loss
-
-    def _retrieval_loss_fn(self, query, candidates, sample_weight, sampling, candidate_ids):
-        """The in-batch softmax loss alone (no metrics), XLA-compiled with ``jit_compile``."""
-        return self.retrieval_task(query, candidates, sample_weight=sample_weight,
-                                   candidate_sampling_probability=sampling,
-                                   candidate_ids=candidate_ids, compute_metrics=False,
-                                   compute_batch_metrics=False)
-
     def get_config(self) -> dict[str, Any]:
         return plain({
             "config": self.model_config.to_dict(),
@@ -325,7 +304,3 @@ class TwoTowerModel(HistorySide, RatingSide, EpochMeanSteps, tfrs.Model):
             "history_pairs": self.history_pairs,
             "rating_specs": [[s.to_dict() for s in side] for side in self.rating_specs],
         })
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> TwoTowerModel:
-        return cls(**config)

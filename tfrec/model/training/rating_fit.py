@@ -1,6 +1,6 @@
-"""The rating towers' training phase (:class:`~tfrec.model.rating.RatingTowers`), after retrieval.
+"""The rating towers' training phase (:class:`~tfrec.model.network.rating.RatingTowers`), after retrieval.
 
-:func:`tfrec.model.fit.train` runs it on the same training rows as the retrieval phase, as
+:func:`tfrec.model.training.fit.train` runs it on the same training rows as the retrieval phase, as
 interaction batches of ``rating_batch_size`` for ``rating_epochs`` epochs, with a fresh optimizer
 at ``rating_learning_rate``. Only the rating towers' variables change: the retrieval model (and
 so every ranking) is the one the first phase trained.
@@ -18,11 +18,11 @@ from tfrec.data.columns import side_columns
 from tfrec.data.dataset import Dataset
 from tfrec.data.pipeline import sized
 from tfrec.data.sources import BatchSource
-from tfrec.model.callbacks import check_finite
-from tfrec.model.linear import SAMPLE_USERS, sample_scores
-from tfrec.model.optimizers import compile_phase
-from tfrec.model.tower import batched_apply
-from tfrec.model.two_tower import TwoTowerModel
+from tfrec.model.network.tower import batched_apply
+from tfrec.model.network.two_tower import TwoTowerModel
+from tfrec.model.training.callbacks import check_finite
+from tfrec.model.training.optimizers import compile_phase
+from tfrec.model.training.seen_penalty import SAMPLE_USERS, sample_scores
 from tfrec.schema import as_input_array
 
 logger = logging.getLogger(__name__)
@@ -80,9 +80,9 @@ def fit_rating_towers(model: TwoTowerModel, batches: BatchSource, rows: int, shu
 
 def fill_tower_scores(model: TwoTowerModel, tables: Dataset) -> None:
     """Stores the rating towers' outputs for every training user and item in the model's
-    :class:`~tfrec.model.rating.TowerScores`, the user side scaled so that the added score's
+    :class:`~tfrec.model.network.rating.TowerScores`, the user side scaled so that the added score's
     standard deviation is ``rating_blend`` times the retrieval score's (over the first
-    :data:`~tfrec.model.linear.SAMPLE_USERS` users x the item vocabulary): the two scores live on
+    :data:`~tfrec.model.training.seen_penalty.SAMPLE_USERS` users x the item vocabulary): the two scores live on
     unrelated scales (squared-loss history scores ~0.1, softmax logits ~5 on ml-100k). Nothing
     without them.
     """

@@ -27,10 +27,10 @@ import pandas as pd
 from tfrec.data.dataset import Dataset
 from tfrec.data.parquet import read_local_parquet, write_local_parquet
 from tfrec.errors import SchemaError, TfrecError
-from tfrec.model.build import fill_history
-from tfrec.model.fit import TrainResult
-from tfrec.model.persist import load_model, save_model
-from tfrec.model.two_tower import TwoTowerModel
+from tfrec.model.network.persist import load_model, save_model
+from tfrec.model.network.two_tower import TwoTowerModel
+from tfrec.model.training.build import fill_history
+from tfrec.model.training.fit import TrainResult
 from tfrec.schema import Schema
 
 

@@ -4,7 +4,7 @@ rating towers it can sit on instead of the retrieval towers.
 With ``rating_epochs > 0`` the rating is a model of its own inside the two-tower model
 (:class:`RatingTowers`): a user tower (user id and user features) and an item tower (item id and
 item features), each ``RATING_TOWER_LAYERS`` then ``embedding_dim`` wide, under the head. They
-train after retrieval, on interaction batches (:func:`tfrec.model.fit.train`), on the squared
+train after retrieval, on interaction batches (:func:`tfrec.model.training.fit.train`), on the squared
 rating error plus an in-batch softmax of their own (weight :data:`AUXILIARY_RETRIEVAL_WEIGHT`).
 The retrieval towers read the history, which ranks well and predicts ratings poorly; ratings
 need the features and small interaction batches. RMSE on validation carves of ml-100k u1 and
@@ -22,8 +22,9 @@ import tensorflow_recommenders as tfrs
 
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
-from tfrec.model.specs import FeatureSpec
-from tfrec.model.tower import Tower
+from tfrec.model.features.encoder import IdIndex
+from tfrec.model.features.specs import FeatureSpec
+from tfrec.model.network.tower import Tower
 
 #: Hidden widths of each rating tower.
 RATING_TOWER_LAYERS = (128,)
@@ -179,63 +180,68 @@ class TowerScores(tf.keras.layers.Layer):
 
 
 class RatingSide:
-    """Mixin: the rating methods of :class:`~tfrec.model.two_tower.TwoTowerModel` (its
-    attributes ``rating_head``, ``rating_towers``, ``training_phase``, ids, lookups and tasks)."""
+    """What rates (user, item) pairs in a two-tower model: its rating towers when it has them,
+    else its head over the retrieval towers' outputs; their losses, and what each training
+    phase updates. The model tracks the layers; this object only reads them.
 
-    has_rating_head: bool
-    rating_head: RatingHead
-    rating_towers: RatingTowers | None
-    training_phase: str | None
-    model_config: ModelConfig
-    rating: str | None
-    weight: str | None
-    user_id: str
-    item_id: str
-    user_id_dtype: str
-    item_id_dtype: str
+    Args:
+        head: The head over the retrieval towers (``None`` with rating towers).
+        towers: The rating towers (``None`` without them).
+        task: The rating task (per-example squared errors, RMSE metric).
+        users, items: The id columns and their vocabulary lookups.
+        embedding_dim: Width of the retrieval towers' outputs (columns after it, the bias and
+            the linear path, are not read).
+    """
 
-    def head(self: Any) -> RatingHead:
-        """The rating head: the rating towers' when there are some, else the model's own."""
-        return self.rating_towers.head if self.rating_towers is not None else self.rating_head
+    def __init__(self, head: RatingHead | None, towers: RatingTowers | None, task: tfrs.tasks.Ranking,
+                 users: IdIndex, items: IdIndex, embedding_dim: int) -> None:
+        self.towers, self.task, self.users, self.items = towers, task, users, items
+        chosen = towers.head if towers is not None else head
+        if chosen is None:
+            raise ValueError("a rating side needs a head or rating towers")
+        self.head: RatingHead = chosen
+        self.embedding_dim = embedding_dim
 
-    def rating_from_embeddings(self: Any, query: Any, candidate: Any,
-                               features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """Predicted ratings ``[batch]`` from the retrieval towers' outputs ``[batch, dim]``
-        (not read by rating towers: ``None`` then) and the features."""
-        if not self.has_rating_head:
-            raise ConfigError("this model has no rating head: it was trained without ratings or "
-                              "with rating_weight = 0; train with rating_weight > 0 to predict ratings")
-        users, items = self.user_rows(features), self.item_rows(features)
-        if self.rating_towers is not None:
-            return self.rating_towers(features, users, items, training=training)
-        dim = self.model_config.embedding_dim  # the towers' outputs, without the bias column
-        return self.rating_head(query[:, :dim], candidate[:, :dim], users, items, training=training)
+    def predict(self, features: dict[str, tf.Tensor], query: tf.Tensor | None, candidate: tf.Tensor | None,
+                training: bool = False) -> tf.Tensor:
+        """Predicted ratings ``[batch]`` from the features and (without rating towers, which do
+        not read them) the retrieval towers' outputs ``query``, ``candidate`` ``[batch, dim+]``."""
+        users, items = self.users.rows(features), self.items.rows(features)
+        if self.towers is not None:
+            return self.towers(features, users, items, training=training)
+        if query is None or candidate is None:
+            raise ValueError("the rating head reads the retrieval towers' outputs")
+        dim = self.embedding_dim
+        return self.head(query[:, :dim], candidate[:, :dim], users, items, training=training)
 
-    def predict_rating(self: Any, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Predicted ratings ``[batch]`` for (user, item) feature rows."""
-        if self.rating_towers is not None:
-            return self.rating_from_embeddings(None, None, features)
-        return self.rating_from_embeddings(self.query_embedding(features),
-                                           self.candidate_embedding(features), features)
+    def errors(self, ratings: tf.Tensor, predicted: tf.Tensor, sample_weight: tf.Tensor | None = None) -> tf.Tensor:
+        """Per-example squared errors ``[batch]`` of ``predicted`` against ``ratings`` (``[batch]``
+        each; the task's RMSE metric updated)."""
+        return self.task(labels=ratings[:, None], predictions=predicted[:, None], sample_weight=sample_weight)
 
-    def rating_towers_loss(self: Any, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
+    def towers_loss(self, inputs: dict[str, tf.Tensor], ratings: tf.Tensor, sample_weight: tf.Tensor | None,
+                    log_probabilities: tf.Tensor, rating_weight: float) -> tf.Tensor:
         """The rating towers' phase: ``rating_weight x`` their mean squared error plus
         :data:`AUXILIARY_RETRIEVAL_WEIGHT` x their in-batch softmax, on one interaction batch
-        (the retrieval model is not read)."""
-        if self.rating_towers is None or self.rating is None:
-            raise ConfigError("this model has no rating towers (rating_epochs = 0 or no ratings)")
-        users, items = self.user_rows(inputs), self.item_rows(inputs)
-        squared, retrieval = self.rating_towers.loss(
-            inputs, users, items, tf.cast(inputs[self.rating], tf.float32), self._log_probabilities,
-            inputs[self.weight] if self.weight else None, self.rating_task)
-        return self.model_config.rating_weight * squared + AUXILIARY_RETRIEVAL_WEIGHT * retrieval
+        (``ratings [batch]``; ``log_probabilities [n_items + 1]``; the retrieval model is not
+        read).
 
-    def trained_variables(self: Any) -> list[tf.Variable]:
-        """The variables a training step updates: in the rating towers' phase theirs, in the
-        retrieval phase all others, else (a fit outside :func:`tfrec.model.fit.train`) all."""
-        if self.rating_towers is None or self.training_phase is None:
-            return list(self.trainable_variables)
-        towers = list(self.rating_towers.trainable_variables)
-        if self.training_phase == "rating":
+        Raises:
+            ConfigError: The model has no rating towers.
+        """
+        if self.towers is None:
+            raise ConfigError("this model has no rating towers (rating_epochs = 0 or no ratings)")
+        squared, retrieval = self.towers.loss(inputs, self.users.rows(inputs), self.items.rows(inputs), ratings,
+                                              log_probabilities, sample_weight, self.task)
+        return rating_weight * squared + AUXILIARY_RETRIEVAL_WEIGHT * retrieval
+
+    def trained_variables(self, variables: list[tf.Variable], phase: str | None) -> list[tf.Variable]:
+        """The variables a training step updates, of the model's trainable ``variables``: in the
+        rating towers' phase theirs, in the retrieval phase all others, else (a fit outside
+        :func:`tfrec.model.training.fit.train`) all."""
+        if self.towers is None or phase is None:
+            return list(variables)
+        towers = list(self.towers.trainable_variables)
+        if phase == "rating":
             return towers
-        return [v for v in self.trainable_variables if all(v is not t for t in towers)]
+        return [v for v in variables if all(v is not t for t in towers)]

@@ -10,14 +10,14 @@ import scipy.sparse as sp
 
 from tfrec.data.dataset import Dataset
 from tfrec.errors import ConfigError
-from tfrec.model.closed_form import dlae_weights
 from tfrec.model.config import ModelConfig
 from tfrec.model.config_check import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS
-from tfrec.model.history import HistoryTable
-from tfrec.model.rating import uses_rating_towers
-from tfrec.model.specs import FeatureSpec
-from tfrec.model.stats import TrainingStats, fit_spec, id_spec
-from tfrec.model.two_tower import TwoTowerModel
+from tfrec.model.features.history_table import HistoryTable
+from tfrec.model.features.specs import FeatureSpec
+from tfrec.model.features.stats import TrainingStats, fit_spec, id_spec
+from tfrec.model.network.rating import uses_rating_towers
+from tfrec.model.network.two_tower import TwoTowerModel
+from tfrec.model.training.closed_form import dlae_weights
 from tfrec.schema import Feature, as_input_array
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
                                           config.id_dim, config.hash_bins_above))
     rating_specs: list[list[FeatureSpec]] = [[], []]
     if uses_rating_towers(config, schema.rating is not None):
-        rating_specs = [  # the rating towers: every user and item feature (tfrec.model.rating)
+        rating_specs = [  # the rating towers: every user and item feature (tfrec.model.network.rating)
             [id_spec(schema.user_id, stats.users.counts, schema.user_id_dtype, config.id_dim, config.hash_bins_above),
              *_side_specs(schema.user_features, tables.users, schema.user_id, stats.users.counts, dim)],
             [id_spec(schema.item_id, stats.items.counts, schema.item_id_dtype, config.id_dim, config.hash_bins_above),
@@ -142,8 +142,9 @@ def build_model(config: ModelConfig, tables: Dataset, stats: TrainingStats,
             solve_linear(model)
     if config.rating_bias_init and model.has_rating_head and config.use_bias:
         users, items = stats.rating_biases()
-        model.head().set_biases(model.user_index(as_input_array(users.index.to_numpy())).numpy(), users.to_numpy(),
-                                model.item_index(as_input_array(items.index.to_numpy())).numpy(), items.to_numpy())
+        model.rating_side().head.set_biases(
+            model.user_index(as_input_array(users.index.to_numpy())).numpy(), users.to_numpy(),
+            model.item_index(as_input_array(items.index.to_numpy())).numpy(), items.to_numpy())
     return model
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrec.errors import TfrecError
-from tfrec.model.two_tower import TwoTowerModel
+from tfrec.model.network.two_tower import TwoTowerModel
 
 MODEL_FILE = "model.json"
 WEIGHTS_PREFIX = "weights/model"

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tfrec.data.columns import catalog_columns
 from tfrec.data.sources import BatchSource
-from tfrec.model.two_tower import TwoTowerModel
+from tfrec.model.network.two_tower import TwoTowerModel
 
 
 def evaluate(model: TwoTowerModel, source: BatchSource, *, catalog: pd.DataFrame | None = None,

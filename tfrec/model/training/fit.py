@@ -3,12 +3,12 @@
 In-memory frames and streamed shards are two batch sources of the same feature dicts, so a
 run goes through the same steps whatever the source:
 
-1. scan the training rows once into :class:`~tfrec.model.stats.TrainingStats`
+1. scan the training rows once into :class:`~tfrec.model.features.stats.TrainingStats`
    (vocabularies, logQ frequencies, normalization statistics);
-2. build the model from the statistics (:func:`~tfrec.model.build.build_model`);
+2. build the model from the statistics (:func:`~tfrec.model.training.build.build_model`);
 3. fit it with Keras on the source's batches (under a ``tf.distribute`` strategy: fixed steps
    of full global batches on every replica; otherwise full passes over the rows), then its
-   rating towers, if any (:mod:`tfrec.model.rating_fit`);
+   rating towers, if any (:mod:`tfrec.model.training.rating_fit`);
 4. index the catalog for top-k retrieval.
 
 Validation rows are the ``validation`` source, else (``config.validation_ratio > 0``) the hash
@@ -33,19 +33,19 @@ from tfrec.data.pipeline import batch_count, sized, tensor_batches
 from tfrec.data.scan import ScanResult, Tee
 from tfrec.data.sources import BatchSource
 from tfrec.errors import ConfigError
-from tfrec.model.build import build_model
-from tfrec.model.callbacks import EpochLog, StepProgress, check_finite, training_callbacks
 from tfrec.model.config import ModelConfig
-from tfrec.model.distribute import check_batch_size, is_distributed
-from tfrec.model.history import HistoryTable
-from tfrec.model.linear import demote_seen
-from tfrec.model.optimizers import compile_phase
-from tfrec.model.persist import single_device_copy
-from tfrec.model.projector import write_projector
-from tfrec.model.rating_fit import fit_rating_towers
-from tfrec.model.stats import SeenPairs, TrainingStats
-from tfrec.model.two_tower import TwoTowerModel
-from tfrec.model.validation import RankingValidation
+from tfrec.model.features.history_table import HistoryTable
+from tfrec.model.features.stats import SeenPairs, TrainingStats
+from tfrec.model.network.persist import single_device_copy
+from tfrec.model.network.two_tower import TwoTowerModel
+from tfrec.model.training.build import build_model
+from tfrec.model.training.callbacks import EpochLog, StepProgress, check_finite, training_callbacks
+from tfrec.model.training.distribute import check_batch_size, is_distributed
+from tfrec.model.training.optimizers import compile_phase
+from tfrec.model.training.projector import write_projector
+from tfrec.model.training.rating_fit import fit_rating_towers
+from tfrec.model.training.seen_penalty import demote_seen
+from tfrec.model.training.validation import RankingValidation
 from tfrec.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class TrainResult:
         model: The trained model (top-k index built over the catalog).
         history: Keras history: metric name -> per-epoch values.
         seconds: Wall time of ``fit`` (and of the rating towers' phase,
-            :mod:`tfrec.model.rating_fit`, whose curves ``history`` holds as ``rating_phase_*``).
+            :mod:`tfrec.model.training.rating_fit`, whose curves ``history`` holds as ``rating_phase_*``).
         examples_per_second: Training examples per second over all epochs (retrieval phase).
         epoch_seconds: Wall time of each epoch (the first includes tracing).
         catalog: The item catalog the index holds (item table rows, or ids only).
@@ -74,7 +74,7 @@ class TrainResult:
         best_epoch: The epoch (1-based) whose weights the model holds: the best validation
             epoch when early stopping restored it, else the last one.
         served_history: With history and validation rows: the users' training and validation
-            items (``HistoryTable.frame()``), which :func:`~tfrec.model.run_folder.save_run`
+            items (``HistoryTable.frame()``), which :func:`~tfrec.model.training.run_folder.save_run`
             writes into the saved model for serving (the model in memory keeps the training-only table, so that rankings
             of held-out rows are not read from their own answers).
         seen: The distinct (user, item) pairs of the training and validation rows (excluded
@@ -152,12 +152,12 @@ def train(
             training rows (seeded hash), or trains without validation when it is 0.
         carve: ``batches`` already divided into (kept, held out) -- by a split's protocol,
             e.g. the latest rows -- used instead of the hash carve (no ``validation``).
-        strategy: A ``tf.distribute`` strategy (:func:`tfrec.model.distribute.make_strategy`);
+        strategy: A ``tf.distribute`` strategy (:func:`tfrec.model.training.distribute.make_strategy`);
             ``None`` trains on the default device.
         shuffle: Shuffle the rows each epoch (seeded); off: the source's order.
         checkpoint_dir: Write weights here each epoch (the best one with validation).
         tensorboard_dir: TensorBoard log folder: scalars per epoch, then the item embeddings
-            for the projector (:func:`~tfrec.model.projector.write_projector`).
+            for the projector (:func:`~tfrec.model.training.projector.write_projector`).
         backup_dir: Keras ``BackupAndRestore`` folder: model, optimizer state and epoch counter
             after every epoch; a run started with a backup present resumes from it.
         verbose: Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).

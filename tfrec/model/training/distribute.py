@@ -7,7 +7,7 @@ environment variable describes (one process per worker, the same command on ever
 
 The global batch (``ModelConfig.batch_size``) is split evenly across replicas; the in-batch
 softmax still sees the whole global batch because the model gathers candidates across
-replicas (see :meth:`tfrec.model.two_tower.TwoTowerModel.compute_loss`).
+replicas (see :meth:`tfrec.model.network.two_tower.TwoTowerModel.compute_loss`).
 """
 
 from __future__ import annotations
@@ -123,26 +123,3 @@ def check_batch_size(batch_size: int, strategy: tf.distribute.Strategy) -> None:
     if batch_size % n:
         raise ConfigError(f"batch_size {batch_size} does not split evenly over {n} replicas; "
                           f"use a multiple of {n}, e.g. {max(n, batch_size // n * n)}")
-
-
-def gather_across_replicas(context: tf.distribute.ReplicaContext, candidates: tf.Tensor,
-                           positions: tf.Tensor, sampling: tf.Tensor | None):
-    """All-gathers in-batch candidates over replicas, this replica's rows first.
-
-    Args:
-        context: The replica context.
-        candidates: ``[local_batch, dim]`` candidate embeddings.
-        positions: ``[local_batch]`` item vocabulary positions (int64).
-        sampling: ``[local_batch]`` sampling probabilities, or ``None``.
-
-    Returns:
-        ``(candidates [global_batch, dim], positions [global_batch], sampling [global_batch] or
-        None)``, rotated so that this replica's rows come first: TFRS's retrieval task takes
-        row ``i`` of the candidates as the positive of query ``i`` and the rest as negatives.
-        Gradients flow back to the replica that produced each row.
-    """
-    values = [candidates, positions] + ([sampling] if sampling is not None else [])
-    gathered = [context.all_gather(v, axis=0) for v in values]
-    shift = -tf.cast(context.replica_id_in_sync_group, tf.int32) * tf.shape(candidates)[0]
-    rotated = [tf.roll(g, shift=shift, axis=0) for g in gathered]
-    return rotated[0], rotated[1], rotated[2] if sampling is not None else None

@@ -1,4 +1,4 @@
-"""The Keras callbacks of :func:`tfrec.model.fit.train`: epoch log and timing, NaN stop,
+"""The Keras callbacks of :func:`tfrec.model.training.fit.train`: epoch log and timing, NaN stop,
 step progress, index refresh, early stopping, checkpoints, TensorBoard, backups."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import tensorflow as tf
 from tfrec.data.join import Columns
 from tfrec.errors import TfrecError
 from tfrec.model.config import ModelConfig
-from tfrec.model.validation import RankingValidation
+from tfrec.model.training.validation import RankingValidation
 from tfrec.progress import Progress
 
 logger = logging.getLogger(__name__)
