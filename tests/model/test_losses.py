@@ -64,8 +64,9 @@ def test_in_batch_softmax_is_the_logq_corrected_cross_entropy_of_the_batch(parts
     logits = query @ candidates.T - np.log(probabilities[np.searchsorted(ITEMS, ids)])[None, :]
     expected = -np.diag(log_softmax(logits)).sum()
     np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
-    plain = InBatchSoftmax(tfrs.tasks.Retrieval(loss=softmax_loss()), config.replace(logq_correction=False),
-                           index, "int", log_p)(tf.constant(query), tf.constant(candidates), tf.constant(ids), None, True)
+    uncorrected = InBatchSoftmax(tfrs.tasks.Retrieval(loss=softmax_loss()), config.replace(logq_correction=False),
+                                 index, "int", log_p)
+    plain = uncorrected(tf.constant(query), tf.constant(candidates), tf.constant(ids), None, True)
     assert not np.isclose(float(plain), expected), "the correction changes the loss"
 
 
@@ -96,12 +97,13 @@ def test_users_objectives_score_every_catalog_cell():
     cells = np.array([[0, 1], [0, 3], [1, 4]], dtype=np.int64)
     weights = np.array([1.0, 0.5, 2.0], dtype=np.float32)
     scores = query @ TABLE.T
-    multinomial = UserMultinomial(None)(tf.constant(query), tf.constant(TABLE), tf.constant(cells), tf.constant(weights))
+    inputs = tf.constant(query), tf.constant(TABLE), tf.constant(cells), tf.constant(weights)
+    multinomial = UserMultinomial(None)(*inputs)
     expected = -(weights * log_softmax(scores)[cells[:, 0], cells[:, 1]]).sum()
     np.testing.assert_allclose(float(multinomial), expected, rtol=1e-5)
     target = np.zeros_like(scores)
     target[cells[:, 0], cells[:, 1]] = weights
-    squared = UserSquared(2.0)(tf.constant(query), tf.constant(TABLE), tf.constant(cells), tf.constant(weights))
+    squared = UserSquared(2.0)(*inputs)
     np.testing.assert_allclose(float(squared), ((target - scores / 2.0) ** 2).sum(), rtol=1e-5)
 
 
