@@ -71,7 +71,7 @@ def test_seed_reseeds_the_model(tmp_path):
     assert first_loss("b", "--seed", "1") == seed_1
     assert first_loss("c", "--seed", "2") != seed_1
     saved = json.loads((tmp_path / "c" / "config.json").read_text())
-    assert saved["seed"] == 2
+    assert saved["training"]["seed"] == 2
 
 
 def test_python_optimized_mode_still_rejects_bad_batch_sizes(tmp_path):

@@ -94,7 +94,7 @@ def test_config_errors_name_the_option(tmp_path):
         ModelConfig.from_dict({"embeding_dim": 3})
     with pytest.raises(ConfigError, match="not both be 0"):
         ModelConfig(retrieval_weight=0, rating_weight=0)
-    with pytest.raises(ConfigError, match="optimizer 'sgd'"):
+    with pytest.raises(ConfigError, match="optimizer must be one of .*got 'sgd'"):
         ModelConfig(optimizer="sgd")
     path = tmp_path / "c.toml"
     path.write_text("[model]\nembedding_dim = 8\ntower_layers = [16]\n")
@@ -212,7 +212,7 @@ def test_cli_train_writes_model_config_history_and_plot(tmp_path, capsys):
     assert 0 <= history["test"]["factorized_top_k/top_100_categorical_accuracy"] <= 1
     assert (out / "history.png").read_bytes()[:4] == b"\x89PNG"
     loaded = load_model(out / "model")
-    assert loaded.get_config()["config"]["embedding_dim"] == 8
+    assert loaded.get_config()["config"]["model"]["embedding_dim"] == 8
     assert main(["train", "--config", str(config), "--out", str(out)]) == 2  # no silent overwrite
     assert "exists" in capsys.readouterr().err
     config.write_text("[model]\nembedding_dimension = 8\n")

@@ -5,10 +5,19 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tfrec.errors import ConfigError
-from tfrec.model.config_check import check_values
+from tfrec.model.config_check import (
+    Examples,
+    HistoryPooling,
+    HistoryWeighting,
+    LinearSolver,
+    Negatives,
+    Optimizer,
+    UserLoss,
+    check_values,
+)
 from tfrec.textio import parse_toml, read_text
 
 #: :meth:`ModelConfig.feature_towers`: the fields that differ from the defaults.
@@ -18,6 +27,26 @@ FEATURE_TOWERS: dict[str, Any] = {
     "retrieval_weight": 0.001, "batch_size": 1024, "epochs": 10, "learning_rate": 0.002,
     "item_bias": False, "rating_bias_init": False, "rating_epochs": 0,
 }
+
+
+#: The config's sections, each option in exactly one: what the model is (``model``), how it
+#: trains (``training``), how training is validated and measured (``evaluation``). Saved
+#: configs and the TOML layout use them; attributes stay flat (``config.embedding_dim``).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "model": ("embedding_dim", "tower_layers", "id_embedding_dim", "feature_embedding_dim", "use_user_id",
+              "use_item_id", "user_features", "item_features", "context_features", "hash_bins_above", "normalize",
+              "projection", "item_bias", "history", "history_max_len", "history_weighting", "history_pooling",
+              "history_linear", "seen_penalty", "rating_layers", "use_cross", "use_bias", "rating_blend"),
+    "training": ("temperature", "retrieval_weight", "rating_weight", "num_hard_negatives", "remove_accidental_hits",
+                 "logq_correction", "cross_replica_negatives", "history_dropout", "examples", "user_batch_size",
+                 "user_loss", "linear_solver", "linear_l2", "linear_dropout", "negatives", "num_sampled",
+                 "rating_epochs", "rating_batch_size", "rating_learning_rate", "rating_bias_init", "dropout",
+                 "optimizer", "learning_rate", "weight_decay", "l2", "epochs", "batch_size", "steps_per_execution",
+                 "jit_compile", "seed"),
+    "evaluation": ("validation_ratio", "refit", "early_stopping_patience", "top_k"),
+}
+#: Option -> its section.
+SECTION_OF = {name: section for section, names in SECTIONS.items() for name in names}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,20 +185,20 @@ class ModelConfig:
     cross_replica_negatives: bool = True
     history: bool = True
     history_max_len: int = 1000
-    history_weighting: str = "none"
-    history_pooling: str = "sqrt"
+    history_weighting: HistoryWeighting = "none"
+    history_pooling: HistoryPooling = "sqrt"
     history_dropout: float = 0.5
     projection: bool | None = None
     item_bias: bool = True
-    examples: str = "auto"
+    examples: Examples = "auto"
     user_batch_size: int = 128
-    user_loss: str = "auto"
-    history_linear: bool | str = "auto"
-    linear_solver: str = "closed_form"
+    user_loss: UserLoss = "auto"
+    history_linear: bool | Literal["auto"] = "auto"
+    linear_solver: LinearSolver = "closed_form"
     linear_l2: float = 200.0
     linear_dropout: float = 0.67
     seen_penalty: bool = True
-    negatives: str = "auto"
+    negatives: Negatives = "auto"
     num_sampled: int = 1024
     rating_epochs: int = 10
     rating_batch_size: int = 1024
@@ -180,7 +209,7 @@ class ModelConfig:
     use_bias: bool = True
     rating_bias_init: bool = True
     dropout: float = 0.0
-    optimizer: str = "adam"
+    optimizer: Optimizer = "adam"
     learning_rate: float = 0.001
     weight_decay: float = 0.0
     l2: float = 0.0
@@ -242,37 +271,57 @@ class ModelConfig:
         return ModelConfig.from_dict({**self.to_dict(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
-        """Returns the JSON/TOML-ready form."""
+        """Returns the flat JSON/TOML-ready form (``{option: value}``)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def to_sections(self) -> dict[str, dict[str, Any]]:
+        """Returns the grouped form, ``{section: {option: value}}`` (:data:`SECTIONS`): what saved
+        configs hold and the TOML layout."""
+        flat = self.to_dict()
+        return {section: {name: flat[name] for name in names} for section, names in SECTIONS.items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Builds a config, rejecting unknown keys by name.
+        """Builds a config from the grouped form (:meth:`to_sections`), the flat one, or both
+        mixed (the flat keys of earlier releases keep working; ``[model]`` may hold any option,
+        as it did), rejecting unknown keys by name.
 
         Raises:
-            ConfigError: Unknown keys or invalid values.
+            ConfigError: Unknown keys, an option in another section's table, an option given
+                twice, or invalid values.
         """
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            grouped = key in SECTIONS and isinstance(value, dict)
+            for name, item in (value.items() if grouped else [(key, value)]):
+                if grouped and key != "model" and name in known and SECTION_OF[name] != key:
+                    raise ConfigError(f"{name} belongs in [{SECTION_OF[name]}], not [{key}]")
+                if name in flat:
+                    raise ConfigError(f"model option {name!r} is given twice")
+                flat[name] = item
+        unknown = sorted(set(flat) - known)
         if unknown:
             raise ConfigError(f"unknown model option(s) {unknown}; allowed: {sorted(known)}")
         try:
-            return cls(**data)
+            return cls(**flat)
         except TypeError as exc:
             raise ConfigError(str(exc)) from None
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> ModelConfig:
-        """Reads a config from a TOML file (top level or a ``[model]`` table).
+        """Reads a config from a TOML file: ``[model]``, ``[training]`` and ``[evaluation]``
+        tables (:data:`SECTIONS`), or the flat options of earlier releases at the top level or
+        in ``[model]``.
 
         Raises:
             ConfigError: Missing file, invalid TOML, unknown keys or invalid values.
         """
         path = Path(path)
         data = parse_toml(read_text(path, ConfigError, "config file"), ConfigError, str(path))
-        if not isinstance(data.get("model", {}), dict):
-            raise ConfigError(f"{path}: [model] must be a table of options")
-        data = data.get("model", data)
+        for section in SECTIONS:
+            if section in data and not isinstance(data[section], dict):
+                raise ConfigError(f"{path}: [{section}] must be a table of options")
         try:
             return cls.from_dict(data)
         except ConfigError as exc:

@@ -4,23 +4,30 @@ limits and the combinations that cannot train, each refused with one line naming
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal, get_args
 
 from tfrec.errors import ConfigError
 
-OPTIMIZERS = ("adagrad", "adam", "adamw", "lazy_adam")
-NEGATIVES = ("auto", "in_batch", "mixed", "full")
-EXAMPLES = ("auto", "interactions", "users")
-USER_LOSSES = ("auto", "multinomial", "squared")
-LINEAR_SOLVERS = ("closed_form", "sgd")
+#: The choice-valued options: each one's allowed values, as the type ``ModelConfig`` declares
+#: (``typing.get_args`` of these is what :func:`check_values` accepts: one place for both).
+Optimizer = Literal["adagrad", "adam", "adamw", "lazy_adam"]
+Negatives = Literal["auto", "in_batch", "mixed", "full"]
+Examples = Literal["auto", "interactions", "users"]
+UserLoss = Literal["auto", "multinomial", "squared"]
+LinearSolver = Literal["closed_form", "sgd"]
+HistoryWeighting = Literal["none", "rating", "recency"]
+HistoryPooling = Literal["mean", "sqrt", "sum"]
+CHOICES: dict[str, tuple[str, ...]] = {
+    "optimizer": get_args(Optimizer), "negatives": get_args(Negatives), "examples": get_args(Examples),
+    "user_loss": get_args(UserLoss), "linear_solver": get_args(LinearSolver),
+    "history_weighting": get_args(HistoryWeighting), "history_pooling": get_args(HistoryPooling),
+}
 #: ``history_linear``'s items x items arrays: refused above this many items (~9.2k items peaked at
 #: 4.5 GB closed-form, 6.3 GB sgd; sgd on 16,688 took 20 GB and was killed on a 24 GB machine).
 LINEAR_MAX_ITEMS = 10_000
 #: ``negatives = "auto"`` uses the full softmax while batch_size x catalog logits stay below this
 #: (ml-100k: 4096 x 1682 = 6.9M), mixed negatives above it.
 FULL_SOFTMAX_LOGITS = 1 << 26
-HISTORY_WEIGHTINGS = ("none", "rating", "recency")
-HISTORY_POOLINGS = ("mean", "sqrt", "sum")
 #: Upper bounds of the integer options: far above any sensible value, far below what would
 #: exhaust memory before the first step (an embedding_dim of 1e8 would).
 INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096), "feature_embedding_dim": (1, 1024),
@@ -60,13 +67,9 @@ def check_values(config: Any) -> None:
             continue
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not least <= value <= most:
             raise ConfigError(f"{name} must be a number from {least:g} to {most:g}, got {value!r}")
-    if config.optimizer not in OPTIMIZERS:
-        raise ConfigError(f"optimizer {config.optimizer!r} unknown; use one of {list(OPTIMIZERS)}")
     if config.retrieval_weight == 0 and config.rating_weight == 0:  # FLOAT_LIMITS refuses < 0
         raise ConfigError("retrieval_weight and rating_weight must not both be 0")
-    for name, allowed in (("negatives", NEGATIVES), ("examples", EXAMPLES), ("user_loss", USER_LOSSES),
-                          ("linear_solver", LINEAR_SOLVERS),
-                          ("history_weighting", HISTORY_WEIGHTINGS), ("history_pooling", HISTORY_POOLINGS)):
+    for name, allowed in CHOICES.items():
         if getattr(config, name) not in allowed:
             raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(config, name)!r}")
     if config.examples == "users" and not config.history:

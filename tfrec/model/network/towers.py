@@ -294,7 +294,7 @@ class TwoTowerNetwork(EpochMeanModel):
 
     def get_config(self) -> dict[str, Any]:
         return plain({
-            "config": self.model_config.to_dict(),
+            "config": self.model_config.to_sections(),
             "query_specs": [s.to_dict() for s in self.query_specs],
             "candidate_specs": [s.to_dict() for s in self.candidate_specs], "user_id": self.user_id,
             "item_id": self.item_id, "user_id_dtype": self.user_id_dtype,

@@ -3,11 +3,10 @@ compile step of each training phase."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import tensorflow as tf
 
 from tfrec.model.config import ModelConfig
+from tfrec.model.network.steps import EpochMeanModel
 
 
 class LazyAdam(tf.keras.optimizers.Adam):
@@ -65,7 +64,7 @@ def make_optimizer(config: ModelConfig) -> tf.keras.optimizers.Optimizer:
     return tf.keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
 
 
-def compile_phase(model: Any, config: ModelConfig, steps_per_epoch: int, learning_rate: float | None = None,
+def compile_phase(model: EpochMeanModel, config: ModelConfig, steps_per_epoch: int, learning_rate: float | None = None,
                   distributed: bool = False) -> None:
     """Compiles ``model`` for one training phase with a fresh optimizer (at ``learning_rate``,
     default ``config.learning_rate``) whose variables exist before the first step.

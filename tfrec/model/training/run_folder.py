@@ -4,7 +4,7 @@ One :class:`RunFolder` names every file, so the writer (:func:`save_run`) and th
 (:mod:`tfrec.serving.export`) cannot drift apart::
 
     model/              config JSON (vocabularies included) + TF checkpoint (persist.py)
-    config.json         the ModelConfig
+    config.json         the ModelConfig, by section (ModelConfig.to_sections)
     schema.json         the data schema (read back by export)
     vocabularies.json   vocabulary of every feature
     history.json        per-epoch metrics, test metrics, what was trained on
@@ -116,7 +116,7 @@ def save_run(result: TrainResult, tables: Dataset, directory: str | os.PathLike,
     if result.served_history is not None:  # known users are served from all their training rows
         fill_history(model, result.served_history)
     save_model(model, run.file(run.MODEL))
-    run.file(run.CONFIG).write_text(json.dumps(model.model_config.to_dict(), indent=2))
+    run.file(run.CONFIG).write_text(json.dumps(model.model_config.to_sections(), indent=2))
     run.file(run.SCHEMA).write_text(tables.schema.to_json())
     vocabularies = {s.name: list(s.vocabulary) for s in model.query_specs + model.candidate_specs
                     if s.vocabulary is not None}
