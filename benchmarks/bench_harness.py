@@ -62,7 +62,8 @@ def fitting(models: str, items: int) -> tuple[str, list[str]]:
     from tfrec.recommenders.ease import EASE, ease_memory_bytes
 
     names = models.split(",")
-    refused = [n for n in names if n == "ease" and ease_memory_bytes(items) > EASE().max_memory_gb * 2**30]
+    limit = EASE().max_memory_gb * 2**30
+    refused = [n for n in names if n == "ease" and ease_memory_bytes(items, in_place=True) > limit]
     return ",".join(n for n in names if n not in refused), refused
 
 

@@ -47,3 +47,33 @@ def test_ease_reproduces_the_reference_on_ml100k(ml100k):
     rows = result.rows
     ndcg = rows[(rows.metric == "ndcg") & (rows.k == 10)]["value"]
     assert len(ndcg) == 5 and abs(ndcg.mean() - 0.4725) < 0.005, ndcg.mean()
+
+
+def test_above_the_fast_paths_memory_one_matrix_inverted_in_place_gives_the_same_model(split):
+    fast = EASE(l2=50.0).fit(split.train, split.dataset)
+    n = len(fast.catalog)
+    between = (ease_memory_bytes(n, in_place=True) + ease_memory_bytes(n)) / 2 / 2**30  # only in place fits
+    lean = EASE(l2=50.0, max_memory_gb=between).fit(split.train, split.dataset)
+    assert lean._weights.flags.c_contiguous and lean._weights.dtype == np.float32
+    np.testing.assert_allclose(lean._weights, fast._weights, rtol=1e-3, atol=1e-5 * np.abs(fast._weights).max())
+    assert not np.any(np.diag(lean._weights))
+    users = split.train.user_id.unique()[:50]
+    same = [len(set(a) & set(b)) for a, b in zip(np.argsort(-fast.score_matrix(users))[:, :10],
+                                                 np.argsort(-lean.score_matrix(users))[:, :10], strict=True)]
+    assert np.mean(same) >= 9.5, "the same top 10, up to near ties"
+    with pytest.raises(ConfigError, match="needs about"):
+        EASE(max_memory_gb=ease_memory_bytes(n, in_place=True) / 2 / 2**30).fit(split.train, split.dataset)
+
+
+def test_the_in_place_inverse_mirrors_every_block():
+    """Blocks smaller than the catalog: the triangles across block borders are mirrored too."""
+    import scipy.sparse as sp
+
+    from tfrec.model.training.closed_form import ease_weights_in_place, regularized_inverse
+
+    x = sp.random(60, 23, density=0.3, random_state=1, format="csr", dtype=np.float64)
+    x.data[:] = 1.0
+    inverse, _ = regularized_inverse(x, 5.0)
+    expected = inverse / -np.diag(inverse)[None, :]
+    expected[np.diag_indices(23)] = 0.0
+    np.testing.assert_allclose(ease_weights_in_place(x, 5.0, block=5), expected, rtol=1e-4, atol=1e-6)

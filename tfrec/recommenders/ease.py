@@ -6,8 +6,11 @@ With the user-item interaction matrix ``X`` ``[n_users, n_items]`` (binary), EAS
     P = (X^T X + l2 I)^-1          B = -P / diag(P) (column-wise), diag(B) = 0
 
 and scores a user's catalog as ``x_u B``. The Gram matrix and its inverse are dense
-``[n_items, n_items]``: memory grows with the square of the catalog, so catalogs above a limit
-are refused with the memory they would need instead of swapping.
+``[n_items, n_items]``: memory grows with the square of the catalog. Within the limit the fast
+path holds three such matrices (LU inverse, then ``B`` written row-major); above it, while one
+matrix fits, the Gram matrix is inverted in place by Cholesky (slower, one matrix:
+:func:`~tfrec.model.training.closed_form.ease_weights_in_place`; Gowalla's 40,981 items take
+6.3 GiB); larger catalogs are refused with the memory they would need instead of swapping.
 """
 
 from __future__ import annotations
@@ -18,17 +21,18 @@ import numpy as np
 import pandas as pd
 
 from tfrec.errors import ConfigError
-from tfrec.model.training.closed_form import regularized_inverse
+from tfrec.model.training.closed_form import ease_weights_in_place, regularized_inverse
 from tfrec.recommenders.base import Recommender, SeenItems
 from tfrec.recommenders.registry import Build
 
-#: Dense float32 matrices EASE holds at once (Gram, inverse, weights).
+#: Dense float32 matrices EASE's fast path holds at once (Gram, inverse, weights).
 _MATRICES = 3
 
 
-def ease_memory_bytes(n_items: int) -> int:
-    """Bytes EASE's dense matrices take for a catalog of ``n_items``."""
-    return _MATRICES * n_items * n_items * 4
+def ease_memory_bytes(n_items: int, in_place: bool = False) -> int:
+    """Bytes EASE's dense matrices take for a catalog of ``n_items`` (``in_place``: the
+    Cholesky path's one matrix)."""
+    return (1 if in_place else _MATRICES) * n_items * n_items * 4
 
 
 class EASE(Recommender):
@@ -58,13 +62,17 @@ class EASE(Recommender):
         return {"l2": trial.suggest_float("l2", 1.0, 5000.0, log=True)}
 
     def _fit(self, train: pd.DataFrame, validation: pd.DataFrame | None) -> None:
-        n_items = len(self.catalog)
-        need = ease_memory_bytes(n_items)
-        if need > self.max_memory_gb * 2**30:
+        n_items, limit = len(self.catalog), self.max_memory_gb * 2**30
+        need = ease_memory_bytes(n_items, in_place=ease_memory_bytes(n_items) > limit)
+        if need > limit:
             raise ConfigError(f"EASE on {n_items:,} items needs about {need / 2**30:.1f} GB of dense "
                               f"matrices (limit {self.max_memory_gb:g} GB); leave ease out of --models or "
                               "restrict the catalog")
         x = self.seen.matrix()
+        self._popularity = np.asarray(x.sum(axis=0), dtype=np.float32).ravel()
+        if ease_memory_bytes(n_items) > limit:  # one matrix, inverted in place (already C order, diagonal 0)
+            self._weights = ease_weights_in_place(x, self.l2)
+            return
         inverse, _ = regularized_inverse(x, self.l2)  # P, float32 (LAPACK's column-major order)
         # B = -P / diag(P) column-wise, written row-major: scoring gathers B's rows (a user's items),
         # contiguous only in C order (16 rows of a Fortran-ordered 8k catalog: ~20x slower).
@@ -73,7 +81,6 @@ class EASE(Recommender):
         del inverse
         weights[np.diag_indices(n_items)] = 0.0
         self._weights = weights
-        self._popularity = np.asarray(x.sum(axis=0), dtype=np.float32).ravel()
 
     def score_matrix(self, user_ids: np.ndarray) -> np.ndarray:
         return self._scores(self.seen, self.seen.rows(np.asarray(user_ids)))

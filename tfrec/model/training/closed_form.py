@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
+
+#: Gram rows built (and triangles copied) per block by :func:`ease_weights_in_place`.
+BLOCK_ROWS = 2048
 
 
 def regularized_inverse(x: sp.spmatrix, l2: float, dropout: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -48,3 +52,48 @@ def dlae_weights(x: sp.spmatrix, l2: float, dropout: float) -> np.ndarray:
     inverse *= -diagonal[None, :]
     inverse[np.diag_indices_from(inverse)] = 0.0
     return inverse
+
+
+def ease_weights_in_place(x: sp.spmatrix, l2: float, block: int = BLOCK_ROWS) -> np.ndarray:
+    """EASE's ``B = -P / diag(P)`` (column-wise, diagonal 0) in one ``[items, items]`` float32
+    buffer: the Gram matrix is built in it block by block from the sparse product, factored and
+    inverted in place by LAPACK's Cholesky routines (``spotrf``, ``spotri``: ``X^T X + l2 I`` is
+    symmetric positive definite), its triangle mirrored, and divided by the diagonal in place.
+    Peak memory is that buffer plus one block (41k items: 6.3 GiB, not three such matrices).
+
+    Args:
+        x: ``[users, items]`` (weighted) multi-hot histories.
+        l2: EASE's ridge ``lambda``.
+        block: Gram rows per sparse product.
+
+    Returns:
+        ``B`` ``[items, items]`` float32, C order: row ``h`` is history item ``h``'s weights.
+
+    Raises:
+        ValueError: LAPACK reports the matrix not positive definite or a copy was made.
+    """
+    x = sp.csr_matrix(x, dtype=np.float32)
+    n = x.shape[1]
+    buffer = np.empty((n, n), dtype=np.float32)
+    columns = x.T.tocsr()
+    for start in range(0, n, block):
+        buffer[start:start + block] = (columns[start:start + block] @ x).toarray()
+    buffer[np.diag_indices(n)] += np.float32(l2)
+    # The buffer is symmetric, so its transpose (Fortran order, the same memory) is the matrix.
+    factor, info = lapack.spotrf(buffer.T, lower=0, overwrite_a=1, clean=0)
+    if info != 0 or not np.shares_memory(factor, buffer):
+        raise ValueError(f"Cholesky factorization failed in place (info {info})")
+    inverse, info = lapack.spotri(factor, lower=0, overwrite_c=1)
+    if info != 0 or not np.shares_memory(inverse, buffer):
+        raise ValueError(f"inversion failed in place (info {info})")
+    # The Fortran upper triangle is the buffer's lower one: mirror it onto the upper, by blocks.
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        square = buffer[start:stop, start:stop]
+        square[np.triu_indices(stop - start, 1)] = square.T[np.triu_indices(stop - start, 1)]
+        buffer[start:stop, stop:] = buffer[stop:, start:stop].T
+    diagonal = np.diag(buffer).copy()
+    np.divide(buffer, -diagonal[None, :], out=buffer)
+    buffer[np.diag_indices(n)] = 0.0
+    return buffer
+
