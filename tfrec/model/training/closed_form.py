@@ -14,6 +14,7 @@ import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 #: Gram rows built (and triangles copied) per block by :func:`ease_weights_in_place`.
 BLOCK_ROWS = 2048
@@ -80,10 +81,13 @@ def ease_weights_in_place(x: sp.spmatrix, l2: float, block: int = BLOCK_ROWS) ->
         buffer[start:start + block] = (columns[start:start + block] @ x).toarray()
     buffer[np.diag_indices(n)] += np.float32(l2)
     # The buffer is symmetric, so its transpose (Fortran order, the same memory) is the matrix.
-    factor, info = lapack.spotrf(buffer.T, lower=0, overwrite_a=1, clean=0)
-    if info != 0 or not np.shares_memory(factor, buffer):
-        raise ValueError(f"Cholesky factorization failed in place (info {info})")
-    inverse, info = lapack.spotri(factor, lower=0, overwrite_c=1)
+    # One BLAS thread: OpenBLAS's threaded potrf crashed (SIGSEGV) at 33k and 41k items here
+    # (0.3.x, 2 threads; 24k passed); single-threaded it does not.
+    with threadpool_limits(1):
+        factor, info = lapack.spotrf(buffer.T, lower=0, overwrite_a=1, clean=0)
+        if info != 0 or not np.shares_memory(factor, buffer):
+            raise ValueError(f"Cholesky factorization failed in place (info {info})")
+        inverse, info = lapack.spotri(factor, lower=0, overwrite_c=1)
     if info != 0 or not np.shares_memory(inverse, buffer):
         raise ValueError(f"inversion failed in place (info {info})")
     # The Fortran upper triangle is the buffer's lower one: mirror it onto the upper, by blocks.
