@@ -63,14 +63,15 @@ class EASE(Recommender):
 
     def _fit(self, train: pd.DataFrame, validation: pd.DataFrame | None) -> None:
         n_items, limit = len(self.catalog), self.max_memory_gb * 2**30
-        need = ease_memory_bytes(n_items, in_place=ease_memory_bytes(n_items) > limit)
+        in_place = ease_memory_bytes(n_items) > limit  # the fast path's three matrices do not fit
+        need = ease_memory_bytes(n_items, in_place)
         if need > limit:
             raise ConfigError(f"EASE on {n_items:,} items needs about {need / 2**30:.1f} GB of dense "
                               f"matrices (limit {self.max_memory_gb:g} GB); leave ease out of --models or "
                               "restrict the catalog")
         x = self.seen.matrix()
         self._popularity = np.asarray(x.sum(axis=0), dtype=np.float32).ravel()
-        if ease_memory_bytes(n_items) > limit:  # one matrix, inverted in place (already C order, diagonal 0)
+        if in_place:  # one matrix, inverted in place (already C order, diagonal 0)
             self._weights = ease_weights_in_place(x, self.l2)
             return
         inverse, _ = regularized_inverse(x, self.l2)  # P, float32 (LAPACK's column-major order)

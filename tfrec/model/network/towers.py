@@ -113,7 +113,6 @@ class TwoTowerNetwork(EpochMeanModel):
             np.log(np.concatenate([[min(self.item_probabilities or [1.0])], self.item_probabilities])),
             dtype=tf.float32)
         self.topk_index = tfrs.layers.factorized_top_k.BruteForce(k=c.top_k, name="topk_index")
-        self._index_ready = False
         ks = sorted({k for k in (1, 5, 10, 50, 100) if k <= c.top_k} | {c.top_k})
         self.softmax_loss = softmax_loss()
         self.retrieval_task = tfrs.tasks.Retrieval(
@@ -263,7 +262,7 @@ class TwoTowerNetwork(EpochMeanModel):
         if self.item_id_dtype == "string":
             ids = tf.strings.as_string(ids) if ids.dtype != tf.string else ids
         self.topk_index.index(tf.constant(self.indexed_item_embeddings), ids)
-        self._index_ready = self.in_batch.index_ready = True
+        self.in_batch.index_ready = True
         self.reset_compile_cache()
 
     def input_dtypes(self) -> dict[str, dict[str, str]]:
@@ -287,6 +286,12 @@ class TwoTowerNetwork(EpochMeanModel):
         others)."""
         names = {name for side in self.input_dtypes().values() for name in side}
         return names | {c for c in (self.rating if self.has_rating_head else None, self.weight) if c}
+
+    @property
+    def index_ready(self) -> bool:
+        """Whether the top-k index holds the catalog (:meth:`index_candidates`): evaluation then
+        computes the factorized top-k metrics (the in-batch objective's flag, the one place)."""
+        return self.in_batch.index_ready
 
     def reset_compile_cache(self) -> None:
         """Forgets traced train/test functions (they captured whether the index was ready)."""

@@ -46,7 +46,7 @@ class TwoTowerModel(TwoTowerNetwork):
                                   "set_training_catalog() before fit (tfrec.model.training.fit.train does)")
             objective = self.objective if training else self.evaluation_objective
             retrieval = objective(query, candidate, inputs[self.item_id], sample_weight, training)
-            if not training and objective is not self.in_batch and self._index_ready:  # the top-k metrics
+            if not training and objective is not self.in_batch and self.index_ready:  # the top-k metrics
                 self.retrieval_task(query, candidate, candidate_ids=inputs[self.item_id],
                                     compute_metrics=True, compute_batch_metrics=False)
             rows = tf.cast(tf.shape(query)[0], tf.float32)
@@ -105,14 +105,14 @@ class TwoTowerModel(TwoTowerNetwork):
     def trained_variables(self) -> list[tf.Variable]:
         """The variables a training step updates (by phase: :meth:`RatingSide.trained_variables`)."""
         if self.ratings is None:
-            return list(self.trainable_variables)
+            return super().trained_variables()
         return self.ratings.trained_variables(self.trainable_variables, self.training_phase)
 
     def skipped_metrics(self, training: bool) -> set[str]:
         """Factorized top-k only in evaluation once the index is built; the retrieval loss only
         when the retrieval task runs; RMSE not while the rating towers wait for their phase."""
         skip = set()
-        if training or not self._index_ready:
+        if training or not self.index_ready:
             skip |= {m.name for m in self.metrics if m.name.startswith("factorized_top_k")}
         if self.model_config.retrieval_weight == 0 or self.training_phase == "rating":
             skip.add("retrieval_loss")
