@@ -125,3 +125,29 @@ def test_sampled_users_get_the_same_values_as_in_the_full_run(capsys):
                                       full.result.per_user[(model, "ndcg", 10)][0][chosen])
     assert main(["compare", "--models", "popularity", "--sample-users", "25", "--quiet", "--no-out"]) == 0
     assert "sampled: 25 test users per fold" in capsys.readouterr().out
+
+
+def test_tune_gives_every_tunable_model_its_trials_on_validation_then_scores_test_once(tmp_path, capsys):
+    data = load_synthetic(150, 80, 2500, seed=3)
+    outcome = tfrec.compare(data, models=["ease", "als", "popularity"], ks=[10], seed=3, tune=3)
+    params = outcome.payload["run"]["params"]
+    for name in ("ease", "als"):
+        assert params[name]["source"].startswith("tuned: best of 3 trials on validation carves (0.1 of training)")
+        assert params[name]["values"]
+    assert params["popularity"] == {"values": {}, "source": "defaults (nothing to tune)"}
+    assert params["ease"]["values"]["l2"] != 300.0  # not the default: the check below can tell
+    # The test score is the model with the best parameters, fitted once: the same as passing them.
+    again = tfrec.compare(data, models=["ease"], ks=[10], seed=3, params={"ease": params["ease"]["values"]})
+    summary = outcome.result.summary().set_index(["model", "metric", "k"])["mean"]
+    assert summary["ease", "ndcg", 10] == again.result.summary().set_index(["model", "metric", "k"])["mean"][
+        "ease", "ndcg", 10]
+    with pytest.raises(TfrecError, match="--tune chooses every model's parameters on validation; leave out --params"):
+        tfrec.compare(data, models=["ease"], tune=2, params={"ease": {"l2": 10.0}})
+    with pytest.raises(TfrecError, match="--tune takes a number of trials of at least 1, got 0"):
+        tfrec.compare(data, models=["ease"], tune=0)
+    assert main(["compare", "--models", "ease,popularity", "--seed", "3", "--tune", "2", "--quiet",
+                 "--out", str(tmp_path / "cli")]) == 0
+    printed = capsys.readouterr().out
+    assert "ease: tuned: best of 2 trials" in printed and "popularity: defaults (nothing to tune)" in printed
+    report = (tmp_path / "cli" / "report.md").read_text()
+    assert "ease: tuned: best of 2 trials" in report

@@ -11,7 +11,7 @@ from tfrec.data.columns import side_columns
 from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
-from tfrec.model.config_check import LINEAR_MAX_ITEMS
+from tfrec.model.config_check import LINEAR_MAX_ITEMS, SOLVED_LINEAR_MAX_ITEMS
 from tfrec.model.features.history_table import HISTORY_ITEMS, HISTORY_WEIGHTS
 from tfrec.model.network.linear import ItemToItem
 from tfrec.model.network.persist import load_model, save_model
@@ -54,8 +54,10 @@ def test_the_layer_is_a_multi_hot_dot_a_zero_diagonal_matrix():
 
 
 def test_a_catalog_above_the_limit_is_refused_before_allocating():
-    with pytest.raises(ConfigError, match="above its limit of 10,000; set history_linear = false"):
+    with pytest.raises(ConfigError, match="above its limit of 10,000 learned by sgd .*; set history_linear = false"):
         ItemToItem(LINEAR_MAX_ITEMS + 2)
+    with pytest.raises(ConfigError, match="above its limit of 20,000; set history_linear = false"):
+        ItemToItem(SOLVED_LINEAR_MAX_ITEMS + 2, solved=True)
 
 
 def test_scores_add_the_history_items_rows_of_the_matrix_never_the_items_own(synthetic):
@@ -251,3 +253,37 @@ def test_training_never_sees_the_penalty_and_it_can_be_turned_off(synthetic):
     scores = _scores(off.model, synthetic, np.array([user]), catalog)[0]
     seen = off.catalog[synthetic.schema.item_id].isin(synthetic.interactions.query("user_id == @user").item_id)
     assert scores[seen.to_numpy()].max() > np.median(scores), "own items keep the model's own scores"
+
+
+def test_the_solved_matrix_scores_histories_by_its_rows_as_the_dense_product_does():
+    layer = ItemToItem(6, solved=True)
+    by_history = np.random.default_rng(0).normal(size=(6, 6)).astype(np.float32)
+    layer.set_solution(by_history)
+    items = tf.ragged.constant([[1, 3, 3], [], [2, 5], []], dtype=tf.int64)  # empty rows, last one too
+    weights = tf.ragged.constant([[1.0, 0.5, 0.25], [], [2.0, 1.0], []])
+    sparse = layer.scores(items, weights).numpy()
+    layer.release_solution()
+    dense = layer.scores(items, weights).numpy()
+    zero_diagonal = by_history - np.diag(np.diag(by_history))
+    by_hand = np.stack([zero_diagonal[1] + 0.75 * zero_diagonal[3], np.zeros(6),
+                        2 * zero_diagonal[2] + zero_diagonal[5], np.zeros(6)])
+    np.testing.assert_allclose(sparse, by_hand, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dense, by_hand, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.matrix.numpy(), zero_diagonal.T)  # row j: item j's weights
+
+
+def test_a_solved_path_trains_on_its_scores_added_apart_the_same_loss(synthetic):
+    config = SOLVED.replace(history_dropout=0.0)  # no random draw between the two losses
+    model = build_from_frame(config, synthetic, synthetic.interactions)
+    model.set_training_catalog(side_columns(synthetic, "item", synthetic.item_ids, missing="default"))
+    assert model.linear.by_history is not None
+    users = {"user_id": tf.constant(model.user_vocabulary[:9])}
+    apart = float(model.users_loss(users))
+    rows = model.users.rows(users)
+    cells, target, _ = model.catalog.target_cells(*model.history_pool.user_history(rows))
+    query = model.query_embedding(users, training=True)  # n_index-wide: the multi-hot history
+    catalog = model.candidate_embedding(model.catalog.columns, training=True)
+    assert query.shape[1] > config.embedding_dim + 1 + model.linear.n_index - 1
+    together = float(model.objective(query, catalog, cells, target, True))
+    assert apart == pytest.approx(together, rel=1e-5)
+    assert apart > 0

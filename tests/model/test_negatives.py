@@ -12,7 +12,7 @@ from tfrec.data.sources import FrameSource
 from tfrec.errors import ConfigError
 from tfrec.evaluation.splits import make_splits
 from tfrec.model.config import ModelConfig
-from tfrec.model.config_check import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS
+from tfrec.model.config_check import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS, SOLVED_LINEAR_MAX_ITEMS
 from tfrec.model.training.build import resolve_examples
 from tfrec.model.training.fit import train
 
@@ -63,7 +63,11 @@ def test_auto_trains_users_with_the_linear_path_where_it_can():
         return config.examples, config.history_linear, config.user_loss, config.negatives
 
     assert resolved() == ("users", True, "squared", "full")
-    assert resolved(n_items=LINEAR_MAX_ITEMS + 1) == ("users", False, "multinomial", "full")
+    assert resolved(n_items=SOLVED_LINEAR_MAX_ITEMS) == ("users", True, "squared", "full")
+    assert resolved(n_items=SOLVED_LINEAR_MAX_ITEMS + 1) == ("users", False, "multinomial", "full")
+    learned = {"linear_solver": "sgd"}  # its optimizer's n x n moments: a lower limit
+    assert resolved(n_items=LINEAR_MAX_ITEMS, **learned) == ("users", True, "squared", "full")
+    assert resolved(n_items=LINEAR_MAX_ITEMS + 1, **learned) == ("users", False, "multinomial", "full")
     assert resolved(distributed=True) == ("interactions", False, "multinomial", "full")
     assert resolved(weighted=True) == ("interactions", False, "multinomial", "full")
     assert resolved(history=False) == ("interactions", False, "multinomial", "full")

@@ -73,3 +73,11 @@ def test_the_worked_example_of_docs_architecture_adds_a_model(tmp_path, monkeypa
     assert ids.shape == (3, 5)
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
     assert set(search_space("damped-popularity")(trial)) == {"alpha"}
+
+
+@pytest.mark.parametrize("name", ["two-tower", "two-tower-rating"])
+def test_the_two_towers_first_trial_is_the_default_model(name):
+    from tfrec.model.config import ModelConfig
+
+    defaults = REGISTRY[name].defaults
+    assert defaults == {key: getattr(ModelConfig(), key) for key in defaults}

@@ -27,6 +27,8 @@ class Bars(Progress):
     def run_started(self, fits: int) -> None:
         from tqdm import tqdm
 
+        self.close()  # a run after another (compare --tune: each trial, then the comparison)
+
         self.outer = tqdm(total=fits, desc=self.desc, unit="fit", file=sys.stderr, disable=self.disable,
                           bar_format="{desc}: {n_fmt}/{total_fmt} fits |{bar:20}| {elapsed}<{remaining}{postfix}")
 

@@ -21,8 +21,9 @@ from tfrec.evaluation.harness import EvaluationResult, evaluate
 from tfrec.evaluation.provenance import provenance
 from tfrec.evaluation.report import TERMINAL_METRICS, comparison_table
 from tfrec.evaluation.splits import Split, make_splits
+from tfrec.evaluation.tuning import Search, search
 from tfrec.progress import Progress
-from tfrec.recommenders import default_models, is_rating_model, make_model
+from tfrec.recommenders import default_models, is_rating_model, make_model, search_space
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,8 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
             params: dict[str, dict[str, Any]] | None = None, implicit_as: str | None = None,
             data_dir: str | None = None, progress: Progress | None = None,
             cold_history: float | None = None, tensorboard_dir: str | None = None,
-            sample_users: int | None = None, shard: tuple[int, int] | None = None) -> Comparison:
+            sample_users: int | None = None, shard: tuple[int, int] | None = None,
+            tune: int | None = None, validation_ratio: float = 0.1) -> Comparison:
     """Fits every model on the same split(s) and measures them the same way.
 
     Args:
@@ -123,11 +125,22 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
         shard: ``(index, count)``: rank only shard ``index``'s test users (every model is
             still fitted); :func:`tfrec.evaluation.shards.merge` joins the shards' outputs into
             the single run's results.
+        tune: Give every model with a search space this many seeded Optuna trials on
+            validation carves of each split's training rows (``validation_ratio`` of them, by
+            the split's own carve; nDCG at the first k), then fit it with the best on the whole
+            training rows and score it once on test (:func:`tfrec.evaluation.tuning.search`).
+            The payload's ``run.params`` says what each model got. ``None``: the defaults.
+        validation_ratio: The carve of ``tune``.
 
     Raises:
         TfrecError: Unknown models or parameters, bad options, invalid data.
     """
     params = dict(params or {})
+    if tune is not None and params:
+        raise TfrecError("--tune chooses every model's parameters on validation; leave out --params "
+                         "(or pass `tfrec tune`'s best_params.toml with --params alone)")
+    if tune is not None and tune < 1:
+        raise TfrecError(f"--tune takes a number of trials of at least 1, got {tune}")
     for name in models or []:  # unknown names and parameters fail before any data is loaded
         make_model(name, seed=seed, config=config, params=params.get(name))
     dataset = data if isinstance(data, Dataset) else load_dataset(data, data_dir=data_dir, seed=seed)
@@ -142,16 +155,41 @@ def compare(data: Dataset | str = "synthetic", *, models: Sequence[str] | None =
     splits, all_test_users = evaluation_splits(dataset, options)
     if shard is not None:
         splits = [s.shard_test_users(*shard) for s in splits]
+    tuned = tune_models(splits, names, tune, seed=seed, k=ks[0], config=config,
+                        validation_ratio=validation_ratio, progress=progress) if tune else {}
+    params.update({name: found.best_params for name, found in tuned.items()})
     factories = {name: (lambda name=name: make_model(name, seed=seed, config=config, params=params.get(name),
                                                      implicit_as=implicit_as)) for name in names}
     result = evaluate(factories, splits, ks=ks, relevance_threshold=relevance_threshold, progress=progress,
                       log_dir=tensorboard_dir)
-    run = provenance(seed=seed, params={n: {"values": params.get(n, {}),
-                                            "source": "tuned" if n in params else "defaults"} for n in names})
+    run = provenance(seed=seed, params={n: params_record(n, params, tuned, tune, ks[0], validation_ratio)
+                                        for n in names})
     payload = comparison_payload(dataset, splits, options, result, run, all_test_users)
     if shard is not None:
         payload["shard"] = {"index": shard[0], "count": shard[1]}
     return Comparison(dataset, splits, ks, names, result, payload)
+
+
+def tune_models(splits: Sequence[Split], names: Sequence[str], trials: int, *, seed: int, k: int, config: Any,
+                validation_ratio: float, progress: Progress | None) -> dict[str, Search]:
+    """``trials`` Optuna trials for each of ``names`` that has a search space (the others keep
+    their defaults), on validation carves of ``splits``: the best point of each, by name."""
+    tunable = [n for n in names if search_space(n) is not None]
+    found = search(splits, tunable, trials=trials, seed=seed, metric="ndcg", k=k,
+                   validation_ratio=validation_ratio, config=config, fits=progress)
+    return {f.model: f for f in found}
+
+
+def params_record(name: str, params: dict[str, dict[str, Any]], tuned: dict[str, Search], trials: int | None,
+                  k: int, validation_ratio: float) -> dict[str, Any]:
+    """What ``results.json`` says of one model's parameters: their values and where they came from."""
+    if name in tuned:
+        found = tuned[name]
+        return {"values": found.best_params, "source": f"tuned: best of {found.trials} trials on validation "
+                f"carves ({validation_ratio:g} of training), nDCG@{k} {found.validation:.4f}"}
+    if trials is not None:
+        return {"values": {}, "source": "defaults (nothing to tune)"}
+    return {"values": params.get(name, {}), "source": "tuned" if name in params else "defaults"}
 
 
 def evaluation_splits(dataset: Dataset, options: dict[str, Any]) -> tuple[list[Split], list[int]]:

@@ -22,6 +22,7 @@ import numpy as np
 from tfrec.errors import ConfigError
 from tfrec.evaluation.harness import evaluate
 from tfrec.evaluation.splits import Split
+from tfrec.progress import Progress
 from tfrec.recommenders import make_model, search_space
 from tfrec.recommenders.registry import entry
 from tfrec.textio import parse_toml, read_text
@@ -94,29 +95,50 @@ def validation_splits(splits: Sequence[Split], ratio: float, seed: int) -> list[
 
 
 def _score(name: str, params: dict[str, Any], splits: Sequence[Split], *, metric: str, k: int,
-           seed: int, config: Any) -> float:
-    result = evaluate({name: lambda: make_model(name, seed=seed, config=config, params=params)}, splits, ks=(k,))
+           seed: int, config: Any, fits: Progress | None = None) -> float:
+    result = evaluate({name: lambda: make_model(name, seed=seed, config=config, params=params)}, splits, ks=(k,),
+                      progress=fits)
     rows = result.rows
     values = rows[(rows.metric == metric) & (rows.k == k)]["value"]
     return float(values.mean())
 
 
-def tune(splits: Sequence[Split], models: Sequence[str], out_dir: str | os.PathLike, *, trials: int,
-         seed: int = 42, metric: str = "ndcg", k: int = 10, validation_ratio: float = 0.1,
-         config: Any = None, progress: Callable[[str, int, float], None] | None = None) -> list[ModelTuning]:
-    """Tunes each model's search space on validation carves of ``splits``.
+@dataclasses.dataclass(frozen=True)
+class Search:
+    """The best point one model's study found on the validation carves.
+
+    Attributes:
+        model: Model name.
+        trials: Trials in the study (including those of earlier, resumed runs).
+        best_params: Parameters of the best trial.
+        validation: Its mean validation metric.
+    """
+
+    model: str
+    trials: int
+    best_params: dict[str, Any]
+    validation: float
+
+
+def search(splits: Sequence[Split], models: Sequence[str], *, trials: int, seed: int = 42, metric: str = "ndcg",
+           k: int = 10, validation_ratio: float = 0.1, config: Any = None, storage: str | None = None,
+           progress: Callable[[str, int, float], None] | None = None,
+           fits: Progress | None = None) -> list[Search]:
+    """Searches each model's space with Optuna's seeded TPE sampler on validation carves of
+    ``splits`` (their test rows are never read); the defaults are each study's first trial.
 
     Args:
-        splits: The experiment's splits (their test rows are used only for the final report).
-        models: Model names; models without a search space are refused.
-        out_dir: Folder of the SQLite study (an existing one is resumed).
+        splits: The experiment's splits.
+        models: Model names, each with a search space.
         trials: Trials per model in total (a resumed study runs only the missing ones).
         seed: Seed of the sampler, the carve and the models.
-        metric: Ranking metric to maximize (``ndcg``, ``recall``, ``map``...).
+        metric: Ranking metric to maximize (``ndcg``, ``recall``, ``map``...), at ``k``.
         k: Its cut-off.
         validation_ratio: Fraction of each split's training rows held out for validation.
         config: Base :class:`~tfrec.model.config.ModelConfig` of the two-tower models.
+        storage: Optuna storage URL (a SQLite file resumes a killed search); ``None``: in memory.
         progress: Called with ``(model, trial number, value)`` after each trial.
+        fits: Told of each trial's fits (the harness's progress hooks).
 
     Raises:
         ConfigError: A model without a search space, or ``trials`` below 1.
@@ -124,15 +146,14 @@ def tune(splits: Sequence[Split], models: Sequence[str], out_dir: str | os.PathL
     import optuna
 
     if trials < 1:
-        raise ConfigError(f"--trials must be at least 1, got {trials}")
+        raise ConfigError(f"trials must be at least 1, got {trials}")
     spaces = {name: search_space(name) for name in models}
     missing = [name for name, space in spaces.items() if space is None]
     if missing:
         raise ConfigError(f"{missing} have nothing to tune; tune models with parameters (e.g. ease, als)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     inner = validation_splits(splits, validation_ratio, seed)
-    storage = f"sqlite:///{Path(out_dir).resolve() / STUDY_FILE}"
-    results = []
+    found = []
     for name, space in spaces.items():
         if space is None:  # refused above
             continue
@@ -143,17 +164,32 @@ def tune(splits: Sequence[Split], models: Sequence[str], out_dir: str | os.PathL
             study.enqueue_trial(dict(entry(name).defaults))  # the defaults are the first candidate
 
         def objective(trial: Any, name: str = name, space: Any = space) -> float:
-            value = _score(name, space(trial), inner, metric=metric, k=k, seed=seed, config=config)
+            value = _score(name, space(trial), inner, metric=metric, k=k, seed=seed, config=config, fits=fits)
             if progress is not None:
                 progress(name, trial.number, value)
             return value if np.isfinite(value) else -1.0
 
         if done < trials:
             study.optimize(objective, n_trials=trials - done)
-        best = dict(study.best_params)
-        results.append(ModelTuning(
-            name, len(study.trials), best, float(study.best_value),
-            _score(name, {}, splits, metric=metric, k=k, seed=seed, config=config),
-            _score(name, best, splits, metric=metric, k=k, seed=seed, config=config)))
-        logger.info("tuned %s: %s", name, results[-1])
-    return results
+        found.append(Search(name, len(study.trials), dict(study.best_params), float(study.best_value)))
+        logger.info("searched %s: %s", name, found[-1])
+    return found
+
+
+def tune(splits: Sequence[Split], models: Sequence[str], out_dir: str | os.PathLike, *, trials: int,
+         seed: int = 42, metric: str = "ndcg", k: int = 10, validation_ratio: float = 0.1,
+         config: Any = None, progress: Callable[[str, int, float], None] | None = None) -> list[ModelTuning]:
+    """``tfrec tune``: :func:`search` with its studies in SQLite inside ``out_dir`` (an existing
+    one is resumed), then each model scored on the test rows with its default and its best
+    parameters, side by side.
+
+    Raises:
+        ConfigError: A model without a search space, or ``trials`` below 1.
+    """
+    storage = f"sqlite:///{Path(out_dir).resolve() / STUDY_FILE}"
+    found = search(splits, models, trials=trials, seed=seed, metric=metric, k=k,
+                   validation_ratio=validation_ratio, config=config, storage=storage, progress=progress)
+    return [ModelTuning(f.model, f.trials, f.best_params, f.validation,
+                        _score(f.model, {}, splits, metric=metric, k=k, seed=seed, config=config),
+                        _score(f.model, f.best_params, splits, metric=metric, k=k, seed=seed, config=config))
+            for f in found]

@@ -59,7 +59,7 @@ class ModelConfig:
     autoencoder's item-to-item matrix; users' batches, squared loss, history dropout 0.5, 20
     epochs; rating towers that rate and add to the score (``rating_blend``). ``auto`` settles each
     choice for the data (:func:`tfrec.model.training.build.resolve_examples`): no linear path above
-    :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS` items. The older feature towers: :meth:`feature_towers`.
+    :func:`~tfrec.model.config_check.linear_max_items` items. The older feature towers: :meth:`feature_towers`.
 
     Attributes:
         embedding_dim: Output width of both towers (they must agree for the dot product).
@@ -120,8 +120,8 @@ class ModelConfig:
             or ``auto`` (``squared`` with the linear path, else ``multinomial``).
         history_linear: EASE's item-to-item matrix beside the towers (``examples = "users"``;
             :mod:`tfrec.model.network.linear`); at most
-            :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS` items (``auto``: on with users'
-            batches up to that many items).
+            :func:`~tfrec.model.config_check.linear_max_items` items (20,000 solved, 10,000
+            learned; ``auto``: on with users' batches up to that many items).
         linear_solver: ``closed_form``: the matrix is the denoising linear autoencoder's
             optimum for the training histories, fixed before the towers train (they learn the
             rest); ``sgd``: learned with the towers.

@@ -22,9 +22,18 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "user_loss": get_args(UserLoss), "linear_solver": get_args(LinearSolver),
     "history_weighting": get_args(HistoryWeighting), "history_pooling": get_args(HistoryPooling),
 }
-#: ``history_linear``'s items x items arrays: refused above this many items (~9.2k items peaked at
-#: 4.5 GB closed-form, 6.3 GB sgd; sgd on 16,688 took 20 GB and was killed on a 24 GB machine).
+#: ``history_linear``'s items x items arrays, learned (``linear_solver = "sgd"``): refused above
+#: this many items (~9.2k items peaked at 6.3 GB; 16,688 took 20 GB and was killed on 24 GB).
 LINEAR_MAX_ITEMS = 10_000
+#: The same, solved (``closed_form``): no optimizer moments or gradients of the matrix, and
+#: training adds its fixed scores by a sparse product; a few ``n x n`` float32 arrays remain
+#: (the solve, the matrix, its training copy, the indexed embeddings).
+SOLVED_LINEAR_MAX_ITEMS = 20_000
+
+
+def linear_max_items(solver: str) -> int:
+    """The largest catalog the linear path takes with ``linear_solver = solver``."""
+    return SOLVED_LINEAR_MAX_ITEMS if solver == "closed_form" else LINEAR_MAX_ITEMS
 #: ``negatives = "auto"`` uses the full softmax while batch_size x catalog logits stay below this
 #: (ml-100k: 4096 x 1682 = 6.9M), mixed negatives above it.
 FULL_SOFTMAX_LOGITS = 1 << 26

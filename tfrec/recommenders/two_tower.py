@@ -142,8 +142,11 @@ def build(build: Build, *, rank_by: str) -> TwoTowerRecommender:
 
 
 def space(trial: Any, **_: Any) -> dict[str, Any]:
-    """The two-tower's main knobs (fields of :class:`~tfrec.model.config.ModelConfig`)."""
-    return {"embedding_dim": trial.suggest_categorical("embedding_dim", [200, 400, 600, 800]),
+    """The two-tower's main knobs (fields of :class:`~tfrec.model.config.ModelConfig`): the
+    towers' width, step size, epochs and history dropout, and the linear path's closed form."""
+    return {"embedding_dim": trial.suggest_categorical("embedding_dim", [32, 64, 128]),
             "learning_rate": trial.suggest_float("learning_rate", 2e-4, 5e-3, log=True),
-            "epochs": trial.suggest_int("epochs", 5, 40),
-            "history_dropout": trial.suggest_float("history_dropout", 0.0, 0.7)}
+            "epochs": trial.suggest_int("epochs", 1, 30),
+            "history_dropout": trial.suggest_float("history_dropout", 0.0, 0.7),
+            "linear_l2": trial.suggest_float("linear_l2", 20.0, 3000.0, log=True),
+            "linear_dropout": trial.suggest_float("linear_dropout", 0.2, 0.8)}

@@ -16,7 +16,9 @@ keeps it fixed: the towers learn what it leaves. ``"sgd"`` learns ``B`` with the
 diagonal is held at zero by the variable's constraint (the optimizer applies it after every
 step), so a candidate's row is a plain gather: scoring the whole catalog in training holds a
 few ``n x n`` arrays at once (B, the optimizer's two moments, the gathered rows and their
-gradient), hence :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS`.
+gradient), hence :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS`; solved, training adds the
+matrix's fixed scores apart (:meth:`ItemToItem.scores`), up to
+:data:`~tfrec.model.config_check.SOLVED_LINEAR_MAX_ITEMS`.
 
 The diagonal only ever scores a user's own items. After training, ``seen_penalty`` (default)
 gives it a negative value (:func:`~tfrec.model.training.seen_penalty.demote_seen`): each user's
@@ -33,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrec.errors import ConfigError
-from tfrec.model.config_check import LINEAR_MAX_ITEMS
+from tfrec.model.config_check import linear_max_items
 
 
 class ZeroDiagonal(tf.keras.constraints.Constraint):
@@ -54,15 +56,21 @@ class ItemToItem(tf.keras.layers.Layer):
 
     def __init__(self, n_index: int, solved: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if n_index - 1 > LINEAR_MAX_ITEMS:
+        limit = linear_max_items("closed_form" if solved else "sgd")
+        if n_index - 1 > limit:
             raise ConfigError(f"history_linear keeps an items x items matrix: {n_index - 1:,} items "
-                              f"is above its limit of {LINEAR_MAX_ITEMS:,}; set history_linear = false")
+                              f"is above its limit of {limit:,}"
+                              f"{'' if solved else ' learned by sgd (linear_solver = closed_form takes more)'}"
+                              "; set history_linear = false")
         self.n_index, self.solved = int(n_index), bool(solved)
         self.matrix = self.add_weight(name="matrix", shape=[self.n_index, self.n_index],
                                       initializer="zeros", constraint=ZeroDiagonal(), trainable=not solved)
         # What the diagonal scores after training (seen_penalty; 0 in training). A scalar of its
         # own: the matrix keeps its zero diagonal, and models saved before it load with 0.
         self.seen_score = self.add_weight(name="seen_score", shape=[], initializer="zeros", trainable=False)
+        # B's transpose (row h: history item h's weights for every item), kept beside a solved
+        # matrix while it trains (not saved): :meth:`scores` reads contiguous rows of it.
+        self.by_history: tf.Tensor | None = None
 
     def query(self, items: tf.RaggedTensor, weights: tf.RaggedTensor) -> tf.Tensor:
         """Multi-hot histories ``[batch, n_index]`` from ragged item indices and weights
@@ -84,6 +92,38 @@ class ItemToItem(tf.keras.layers.Layer):
     def set_matrix(self, matrix: tf.Tensor | np.ndarray) -> None:
         """Assigns ``B`` ``[n_index, n_index]`` (row ``j``: item ``j``'s weights; diagonal set to 0)."""
         self.matrix.assign(ZeroDiagonal()(tf.convert_to_tensor(matrix, tf.float32)))
+
+    def set_solution(self, by_history: np.ndarray) -> None:
+        """Sets a solved ``B`` from its transpose ``[n_index, n_index]`` (row ``h``: history item
+        ``h``'s weights for every item, diagonal 0, as :func:`~tfrec.model.training.closed_form.dlae_weights`
+        returns it), which :meth:`scores` keeps for training."""
+        by_history = np.asarray(by_history, dtype=np.float32)
+        np.fill_diagonal(by_history, 0.0)
+        self.matrix.assign(np.ascontiguousarray(by_history.T))
+        self.by_history = tf.constant(by_history)
+
+    def release_solution(self) -> None:
+        """Drops the training copy of :meth:`set_solution` (the matrix itself stays)."""
+        self.by_history = None
+
+    def scores(self, items: tf.RaggedTensor, weights: tf.RaggedTensor) -> tf.Tensor:
+        """``x_u B^T`` ``[batch, n_index]``: every item's score from ragged histories (item indices
+        and weights ``[batch, None]``), the diagonal at 0 -- the linear columns' share of the dot
+        product in training. With a solved matrix's training copy (:meth:`set_solution`) one
+        weighted sum of its rows per user (``pairs x n_index`` reads, not the dense
+        ``batch x n_index x n_index`` product); otherwise the dense product.
+        """
+        if self.by_history is None:
+            return tf.linalg.matmul(self.query(items, weights), self.matrix, transpose_b=True)
+        rows = items.value_rowids()
+        indices = tf.stack([rows, tf.range(tf.size(rows, out_type=tf.int64)) - tf.gather(items.row_starts(), rows)],
+                           axis=1)
+        shape = tf.stack([items.nrows(), tf.reduce_max(tf.concat([items.row_lengths(), [1]], 0))])
+        ids = tf.SparseTensor(indices, tf.cast(items.flat_values, tf.int64), tf.cast(shape, tf.int64))
+        values = tf.SparseTensor(indices, weights.flat_values, tf.cast(shape, tf.int64))
+        summed = tf.nn.embedding_lookup_sparse(self.by_history, ids, values, combiner="sum")
+        # Rows of users without any item are absent from the lookup's output: pad them with 0.
+        return tf.pad(summed, [[0, items.nrows() - tf.shape(summed, out_type=tf.int64)[0]], [0, 0]])
 
     def penalty(self) -> tf.Tensor:
         """``sum(B ** 2)`` (the diagonal is zero)."""

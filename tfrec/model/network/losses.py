@@ -67,9 +67,12 @@ class TrainingCatalog:
         self.rows = lookup_layer(item_id_dtype, list(ids), "catalog_rows")
         self.positions = item_index(as_id_dtype(self.columns[item_id], item_id_dtype))
         self.row_of_index: tf.Tensor | None = None
+        #: ``[n_items]`` the history index of each catalog row (``None`` without history).
+        self.history_index: tf.Tensor | None = None
         if history_lookup is not None:
             # Catalog row of each history index (-1: not in the catalog, e.g. out of vocabulary).
             indices = tf.cast(history_lookup(as_id_dtype(self.columns[item_id], item_id_dtype)), tf.int64)
+            self.history_index = indices
             size = int(tf.reduce_max(indices).numpy()) + 1 if self.n_items else 1
             self.row_of_index = tf.tensor_scatter_nd_update(
                 tf.fill([size], tf.constant(-1, tf.int64)), indices[:, None],
@@ -106,7 +109,8 @@ class RetrievalLoss(abc.ABC):
 
     @abc.abstractmethod
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
-                 sample_weight: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
+                 sample_weight: tf.Tensor | None = None, training: bool = False,
+                 offset: tf.Tensor | None = None) -> tf.Tensor:
         """The batch's loss (a sum over its rows).
 
         Args:
@@ -118,7 +122,16 @@ class RetrievalLoss(abc.ABC):
             sample_weight: ``[batch]`` (users' objectives: ``[pairs]``, the targets' weights) or
                 ``None``.
             training: Training mode (dropout in the candidate tower; evaluation's metrics).
+            offset: Scores added to ``query . candidates`` before the loss (users'
+                objectives: ``[users, n_items]``, e.g. a solved linear path's); the others
+                refuse it.
         """
+
+    @staticmethod
+    def no_offset(offset: tf.Tensor | None) -> None:
+        """Refuses an ``offset`` (the objectives that score sampled candidates)."""
+        if offset is not None:
+            raise ConfigError("only the users' objectives (examples = 'users') add fixed scores")
 
 
 class InBatchSoftmax(RetrievalLoss):
@@ -150,7 +163,9 @@ class InBatchSoftmax(RetrievalLoss):
         self._softmax = tf.function(self._softmax_fn, jit_compile=True) if config.jit_compile else self._softmax_fn
 
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
-                 sample_weight: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
+                 sample_weight: tf.Tensor | None = None, training: bool = False,
+                 offset: tf.Tensor | None = None) -> tf.Tensor:
+        self.no_offset(offset)
         ids = as_id_dtype(ids, self.item_id_dtype)
         context = tf.distribute.get_replica_context()
         gathered = training and self.cross_replica and context is not None and context.num_replicas_in_sync > 1
@@ -190,7 +205,9 @@ class FullSoftmax(RetrievalLoss):
         self.catalog, self.embed, self.temperature, self.loss = catalog, embed, temperature, loss
 
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
-                 sample_weight: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
+                 sample_weight: tf.Tensor | None = None, training: bool = False,
+                 offset: tf.Tensor | None = None) -> tf.Tensor:
+        self.no_offset(offset)
         catalog = self.catalog
         scores = tf.linalg.matmul(query, self.embed(catalog.columns, training), transpose_b=True)
         if self.temperature is not None:
@@ -217,7 +234,9 @@ class MixedSoftmax(RetrievalLoss):
         self.log_probabilities, self.num_sampled = log_probabilities, num_sampled
 
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
-                 sample_weight: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
+                 sample_weight: tf.Tensor | None = None, training: bool = False,
+                 offset: tf.Tensor | None = None) -> tf.Tensor:
+        self.no_offset(offset)
         catalog, n = self.catalog, self.num_sampled
         rows = tf.random.uniform([n], 0, catalog.n_items, dtype=tf.int64)
         sampled = self.embed({k: tf.gather(v, rows) for k, v in catalog.columns.items()}, training)
@@ -243,8 +262,11 @@ class UserObjective(RetrievalLoss):
         self.temperature = temperature
 
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
-                 sample_weight: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
+                 sample_weight: tf.Tensor | None = None, training: bool = False,
+                 offset: tf.Tensor | None = None) -> tf.Tensor:
         scores = tf.linalg.matmul(query, candidates, transpose_b=True)
+        if offset is not None:
+            scores += offset
         if self.temperature is not None:
             scores = scores / self.temperature
         target = sample_weight if sample_weight is not None else tf.ones(tf.shape(ids)[:1])

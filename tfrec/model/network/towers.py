@@ -168,7 +168,7 @@ class TwoTowerNetwork(EpochMeanModel):
         return self.history_input().positions(item_ids)
 
     def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False,
-                        positives: tf.Tensor | None = None) -> tf.Tensor:
+                        positives: tf.Tensor | None = None, with_linear: bool = True) -> tf.Tensor:
         """User/query embeddings ``[batch, embedding_dim (+ 1 with item_bias) (+ n_index with
         history_linear: the multi-hot history) (+ embedding_dim with rating_blend)]``.
 
@@ -177,13 +177,16 @@ class TwoTowerNetwork(EpochMeanModel):
             training: Training mode (dropout, history dropout).
             positives: ``[batch]`` item index of each row's positive, removed from the row's
                 stored history (training only).
+            with_linear: Include the linear path's multi-hot history (``False``: the caller adds
+                its scores apart, :meth:`linear_scores`; the width is ``n_index`` less).
         """
         extra, linear = None, None
         if self.linear is not None:  # one dropout draw for both (a solved matrix reads it all)
             history = self.history_input()
             items, weights = history.items(features, training)
             full = history.items(features) if training and self.linear.solved else (items, weights)
-            extra, linear = history.pool.pool(items, weights), self.linear.query(*full)
+            extra = history.pool.pool(items, weights)
+            linear = self.linear.query(*full) if with_linear else None
         elif self.query_history is not None:
             extra = self.query_history.vector(features, training, positives)
         query = self.query_tower(features, training=training, extra=extra)
@@ -195,18 +198,34 @@ class TwoTowerNetwork(EpochMeanModel):
             query = tf.concat([query, self.tower_scores.query(self.users.rows(features))], axis=-1)
         return query
 
-    def candidate_embedding(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    def candidate_embedding(self, features: dict[str, tf.Tensor], training: bool = False,
+                            with_linear: bool = True) -> tf.Tensor:
         """Item/candidate embeddings ``[batch, embedding_dim (+ 1: the item's bias) (+ n_index:
-        its row of the item-to-item matrix) (+ embedding_dim: its rating-tower output)]``."""
+        its row of the item-to-item matrix, unless not ``with_linear``) (+ embedding_dim: its
+        rating-tower output)]``."""
         candidate = self.candidate_tower(features, training=training)
         if self.model_config.item_bias:
             candidate = tf.concat([candidate, self.retrieval_bias(self.items.rows(features))], axis=-1)
-        if self.linear is not None:
+        if self.linear is not None and with_linear:
             rows = self.linear.candidate(self.item_positions(features[self.item_id]), seen=not training)
             candidate = tf.concat([candidate, rows], -1)
         if self.tower_scores is not None:
             candidate = tf.concat([candidate, self.tower_scores.candidate(self.items.rows(features))], axis=-1)
         return candidate
+
+    def linear_scores(self, features: dict[str, tf.Tensor], item_positions: tf.Tensor) -> tf.Tensor:
+        """The linear path's scores ``[batch, n]`` of the queries' whole stored (or given) history
+        for the items at ``item_positions [n]`` (their index in the shared item embedding), as
+        one sparse product (:meth:`ItemToItem.scores`): what the dot product of
+        :meth:`query_embedding` and :meth:`candidate_embedding` adds through their linear
+        columns, without the ``n_index``-wide embeddings (training's zero diagonal).
+
+        Raises:
+            ConfigError: The model has no linear path.
+        """
+        if self.linear is None:
+            raise ConfigError("this model has no linear path (history_linear = false)")
+        return tf.gather(self.linear.scores(*self.history_input().items(features)), item_positions, axis=1)
 
     def rating_side(self) -> RatingSide:
         """What rates pairs.

@@ -74,9 +74,17 @@ class TwoTowerModel(TwoTowerNetwork):
             raise ConfigError("examples = 'users' needs the history and the catalog: call set_training_catalog() first")
         users = self.users.rows(inputs)
         cells, target, valid = self.catalog.target_cells(*pool.user_history(users))
-        query = self.query_embedding(inputs, training=True)  # history dropout: the denoising
-        catalog = self.candidate_embedding(self.catalog.columns, training=True)
-        retrieval = self.objective(query, catalog, cells, target, True)
+        # A solved linear path adds its fixed scores apart (one sparse product per batch), not
+        # through n_index-wide embeddings: the same scores, without an n x n product per step.
+        apart = self.linear is not None and self.linear.solved
+        query = self.query_embedding(inputs, training=True, with_linear=not apart)  # history dropout: the denoising
+        catalog = self.candidate_embedding(self.catalog.columns, training=True, with_linear=not apart)
+        offset = None
+        if apart and self.catalog.history_index is not None:
+            offset = self.linear_scores(inputs, self.catalog.history_index)
+        elif apart:
+            raise ConfigError("the linear path needs the catalog's history index (history = true)")
+        retrieval = self.objective(query, catalog, cells, target, True, offset=offset)
         pairs = tf.cast(tf.shape(cells)[0], tf.float32)
         self.retrieval_loss_tracker.update_state(retrieval / tf.maximum(pairs, 1.0), sample_weight=pairs)
         loss = c.retrieval_weight * retrieval

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from tfrec.data.dataset import Dataset
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
-from tfrec.model.config_check import FULL_SOFTMAX_LOGITS, LINEAR_MAX_ITEMS
+from tfrec.model.config_check import FULL_SOFTMAX_LOGITS, linear_max_items
 from tfrec.model.features.history_table import HistoryTable
 from tfrec.model.features.specs import FeatureSpec
 from tfrec.model.features.stats import TrainingStats, fit_spec, id_spec
@@ -40,9 +40,10 @@ def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, weigh
     ``examples``: ``users`` with the history on one device, without a weight column, while
     ``user_batch_size x catalog`` stays under :data:`FULL_SOFTMAX_LOGITS` (and ``negatives``
     is ``auto``/``full``), else ``interactions``. ``history_linear``: on with users' batches up
-    to :data:`LINEAR_MAX_ITEMS` items. ``user_loss``: ``squared`` with the linear path, else
-    ``multinomial``. ``negatives``: ``full`` for users' batches or while ``batch_size x
-    catalog`` stays under :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``.
+    to :func:`~tfrec.model.config_check.linear_max_items` items (20,000 solved, 10,000
+    learned). ``user_loss``: ``squared`` with the linear path, else ``multinomial``.
+    ``negatives``: ``full`` for users' batches or while ``batch_size x catalog`` stays under
+    :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``.
     """
     changes: dict[str, object] = {}
     if config.examples == "auto":
@@ -51,7 +52,7 @@ def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, weigh
         changes["examples"] = "users" if users else "interactions"
     examples = changes.get("examples", config.examples)
     if config.history_linear == "auto":
-        changes["history_linear"] = examples == "users" and n_items <= LINEAR_MAX_ITEMS
+        changes["history_linear"] = examples == "users" and n_items <= linear_max_items(config.linear_solver)
     elif config.history_linear and examples != "users":
         raise ConfigError("history_linear = true is trained on users' batches, which examples = 'auto' "
                           "does not choose here (a distribution strategy, a weight column, in-batch or "
@@ -169,7 +170,7 @@ def solve_linear(model: TwoTowerModel) -> None:
     known = (items > 0) & (users > 0)  # out-of-vocabulary rows: queries never read them
     x = sp.csr_matrix((weights[known], (users[known], items[known])), shape=(len(splits) - 1, model.linear.n_index))
     config = model.model_config
-    model.linear.set_matrix(dlae_weights(x, config.linear_l2, config.linear_dropout).T)
+    model.linear.set_solution(dlae_weights(x, config.linear_l2, config.linear_dropout))
     table = pool.item_embedding.embeddings
     table.assign(np.random.default_rng(config.seed).normal(0.0, SOLVED_EMBEDDING_STDDEV, table.shape))
 

@@ -295,6 +295,8 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
                             steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
     finally:
         model.training_phase = None
+    if model.linear is not None:  # its training copy: the matrix itself is what scores now
+        model.linear.release_solution()
     seconds = time.perf_counter() - start
     # Factorized top-k metrics are computed only in evaluation: drop their training zeros.
     values = {k: [float(x) for x in v] for k, v in history.history.items()
