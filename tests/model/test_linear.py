@@ -287,3 +287,24 @@ def test_a_solved_path_trains_on_its_scores_added_apart_the_same_loss(synthetic)
     together = float(model.objective(query, catalog, cells, target, True))
     assert apart == pytest.approx(together, rel=1e-5)
     assert apart > 0
+
+
+def test_kept_item_weight_zero_fits_only_what_the_query_did_not_see(synthetic):
+    # No history dropout: every stored item is kept, so with kept_item_weight = 0 the loss is the
+    # squared score of every catalog cell the user has not stored, and the stored ones count 0.
+    config = SOLVED.replace(history_dropout=0.0, kept_item_weight=0.0)
+    model = build_from_frame(config, synthetic, synthetic.interactions)
+    model.set_training_catalog(side_columns(synthetic, "item", synthetic.item_ids, missing="default"))
+    users = {"user_id": tf.constant(model.user_vocabulary[:9])}
+    loss = float(model.users_loss(users))
+    rows = model.users.rows(users)
+    cells, _, _ = model.catalog.target_cells(*model.history_pool.user_history(rows))
+    scores = (model.query_embedding(users, training=True).numpy()
+              @ model.candidate_embedding(model.catalog.columns, training=True).numpy().T)
+    unseen = np.ones_like(scores)
+    unseen[cells[:, 0].numpy(), cells[:, 1].numpy()] = 0.0
+    assert loss == pytest.approx(float((unseen * scores ** 2).sum()), rel=1e-4)
+    every_cell = float(model.objective(model.query_embedding(users, training=True),
+                                       model.candidate_embedding(model.catalog.columns, training=True),
+                                       cells, tf.ones(tf.shape(cells)[:1]), True))
+    assert every_cell > loss * 1.01  # the stored cells' errors are what the weight left out

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
 from tfrec.model.features.encoder import lookup_layer
 from tfrec.model.network.losses import (
@@ -105,6 +106,34 @@ def test_users_objectives_score_every_catalog_cell():
     target[cells[:, 0], cells[:, 1]] = weights
     squared = UserSquared(2.0)(*inputs)
     np.testing.assert_allclose(float(squared), ((target - scores / 2.0) ** 2).sum(), rtol=1e-5)
+
+
+def test_users_objectives_add_fixed_scores_and_weigh_their_target_cells():
+    query = RNG.normal(size=(2, DIM)).astype(np.float32)
+    offset = RNG.normal(size=(2, len(TABLE))).astype(np.float32)
+    cells = np.array([[0, 1], [0, 3], [1, 4]], dtype=np.int64)
+    weights = np.array([1.0, 0.5, 2.0], dtype=np.float32)
+    cell_weights = np.array([0.0, 1.0, 0.25], dtype=np.float32)  # e.g. kept_item_weight 0 and 0.25
+    scores = query @ TABLE.T + offset
+    target = np.zeros_like(scores)
+    target[cells[:, 0], cells[:, 1]] = weights
+    weight = np.ones_like(scores)
+    weight[cells[:, 0], cells[:, 1]] = cell_weights
+    dot = tf.constant(query @ TABLE.T)
+    squared = UserSquared(None).scores_loss(dot, tf.constant(cells), tf.constant(weights), tf.constant(offset),
+                                            tf.constant(cell_weights))
+    np.testing.assert_allclose(float(squared), (weight * (target - scores) ** 2).sum(), rtol=1e-5)
+    multinomial = UserMultinomial(None).scores_loss(dot, tf.constant(cells), tf.constant(weights),
+                                                    tf.constant(offset), tf.constant(cell_weights))
+    expected = -(cell_weights * weights * log_softmax(scores)[cells[:, 0], cells[:, 1]]).sum()
+    np.testing.assert_allclose(float(multinomial), expected, rtol=1e-5)
+    # The call form adds the same offset; the other objectives refuse one.
+    called = UserSquared(None)(tf.constant(query), tf.constant(TABLE), tf.constant(cells), tf.constant(weights),
+                               offset=tf.constant(offset))
+    np.testing.assert_allclose(float(called), ((target - scores) ** 2).sum(), rtol=1e-5)
+    with pytest.raises(ConfigError, match="only the users' objectives"):
+        FullSoftmax(None, None, None, None)(tf.constant(query), tf.constant(TABLE), tf.constant([1, 2]),
+                                            offset=tf.constant(offset))
 
 
 def test_target_cells_keep_the_stored_items_in_the_catalog():

@@ -38,11 +38,11 @@ SECTIONS: dict[str, tuple[str, ...]] = {
               "projection", "item_bias", "history", "history_max_len", "history_weighting", "history_pooling",
               "history_linear", "seen_penalty", "rating_layers", "use_cross", "use_bias", "rating_blend"),
     "training": ("temperature", "retrieval_weight", "rating_weight", "num_hard_negatives", "remove_accidental_hits",
-                 "logq_correction", "cross_replica_negatives", "history_dropout", "examples", "user_batch_size",
-                 "user_loss", "linear_solver", "linear_l2", "linear_dropout", "negatives", "num_sampled",
-                 "rating_epochs", "rating_batch_size", "rating_learning_rate", "rating_bias_init", "dropout",
-                 "optimizer", "learning_rate", "weight_decay", "l2", "epochs", "batch_size", "steps_per_execution",
-                 "jit_compile", "seed"),
+                 "logq_correction", "cross_replica_negatives", "history_dropout", "kept_item_weight", "examples",
+                 "user_batch_size", "user_loss", "linear_solver", "linear_l2", "linear_dropout", "negatives",
+                 "num_sampled", "rating_epochs", "rating_batch_size", "rating_learning_rate", "rating_bias_init",
+                 "dropout", "optimizer", "learning_rate", "weight_decay", "l2", "epochs", "batch_size",
+                 "steps_per_execution", "jit_compile", "seed"),
     "evaluation": ("validation_ratio", "refit", "early_stopping_patience", "top_k"),
 }
 #: Option -> its section.
@@ -95,6 +95,10 @@ class ModelConfig:
         history_pooling: ``mean`` (weighted mean), ``sqrt`` (sum over sqrt of the weight sum)
             or ``sum`` (the weighted sum: longer histories give sharper scores, as in EASE).
         history_dropout: Fraction of history items dropped at random in training (denoising).
+        kept_item_weight: Users' batches: the weight of the loss terms of the stored items the
+            query kept (not dropped) -- items that serving never recommends back to the user;
+            1 counts them as every other catalog item, 0 fits only what the query did not see
+            (the dropped items and the unseen catalog; Steck 2020's emphasized denoising).
         projection: End each tower in a Dense ``embedding_dim`` layer. Off (with no
             ``tower_layers``), the towers' outputs are their inputs: with the history on and
             ids only, the query is the pooled history and the candidate the item's embedding
@@ -188,6 +192,7 @@ class ModelConfig:
     history_weighting: HistoryWeighting = "none"
     history_pooling: HistoryPooling = "sqrt"
     history_dropout: float = 0.5
+    kept_item_weight: float = 1.0
     projection: bool | None = None
     item_bias: bool = True
     examples: Examples = "auto"

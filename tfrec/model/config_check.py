@@ -49,7 +49,8 @@ MAX_WIDTH = 16_384
 MAX_LAYERS = 16
 FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2": (0.0, 100.0),
                 "retrieval_weight": (0.0, 1e6), "rating_weight": (0.0, 1e6), "rating_blend": (0.0, 1e6),
-                "temperature": (1e-6, 1e6), "linear_l2": (1e-6, 1e9), "rating_learning_rate": (1e-12, 100.0)}
+                "temperature": (1e-6, 1e6), "linear_l2": (1e-6, 1e9), "rating_learning_rate": (1e-12, 100.0),
+                "kept_item_weight": (0.0, 1.0)}
 
 
 def check_values(config: Any) -> None:

@@ -115,10 +115,16 @@ class HistoryPooling(tf.keras.layers.Layer):
         None]``, items dropped at ``dropout`` in training (weight 0), out-of-vocabulary ones
         weighted 0."""
         items, weights = self.user_history(user_rows)
-        if training and self.dropout > 0:
-            keep = tf.random.uniform(tf.shape(weights.flat_values)) >= self.dropout
-            weights = weights.with_flat_values(weights.flat_values * tf.cast(keep, tf.float32))
+        if training:
+            weights = self.drop(weights)
         return items, weights * tf.cast(tf.not_equal(items, 0), tf.float32)
+
+    def drop(self, weights: tf.RaggedTensor) -> tf.RaggedTensor:
+        """``weights [batch, None]`` with each entry set to 0 at rate ``dropout`` (the denoising)."""
+        if self.dropout <= 0:
+            return weights
+        keep = tf.random.uniform(tf.shape(weights.flat_values)) >= self.dropout
+        return weights.with_flat_values(weights.flat_values * tf.cast(keep, tf.float32))
 
     def pool_users(self, user_rows: tf.Tensor, positives: tf.Tensor | None = None,
                    training: bool = False) -> tf.Tensor:

@@ -264,25 +264,37 @@ class UserObjective(RetrievalLoss):
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
                  sample_weight: tf.Tensor | None = None, training: bool = False,
                  offset: tf.Tensor | None = None) -> tf.Tensor:
-        scores = tf.linalg.matmul(query, candidates, transpose_b=True)
+        return self.scores_loss(tf.linalg.matmul(query, candidates, transpose_b=True), ids, sample_weight,
+                                offset)
+
+    def scores_loss(self, scores: tf.Tensor, cells: tf.Tensor, target: tf.Tensor | None = None,
+                    offset: tf.Tensor | None = None, cell_weights: tf.Tensor | None = None) -> tf.Tensor:
+        """The loss of ``scores [users, n_items]`` (plus ``offset``, then divided by the
+        temperature) against the target ``cells [pairs, 2]`` valued ``target [pairs]`` (default
+        1), each target cell's term weighted ``cell_weights [pairs]`` (default 1)."""
         if offset is not None:
             scores += offset
         if self.temperature is not None:
             scores = scores / self.temperature
-        target = sample_weight if sample_weight is not None else tf.ones(tf.shape(ids)[:1])
-        return self.cells_loss(scores, ids, target)
+        target = target if target is not None else tf.ones(tf.shape(cells)[:1])
+        return self.cells_loss(scores, cells, target, cell_weights)
 
     @abc.abstractmethod
-    def cells_loss(self, scores: tf.Tensor, cells: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    def cells_loss(self, scores: tf.Tensor, cells: tf.Tensor, target: tf.Tensor,
+                   cell_weights: tf.Tensor | None = None) -> tf.Tensor:
         """The loss of ``scores [users, n_items]`` against the target ``cells [pairs, 2]``
-        weighted ``target [pairs]``."""
+        valued ``target [pairs]``, each target cell's term weighted ``cell_weights [pairs]``
+        (``None``: 1; the other cells always count 1)."""
 
 
 class UserMultinomial(UserObjective):
     """The summed negative log-likelihood of the users' stored items under their softmax over
     the catalog (Mult-DAE)."""
 
-    def cells_loss(self, scores: tf.Tensor, cells: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    def cells_loss(self, scores: tf.Tensor, cells: tf.Tensor, target: tf.Tensor,
+                   cell_weights: tf.Tensor | None = None) -> tf.Tensor:
+        if cell_weights is not None:
+            target = target * cell_weights
         return -tf.reduce_sum(target * tf.gather_nd(tf.nn.log_softmax(scores), cells))
 
 
@@ -290,8 +302,13 @@ class UserSquared(UserObjective):
     """The summed squared error of every catalog score against the stored items' weights (0 for
     the other items)."""
 
-    def cells_loss(self, scores: tf.Tensor, cells: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-        return tf.reduce_sum(tf.square(tf.scatter_nd(cells, target, tf.shape(scores, tf.int64)) - scores))
+    def cells_loss(self, scores: tf.Tensor, cells: tf.Tensor, target: tf.Tensor,
+                   cell_weights: tf.Tensor | None = None) -> tf.Tensor:
+        shape = tf.shape(scores, tf.int64)
+        errors = tf.square(tf.scatter_nd(cells, target, shape) - scores)
+        if cell_weights is not None:  # the target cells' weights; every other cell counts 1
+            errors *= 1.0 + tf.scatter_nd(cells, cell_weights - 1.0, shape)
+        return tf.reduce_sum(errors)
 
 
 def make_objective(config: ModelConfig, task: tfrs.tasks.Retrieval, in_batch: InBatchSoftmax,

@@ -168,7 +168,8 @@ class TwoTowerNetwork(EpochMeanModel):
         return self.history_input().positions(item_ids)
 
     def query_embedding(self, features: dict[str, tf.Tensor], training: bool = False,
-                        positives: tf.Tensor | None = None, with_linear: bool = True) -> tf.Tensor:
+                        positives: tf.Tensor | None = None, with_linear: bool = True,
+                        history: tuple[tf.RaggedTensor, tf.RaggedTensor] | None = None) -> tf.Tensor:
         """User/query embeddings ``[batch, embedding_dim (+ 1 with item_bias) (+ n_index with
         history_linear: the multi-hot history) (+ embedding_dim with rating_blend)]``.
 
@@ -179,14 +180,19 @@ class TwoTowerNetwork(EpochMeanModel):
                 stored history (training only).
             with_linear: Include the linear path's multi-hot history (``False``: the caller adds
                 its scores apart, :meth:`linear_scores`; the width is ``n_index`` less).
+            history: The ragged item indices and weights ``[batch, None]`` to pool, already
+                dropped out (users' batches draw the dropout once, for the query and the loss),
+                instead of the features' history.
         """
         extra, linear = None, None
         if self.linear is not None:  # one dropout draw for both (a solved matrix reads it all)
-            history = self.history_input()
-            items, weights = history.items(features, training)
-            full = history.items(features) if training and self.linear.solved else (items, weights)
-            extra = history.pool.pool(items, weights)
+            source = self.history_input()
+            items, weights = history if history is not None else source.items(features, training)
+            full = source.items(features) if training and self.linear.solved else (items, weights)
+            extra = source.pool.pool(items, weights)
             linear = self.linear.query(*full) if with_linear else None
+        elif history is not None:
+            extra = self.history_input().pool.pool(*history)
         elif self.query_history is not None:
             extra = self.query_history.vector(features, training, positives)
         query = self.query_tower(features, training=training, extra=extra)

@@ -15,6 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from tfrec.errors import ConfigError
+from tfrec.model.network.losses import UserObjective
 from tfrec.model.network.towers import TwoTowerNetwork
 
 
@@ -73,18 +74,27 @@ class TwoTowerModel(TwoTowerNetwork):
         if self.catalog is None or pool is None:
             raise ConfigError("examples = 'users' needs the history and the catalog: call set_training_catalog() first")
         users = self.users.rows(inputs)
-        cells, target, valid = self.catalog.target_cells(*pool.user_history(users))
+        items, weights = pool.user_history(users)
+        kept = pool.drop(weights)  # the denoising: one draw, for the query and the loss
+        cells, target, valid = self.catalog.target_cells(items, weights)
         # A solved linear path adds its fixed scores apart (one sparse product per batch), not
         # through n_index-wide embeddings: the same scores, without an n x n product per step.
         apart = self.linear is not None and self.linear.solved
-        query = self.query_embedding(inputs, training=True, with_linear=not apart)  # history dropout: the denoising
+        query = self.query_embedding(inputs, training=True, with_linear=not apart, history=(items, kept))
         catalog = self.candidate_embedding(self.catalog.columns, training=True, with_linear=not apart)
+        scores = tf.linalg.matmul(query, catalog, transpose_b=True)
         offset = None
         if apart and self.catalog.history_index is not None:
             offset = self.linear_scores(inputs, self.catalog.history_index)
         elif apart:
             raise ConfigError("the linear path needs the catalog's history index (history = true)")
-        retrieval = self.objective(query, catalog, cells, target, True, offset=offset)
+        cell_weights = None
+        if c.kept_item_weight != 1.0:  # the items the query kept weigh less (emphasized denoising)
+            was_kept = tf.boolean_mask(kept.flat_values, valid) > 0
+            cell_weights = tf.where(was_kept, c.kept_item_weight, 1.0)
+        if not isinstance(self.objective, UserObjective):
+            raise ConfigError("examples = 'users' trains a users' objective (user_loss)")
+        retrieval = self.objective.scores_loss(scores, cells, target, offset, cell_weights)
         pairs = tf.cast(tf.shape(cells)[0], tf.float32)
         self.retrieval_loss_tracker.update_state(retrieval / tf.maximum(pairs, 1.0), sample_weight=pairs)
         loss = c.retrieval_weight * retrieval
