@@ -89,7 +89,7 @@ def test_stored_and_explicit_histories_give_the_same_query(synthetic):
 
 
 def test_squared_user_loss_is_every_catalog_cells_error_plus_the_l2_share(synthetic):
-    model, catalog = _randomized(synthetic, LINEAR.replace(linear_l2=3.0))
+    model, catalog = _randomized(synthetic, LINEAR.replace(linear_l2=3.0, kept_item_weight=1.0))
     users = np.asarray(model.user_vocabulary[:7])
     loss = float(model.users_loss({"user_id": tf.constant(users)}))
     query = model.query_embedding({"user_id": tf.constant(users)}).numpy()
@@ -255,28 +255,33 @@ def test_training_never_sees_the_penalty_and_it_can_be_turned_off(synthetic):
     assert scores[seen.to_numpy()].max() > np.median(scores), "own items keep the model's own scores"
 
 
-def test_the_solved_matrix_scores_histories_by_its_rows_as_the_dense_product_does():
+def test_a_solution_keeps_every_training_users_scores_of_its_rows_until_released():
     layer = ItemToItem(6, solved=True)
     by_history = np.random.default_rng(0).normal(size=(6, 6)).astype(np.float32)
-    layer.set_solution(by_history)
-    items = tf.ragged.constant([[1, 3, 3], [], [2, 5], []], dtype=tf.int64)  # empty rows, last one too
-    weights = tf.ragged.constant([[1.0, 0.5, 0.25], [], [2.0, 1.0], []])
-    sparse = layer.scores(items, weights).numpy()
-    layer.release_solution()
-    dense = layer.scores(items, weights).numpy()
+    histories = sp.csr_matrix(np.array([[0, 1, 0, 0.5, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 2, 0, 0, 1]],
+                                       dtype=np.float32))
+    layer.set_solution(by_history.copy(), histories)
     zero_diagonal = by_history - np.diag(np.diag(by_history))
-    by_hand = np.stack([zero_diagonal[1] + 0.75 * zero_diagonal[3], np.zeros(6),
-                        2 * zero_diagonal[2] + zero_diagonal[5], np.zeros(6)])
-    np.testing.assert_allclose(sparse, by_hand, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(dense, by_hand, rtol=1e-5, atol=1e-6)
+    by_hand = np.stack([zero_diagonal[1] + 0.5 * zero_diagonal[3], np.zeros(6),
+                        2 * zero_diagonal[2] + zero_diagonal[5]])
+    np.testing.assert_allclose(layer.training_scores(tf.constant([2, 0, 1])).numpy(), by_hand[[2, 0, 1]],
+                               rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(layer.matrix.numpy(), zero_diagonal.T)  # row j: item j's weights
+    # The same scores as the model's dot product of the multi-hot query and the rows of B.
+    items = tf.ragged.constant([[1, 3], [2, 5]], dtype=tf.int64)
+    weights = tf.ragged.constant([[1.0, 0.5], [2.0, 1.0]])
+    dense = layer.query(items, weights) @ tf.transpose(layer.candidate(tf.range(6), seen=False))
+    np.testing.assert_allclose(dense.numpy(), by_hand[[0, 2]], rtol=1e-5, atol=1e-6)
+    layer.release_solution()
+    with pytest.raises(ConfigError, match="set by set_solution"):
+        layer.training_scores(tf.constant([0]))
 
 
 def test_a_solved_path_trains_on_its_scores_added_apart_the_same_loss(synthetic):
     config = SOLVED.replace(history_dropout=0.0)  # no random draw between the two losses
     model = build_from_frame(config, synthetic, synthetic.interactions)
     model.set_training_catalog(side_columns(synthetic, "item", synthetic.item_ids, missing="default"))
-    assert model.linear.by_history is not None
+    assert model.linear.user_scores is not None
     users = {"user_id": tf.constant(model.user_vocabulary[:9])}
     apart = float(model.users_loss(users))
     rows = model.users.rows(users)
@@ -290,21 +295,26 @@ def test_a_solved_path_trains_on_its_scores_added_apart_the_same_loss(synthetic)
 
 
 def test_kept_item_weight_zero_fits_only_what_the_query_did_not_see(synthetic):
-    # No history dropout: every stored item is kept, so with kept_item_weight = 0 the loss is the
-    # squared score of every catalog cell the user has not stored, and the stored ones count 0.
-    config = SOLVED.replace(history_dropout=0.0, kept_item_weight=0.0)
+    # One dropout draw: the kept stored items' cells count 0, the dropped ones and the unseen
+    # catalog count 1; the same draw again (the same seed) rebuilds the loss by hand.
+    config = SOLVED.replace(kept_item_weight=0.0)
     model = build_from_frame(config, synthetic, synthetic.interactions)
     model.set_training_catalog(side_columns(synthetic, "item", synthetic.item_ids, missing="default"))
     users = {"user_id": tf.constant(model.user_vocabulary[:9])}
+    tf.random.set_seed(5)
     loss = float(model.users_loss(users))
     rows = model.users.rows(users)
-    cells, _, _ = model.catalog.target_cells(*model.history_pool.user_history(rows))
-    scores = (model.query_embedding(users, training=True).numpy()
+    items, weights = model.history_pool.user_history(rows)
+    tf.random.set_seed(5)
+    kept = model.history_pool.drop(weights)
+    cells, _, valid = model.catalog.target_cells(items, weights)
+    scores = (model.query_embedding(users, training=True, history=(items, kept)).numpy()
               @ model.candidate_embedding(model.catalog.columns, training=True).numpy().T)
-    unseen = np.ones_like(scores)
-    unseen[cells[:, 0].numpy(), cells[:, 1].numpy()] = 0.0
-    assert loss == pytest.approx(float((unseen * scores ** 2).sum()), rel=1e-4)
-    every_cell = float(model.objective(model.query_embedding(users, training=True),
-                                       model.candidate_embedding(model.catalog.columns, training=True),
-                                       cells, tf.ones(tf.shape(cells)[:1]), True))
-    assert every_cell > loss * 1.01  # the stored cells' errors are what the weight left out
+    target, weight = np.zeros_like(scores), np.ones_like(scores)
+    cells = cells.numpy()
+    was_kept = tf.boolean_mask(kept.flat_values, valid).numpy() > 0
+    assert 0 < was_kept.sum() < len(was_kept)  # some kept, some dropped
+    target[cells[:, 0], cells[:, 1]] = 1.0
+    weight[cells[was_kept, 0], cells[was_kept, 1]] = 0.0
+    assert loss == pytest.approx(float((weight * (target - scores) ** 2).sum()), rel=1e-4)
+    assert loss != pytest.approx(float(((target - scores) ** 2).sum()), rel=1e-3)  # the kept cells mattered

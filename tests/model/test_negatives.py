@@ -62,6 +62,10 @@ def test_auto_trains_users_with_the_linear_path_where_it_can():
         config = resolve_examples(ModelConfig(**changes), n_items, distributed, weighted)
         return config.examples, config.history_linear, config.user_loss, config.negatives
 
+    assert resolve_examples(ModelConfig(), 1000, False).kept_item_weight == 0.0  # squared: the kept items skipped
+    assert resolve_examples(ModelConfig(), SOLVED_LINEAR_MAX_ITEMS + 1, False).kept_item_weight == 1.0  # multinomial
+    assert resolve_examples(ModelConfig(kept_item_weight=0.5), 1000, False).kept_item_weight == 0.5
+
     assert resolved() == ("users", True, "squared", "full")
     assert resolved(n_items=SOLVED_LINEAR_MAX_ITEMS) == ("users", True, "squared", "full")
     assert resolved(n_items=SOLVED_LINEAR_MAX_ITEMS + 1) == ("users", False, "multinomial", "full")

@@ -87,3 +87,17 @@ def test_the_lists_on_ml100k_are_the_stable_sort_of_the_reference_scores(ml100k)
         model = make_model(name, seed=1).fit(split.train, ml100k)
         lists, _ = model.recommend(users, k=10)
         np.testing.assert_array_equal(lists, reference_lists(model, reference(model, users), users), name)
+
+
+@pytest.mark.parametrize("linear", [slice(3, 9), None])
+def test_the_two_towers_catalog_scores_are_the_dot_products(linear):
+    from tfrec.recommenders.two_tower import CatalogScorer
+
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(7, 12)).astype(np.float32)
+    queries = rng.normal(size=(5, 12)).astype(np.float32)
+    if linear is not None:  # the multi-hot history: a few nonzeros, weighted
+        queries[:, linear] = (rng.random((5, 6)) < 0.3) * rng.choice([0.5, 1.0], size=(5, 6))
+    scores = CatalogScorer(items, linear)(queries)
+    assert scores.dtype == np.float64 and scores.shape == (5, 7)
+    np.testing.assert_allclose(scores, queries.astype(np.float64) @ items.T.astype(np.float64), rtol=1e-5, atol=1e-5)

@@ -99,6 +99,9 @@ class ModelConfig:
             query kept (not dropped) -- items that serving never recommends back to the user;
             1 counts them as every other catalog item, 0 fits only what the query did not see
             (the dropped items and the unseen catalog; Steck 2020's emphasized denoising).
+            Without history dropout every stored item is kept, and every one counts 1. ``auto``:
+            0 with the squared loss (the linear path), 1 with the multinomial, whose softmax
+            fared worse without them (ml-1m valid NDCG@20 0.1756 against 0.1868).
         projection: End each tower in a Dense ``embedding_dim`` layer. Off (with no
             ``tower_layers``), the towers' outputs are their inputs: with the history on and
             ids only, the query is the pooled history and the candidate the item's embedding
@@ -192,7 +195,7 @@ class ModelConfig:
     history_weighting: HistoryWeighting = "none"
     history_pooling: HistoryPooling = "sqrt"
     history_dropout: float = 0.5
-    kept_item_weight: float = 1.0
+    kept_item_weight: float | Literal["auto"] = "auto"
     projection: bool | None = None
     item_bias: bool = True
     examples: Examples = "auto"

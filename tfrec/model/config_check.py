@@ -45,6 +45,8 @@ INTEGER_LIMITS = {"embedding_dim": (1, 4096), "id_embedding_dim": (1, 4096), "fe
                   "early_stopping_patience": (0, 10_000), "history_max_len": (1, 100_000), "num_sampled": (1, 1 << 20),
                   "steps_per_execution": (1, 10_000), "user_batch_size": (1, 1 << 20), "seed": (0, 2**31 - 1),
                   "rating_epochs": (0, 10_000), "rating_batch_size": (1, 1 << 20)}
+#: Numeric options that also take ``"auto"`` (settled per data set before building).
+AUTO_NUMBERS = ("kept_item_weight",)
 MAX_WIDTH = 16_384
 MAX_LAYERS = 16
 FLOAT_LIMITS = {"learning_rate": (1e-12, 100.0), "weight_decay": (0.0, 1.0), "l2": (0.0, 100.0),
@@ -73,7 +75,7 @@ def check_values(config: Any) -> None:
         raise ConfigError(f"at most {MAX_LAYERS} hidden layers per stack")
     for name, (least, most) in FLOAT_LIMITS.items():
         value = getattr(config, name)
-        if value is None:
+        if value is None or (name in AUTO_NUMBERS and value == "auto"):
             continue
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not least <= value <= most:
             raise ConfigError(f"{name} must be a number from {least:g} to {most:g}, got {value!r}")

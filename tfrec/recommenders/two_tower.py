@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from tfrec.data.columns import side_columns
 from tfrec.data.holdout import nested_seed
@@ -77,7 +78,7 @@ class TwoTowerRecommender(Recommender):
                             tensorboard_dir=self.log_dir)
         self._model = self.result.model
         # train() indexed the whole catalog (dataset.item_ids order = self.catalog order).
-        self._item_embeddings = self.model.indexed_item_embeddings
+        self._scorer = CatalogScorer(self.model.indexed_item_embeddings, self.model.linear_columns())
 
     def _pair_columns(self, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, np.ndarray]:
         return {**side_columns(self.dataset, "user", np.asarray(user_ids), missing="default"),
@@ -121,17 +122,45 @@ class TwoTowerRecommender(Recommender):
         columns = side_columns(self.dataset, "user", user_ids, missing="default")
         columns[HISTORY_ITEMS] = self.catalog[positions]
         columns[HISTORY_WEIGHTS] = weights
-        queries = batched_apply(self.model.query_embedding, columns)
-        return (queries @ self._item_embeddings.T).astype(np.float64)
+        return self._scorer(batched_apply(self.model.query_embedding, columns))
 
     def score_matrix(self, user_ids: np.ndarray) -> np.ndarray:
         self._check_fitted()
         user_ids = np.asarray(user_ids)
         if self.rank_by == "rating":
             return super().score_matrix(user_ids)
-        queries = batched_apply(self.model.query_embedding,
-                                side_columns(self.dataset, "user", user_ids, missing="default"))
-        return (queries @ self._item_embeddings.T).astype(np.float64)
+        return self._scorer(batched_apply(self.model.query_embedding,
+                                          side_columns(self.dataset, "user", user_ids, missing="default")))
+
+
+class CatalogScorer:
+    """Every catalog item's score for query embeddings: their dot products with the indexed
+    item embeddings, the linear path's columns (a multi-hot history: a few nonzeros among
+    ``n_index``) as a sparse product -- ``history nonzeros x catalog`` multiply-adds instead of
+    ``n_index x catalog`` per user.
+
+    Args:
+        items: ``[n_catalog, dim]`` the indexed item embeddings.
+        linear: Where the linear path's columns are in both embeddings (``None``: no path).
+    """
+
+    def __init__(self, items: np.ndarray, linear: slice | None) -> None:
+        self.linear = linear
+        if linear is None:
+            self.dense = items
+            self.rows = None
+        else:
+            self.dense = np.ascontiguousarray(np.delete(items, np.arange(linear.start, linear.stop), axis=1))
+            self.rows = np.ascontiguousarray(items[:, linear].T)  # [n_index, n_catalog]: B's rows by history item
+
+    def __call__(self, queries: np.ndarray) -> np.ndarray:
+        """Scores ``[n, n_catalog]`` (float64) of queries ``[n, dim]``."""
+        if self.linear is None or self.rows is None:
+            return (queries @ self.dense.T).astype(np.float64)
+        dense = np.delete(queries, np.arange(self.linear.start, self.linear.stop), axis=1)
+        scores = dense @ self.dense.T
+        scores += sp.csr_matrix(queries[:, self.linear]) @ self.rows
+        return scores.astype(np.float64)
 
 
 def build(build: Build, *, rank_by: str) -> TwoTowerRecommender:

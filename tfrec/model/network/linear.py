@@ -17,7 +17,7 @@ diagonal is held at zero by the variable's constraint (the optimizer applies it 
 step), so a candidate's row is a plain gather: scoring the whole catalog in training holds a
 few ``n x n`` arrays at once (B, the optimizer's two moments, the gathered rows and their
 gradient), hence :data:`~tfrec.model.config_check.LINEAR_MAX_ITEMS`; solved, training adds the
-matrix's fixed scores apart (:meth:`ItemToItem.scores`), up to
+matrix's fixed scores of each user apart, computed once (:meth:`ItemToItem.training_scores`), up to
 :data:`~tfrec.model.config_check.SOLVED_LINEAR_MAX_ITEMS`.
 
 The diagonal only ever scores a user's own items. After training, ``seen_penalty`` (default)
@@ -32,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import tensorflow as tf
 
 from tfrec.errors import ConfigError
@@ -68,9 +69,9 @@ class ItemToItem(tf.keras.layers.Layer):
         # What the diagonal scores after training (seen_penalty; 0 in training). A scalar of its
         # own: the matrix keeps its zero diagonal, and models saved before it load with 0.
         self.seen_score = self.add_weight(name="seen_score", shape=[], initializer="zeros", trainable=False)
-        # B's transpose (row h: history item h's weights for every item), kept beside a solved
-        # matrix while it trains (not saved): :meth:`scores` reads contiguous rows of it.
-        self.by_history: tf.Tensor | None = None
+        # Every training user's fixed scores x_u B^T (rows: user index), kept beside a solved
+        # matrix while it trains (not saved): :meth:`training_scores` gathers a batch's rows.
+        self.user_scores: tf.Tensor | None = None
 
     def query(self, items: tf.RaggedTensor, weights: tf.RaggedTensor) -> tf.Tensor:
         """Multi-hot histories ``[batch, n_index]`` from ragged item indices and weights
@@ -93,37 +94,39 @@ class ItemToItem(tf.keras.layers.Layer):
         """Assigns ``B`` ``[n_index, n_index]`` (row ``j``: item ``j``'s weights; diagonal set to 0)."""
         self.matrix.assign(ZeroDiagonal()(tf.convert_to_tensor(matrix, tf.float32)))
 
-    def set_solution(self, by_history: np.ndarray) -> None:
+    def set_solution(self, by_history: np.ndarray, histories: sp.spmatrix) -> None:
         """Sets a solved ``B`` from its transpose ``[n_index, n_index]`` (row ``h``: history item
-        ``h``'s weights for every item, diagonal 0, as :func:`~tfrec.model.training.closed_form.dlae_weights`
-        returns it), which :meth:`scores` keeps for training."""
-        by_history = np.asarray(by_history, dtype=np.float32)
+        ``h``'s weights for every item, as :func:`~tfrec.model.training.closed_form.dlae_weights`
+        returns it; its diagonal is set to 0 in place), and keeps the training users' fixed scores
+        ``histories @ by_history`` ``[n_users, n_index]`` for :meth:`training_scores`.
+
+        Args:
+            by_history: ``[n_index, n_index]`` float32.
+            histories: ``[n_users, n_index]`` the users' weighted multi-hot training histories (row:
+                user index), the matrix the closed form was solved on.
+        """
         np.fill_diagonal(by_history, 0.0)
         self.matrix.assign(np.ascontiguousarray(by_history.T))
-        self.by_history = tf.constant(by_history)
+        # One sparse x dense product for every user (nnz x n_index multiply-adds), instead of
+        # gathering each batch's history rows of B at every step of every epoch.
+        self.user_scores = tf.constant(np.asarray(sp.csr_matrix(histories, dtype=np.float32) @ by_history,
+                                                  dtype=np.float32))
 
     def release_solution(self) -> None:
-        """Drops the training copy of :meth:`set_solution` (the matrix itself stays)."""
-        self.by_history = None
+        """Drops the training users' scores of :meth:`set_solution` (the matrix itself stays)."""
+        self.user_scores = None
 
-    def scores(self, items: tf.RaggedTensor, weights: tf.RaggedTensor) -> tf.Tensor:
-        """``x_u B^T`` ``[batch, n_index]``: every item's score from ragged histories (item indices
-        and weights ``[batch, None]``), the diagonal at 0 -- the linear columns' share of the dot
-        product in training. With a solved matrix's training copy (:meth:`set_solution`) one
-        weighted sum of its rows per user (``pairs x n_index`` reads, not the dense
-        ``batch x n_index x n_index`` product); otherwise the dense product.
+    def training_scores(self, user_rows: tf.Tensor) -> tf.Tensor:
+        """``x_u B^T`` ``[batch, n_index]`` of training users ``user_rows [batch]`` (their whole
+        stored history; the diagonal at 0): the linear columns' share of the dot product in
+        training, read from :meth:`set_solution`'s table.
+
+        Raises:
+            ConfigError: No solution set (:meth:`set_solution`) or released.
         """
-        if self.by_history is None:
-            return tf.linalg.matmul(self.query(items, weights), self.matrix, transpose_b=True)
-        rows = items.value_rowids()
-        indices = tf.stack([rows, tf.range(tf.size(rows, out_type=tf.int64)) - tf.gather(items.row_starts(), rows)],
-                           axis=1)
-        shape = tf.stack([items.nrows(), tf.reduce_max(tf.concat([items.row_lengths(), [1]], 0))])
-        ids = tf.SparseTensor(indices, tf.cast(items.flat_values, tf.int64), tf.cast(shape, tf.int64))
-        values = tf.SparseTensor(indices, weights.flat_values, tf.cast(shape, tf.int64))
-        summed = tf.nn.embedding_lookup_sparse(self.by_history, ids, values, combiner="sum")
-        # Rows of users without any item are absent from the lookup's output: pad them with 0.
-        return tf.pad(summed, [[0, items.nrows() - tf.shape(summed, out_type=tf.int64)[0]], [0, 0]])
+        if self.user_scores is None:
+            raise ConfigError("the linear path's training scores are set by set_solution() before training")
+        return tf.gather(self.user_scores, user_rows)
 
     def penalty(self) -> tf.Tensor:
         """``sum(B ** 2)`` (the diagonal is zero)."""

@@ -219,19 +219,14 @@ class TwoTowerNetwork(EpochMeanModel):
             candidate = tf.concat([candidate, self.tower_scores.candidate(self.items.rows(features))], axis=-1)
         return candidate
 
-    def linear_scores(self, features: dict[str, tf.Tensor], item_positions: tf.Tensor) -> tf.Tensor:
-        """The linear path's scores ``[batch, n]`` of the queries' whole stored (or given) history
-        for the items at ``item_positions [n]`` (their index in the shared item embedding), as
-        one sparse product (:meth:`ItemToItem.scores`): what the dot product of
-        :meth:`query_embedding` and :meth:`candidate_embedding` adds through their linear
-        columns, without the ``n_index``-wide embeddings (training's zero diagonal).
-
-        Raises:
-            ConfigError: The model has no linear path.
-        """
+    def linear_columns(self) -> slice | None:
+        """Where the linear path's ``n_index`` columns sit in the query and candidate embeddings
+        (the multi-hot history; the rows of ``B``), or ``None`` without it: a caller may score
+        them as a sparse product instead of the dense dot product's share."""
         if self.linear is None:
-            raise ConfigError("this model has no linear path (history_linear = false)")
-        return tf.gather(self.linear.scores(*self.history_input().items(features)), item_positions, axis=1)
+            return None
+        start = self.model_config.embedding_dim + (1 if self.model_config.item_bias else 0)
+        return slice(start, start + self.linear.n_index)
 
     def rating_side(self) -> RatingSide:
         """What rates pairs.

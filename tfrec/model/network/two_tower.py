@@ -77,21 +77,24 @@ class TwoTowerModel(TwoTowerNetwork):
         items, weights = pool.user_history(users)
         kept = pool.drop(weights)  # the denoising: one draw, for the query and the loss
         cells, target, valid = self.catalog.target_cells(items, weights)
-        # A solved linear path adds its fixed scores apart (one sparse product per batch), not
-        # through n_index-wide embeddings: the same scores, without an n x n product per step.
-        apart = self.linear is not None and self.linear.solved
+        # A solved linear path adds its users' fixed scores apart (computed once, gathered per
+        # batch), not through n_index-wide embeddings: the same scores, without an n x n
+        # product per step.
+        apart = self.linear is not None and self.linear.user_scores is not None
         query = self.query_embedding(inputs, training=True, with_linear=not apart, history=(items, kept))
         catalog = self.candidate_embedding(self.catalog.columns, training=True, with_linear=not apart)
         scores = tf.linalg.matmul(query, catalog, transpose_b=True)
         offset = None
-        if apart and self.catalog.history_index is not None:
-            offset = self.linear_scores(inputs, self.catalog.history_index)
-        elif apart:
-            raise ConfigError("the linear path needs the catalog's history index (history = true)")
+        if self.linear is not None and apart:
+            if self.catalog.history_index is None:
+                raise ConfigError("the linear path needs the catalog's history index (history = true)")
+            offset = tf.gather(self.linear.training_scores(users), self.catalog.history_index, axis=1)
+        if c.kept_item_weight == "auto":
+            raise ConfigError("kept_item_weight = 'auto' is settled by resolve_examples before building")
         cell_weights = None
-        if c.kept_item_weight != 1.0:  # the items the query kept weigh less (emphasized denoising)
+        if c.kept_item_weight != 1.0 and c.history_dropout > 0:  # the kept items weigh less (emphasized denoising)
             was_kept = tf.boolean_mask(kept.flat_values, valid) > 0
-            cell_weights = tf.where(was_kept, c.kept_item_weight, 1.0)
+            cell_weights = tf.where(was_kept, float(c.kept_item_weight), 1.0)
         if not isinstance(self.objective, UserObjective):
             raise ConfigError("examples = 'users' trains a users' objective (user_loss)")
         retrieval = self.objective.scores_loss(scores, cells, target, offset, cell_weights)

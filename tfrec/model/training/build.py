@@ -42,6 +42,7 @@ def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, weigh
     is ``auto``/``full``), else ``interactions``. ``history_linear``: on with users' batches up
     to :func:`~tfrec.model.config_check.linear_max_items` items (20,000 solved, 10,000
     learned). ``user_loss``: ``squared`` with the linear path, else ``multinomial``.
+    ``kept_item_weight``: 0 with the squared loss, else 1.
     ``negatives``: ``full`` for users' batches or while ``batch_size x catalog`` stays under
     :data:`FULL_SOFTMAX_LOGITS`, else ``mixed``.
     """
@@ -59,6 +60,8 @@ def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, weigh
                           "mixed negatives); set examples = 'users' or history_linear = false")
     if config.user_loss == "auto":
         changes["user_loss"] = "squared" if changes.get("history_linear", config.history_linear) else "multinomial"
+    if config.kept_item_weight == "auto":
+        changes["kept_item_weight"] = 0.0 if changes.get("user_loss", config.user_loss) == "squared" else 1.0
     if examples == "users" and distributed:
         raise ConfigError("examples = 'users' trains on one device; under a distribution strategy "
                           "use examples = 'interactions'")
@@ -69,8 +72,9 @@ def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, weigh
         full = examples == "users" or config.batch_size * n_items <= FULL_SOFTMAX_LOGITS
         changes["negatives"] = "full" if full else "mixed"
     config = config.replace(**changes)
-    logger.info("examples: %s, negatives: %s, history_linear: %s, user_loss: %s (catalog %d)", config.examples,
-                config.negatives, config.history_linear, config.user_loss, n_items)
+    logger.info("examples: %s, negatives: %s, history_linear: %s, user_loss: %s, kept_item_weight: %s (catalog %d)",
+                config.examples, config.negatives, config.history_linear, config.user_loss, config.kept_item_weight,
+                n_items)
     return config
 
 
@@ -170,7 +174,7 @@ def solve_linear(model: TwoTowerModel) -> None:
     known = (items > 0) & (users > 0)  # out-of-vocabulary rows: queries never read them
     x = sp.csr_matrix((weights[known], (users[known], items[known])), shape=(len(splits) - 1, model.linear.n_index))
     config = model.model_config
-    model.linear.set_solution(dlae_weights(x, config.linear_l2, config.linear_dropout))
+    model.linear.set_solution(dlae_weights(x, config.linear_l2, config.linear_dropout), x)
     table = pool.item_embedding.embeddings
     table.assign(np.random.default_rng(config.seed).normal(0.0, SOLVED_EMBEDDING_STDDEV, table.shape))
 
