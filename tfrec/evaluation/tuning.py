@@ -63,22 +63,27 @@ def to_toml(params: dict[str, dict[str, Any]]) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelTuning:
-    """What tuning one model found.
+class Search:
+    """The best point one model's study found on the validation carves.
 
     Attributes:
         model: Model name.
         trials: Trials in the study (including those of earlier, resumed runs).
         best_params: Parameters of the best trial.
-        validation: Best mean validation metric.
-        test_default: Test metric with the default parameters.
-        test_tuned: Test metric with the best parameters.
+        validation: Its mean validation metric.
     """
 
     model: str
     trials: int
     best_params: dict[str, Any]
     validation: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelTuning(Search):
+    """What ``tfrec tune`` found: the best point of :class:`Search`, and the test metric with the
+    default and with the best parameters (``test_default``, ``test_tuned``)."""
+
     test_default: float
     test_tuned: float
 
@@ -101,23 +106,6 @@ def _score(name: str, params: dict[str, Any], splits: Sequence[Split], *, metric
     rows = result.rows
     values = rows[(rows.metric == metric) & (rows.k == k)]["value"]
     return float(values.mean())
-
-
-@dataclasses.dataclass(frozen=True)
-class Search:
-    """The best point one model's study found on the validation carves.
-
-    Attributes:
-        model: Model name.
-        trials: Trials in the study (including those of earlier, resumed runs).
-        best_params: Parameters of the best trial.
-        validation: Its mean validation metric.
-    """
-
-    model: str
-    trials: int
-    best_params: dict[str, Any]
-    validation: float
 
 
 def search(splits: Sequence[Split], models: Sequence[str], *, trials: int, seed: int = 42, metric: str = "ndcg",
