@@ -18,6 +18,7 @@ from tfrec.model.network.losses import (
     make_objective,
     softmax_loss,
 )
+from tfrec.model.settled import Settled
 
 RNG = np.random.default_rng(0)
 ITEMS = np.array([10, 20, 30, 40, 50], dtype=np.int64)
@@ -153,12 +154,23 @@ def test_target_cells_keep_the_stored_items_in_the_catalog():
     ({"negatives": "full", "examples": "interactions"}, FullSoftmax),
     ({"negatives": "mixed", "examples": "interactions"}, MixedSoftmax),
     ({"negatives": "in_batch", "examples": "interactions"}, InBatchSoftmax),
-    ({"negatives": "full", "examples": "users", "user_loss": "squared"}, UserSquared),
+    ({"negatives": "full", "examples": "users", "user_loss": "squared", "history_linear": True}, UserSquared),
     ({"negatives": "full", "examples": "users", "user_loss": "multinomial"}, UserMultinomial),
 ])
 def test_one_config_value_chooses_one_class(parts, changes, kind):
     index, catalog, _, log_p = parts
-    config = ModelConfig(**changes)
+    config = ModelConfig(**{"history_linear": False, "user_loss": "multinomial", **changes})
     task = tfrs.tasks.Retrieval(loss=softmax_loss())
     in_batch = InBatchSoftmax(task, config, index, "int", log_p)
-    assert isinstance(make_objective(config, task, in_batch, catalog, embed, index, log_p, softmax_loss()), kind)
+    objective = make_objective(config, Settled.of(config), task, in_batch, catalog, embed, index, log_p,
+                               softmax_loss())
+    assert isinstance(objective, kind)
+
+
+def test_a_config_with_a_choice_left_auto_is_not_settled():
+    with pytest.raises(ConfigError, match="settled for the data by tfrec.model.training.build.resolve_examples"):
+        Settled.of(ModelConfig())
+    settled = Settled.of(ModelConfig(examples="users", negatives="full", history_linear=True, user_loss="squared"))
+    assert settled == Settled("users", "full", True, "squared", 0.0)  # kept_item_weight auto: its rule
+    assert Settled.of(ModelConfig(examples="users", negatives="full", history_linear=False, user_loss="multinomial",
+                                  kept_item_weight=0.5)).kept_item_weight == 0.5

@@ -34,6 +34,7 @@ import tensorflow_recommenders as tfrs
 from tfrec.errors import ConfigError
 from tfrec.model.config import ModelConfig
 from tfrec.model.features.encoder import as_id_dtype, lookup_layer
+from tfrec.model.settled import Settled
 
 #: The candidate tower applied to feature columns: ``embed(features, training) -> [n, dim]``.
 Embed = Callable[[dict[str, tf.Tensor], bool], tf.Tensor]
@@ -311,22 +312,17 @@ class UserSquared(UserObjective):
         return tf.reduce_sum(errors)
 
 
-def make_objective(config: ModelConfig, task: tfrs.tasks.Retrieval, in_batch: InBatchSoftmax,
+def make_objective(config: ModelConfig, settled: Settled, task: tfrs.tasks.Retrieval, in_batch: InBatchSoftmax,
                    catalog: TrainingCatalog, embed: Embed, item_index: tf.keras.layers.Layer,
                    log_probabilities: tf.Tensor, loss: tf.keras.losses.Loss) -> RetrievalLoss:
-    """The training objective of a config whose ``auto`` choices are settled (examples,
-    negatives, user_loss), built once.
-
-    Raises:
-        ConfigError: An ``auto`` choice that was not settled.
-    """
-    if config.examples == "users":
-        if config.user_loss == "auto":
-            raise ConfigError("user_loss = 'auto' is settled by resolve_examples before building")
-        return UserSquared(config.temperature) if config.user_loss == "squared" else UserMultinomial(config.temperature)
-    if config.negatives == "full":
+    """The training objective of a config and its settled choices (examples, negatives,
+    user_loss), built once."""
+    if settled.examples == "users":
+        users = UserSquared if settled.user_loss == "squared" else UserMultinomial
+        return users(config.temperature)
+    if settled.negatives == "full":
         return FullSoftmax(catalog, embed, config.temperature, loss)
-    if config.negatives == "mixed":
+    if settled.negatives == "mixed":
         return MixedSoftmax(task, catalog, embed, item_index, log_probabilities, config.num_sampled)
     return in_batch
 

@@ -36,6 +36,7 @@ from tfrec.model.network.losses import (
 from tfrec.model.network.rating import RatingHead, RatingSide, RatingTowers, TowerScores, uses_rating_towers
 from tfrec.model.network.steps import EpochMeanModel
 from tfrec.model.network.tower import batched_apply, side_tower
+from tfrec.model.settled import Settled
 from tfrec.schema import id_dtype
 
 
@@ -86,6 +87,7 @@ class TwoTowerNetwork(EpochMeanModel):
         self.item_probabilities = [float(p) for p in item_probabilities]
         self.rating, self.weight, self.global_mean = rating, weight, float(global_mean)
         c = self.model_config
+        self.settled = Settled.of(c)  # the auto choices, as resolve_examples settled them
         self.query_tower = side_tower(c, self.query_specs, c.id_dim if c.history else 0, "query_tower")
         self.candidate_tower = side_tower(c, self.candidate_specs, 0, "candidate_tower")
         self.item_index = lookup_layer(item_id_dtype, self.item_vocabulary, "item_index")
@@ -99,11 +101,12 @@ class TwoTowerNetwork(EpochMeanModel):
             lookup, embedding = self.candidate_tower.encoder.id_layers(item_id)
             self.history_pool = HistoryPooling(
                 len(self.user_vocabulary) + 1, self.history_pairs, c.history_pooling, c.history_dropout,
-                lookup, embedding, ratings=c.examples == "users" and rating is not None and c.rating_weight > 0,
+                lookup, embedding,
+                ratings=self.settled.examples == "users" and rating is not None and c.rating_weight > 0,
                 name="history")
             self.query_history = QueryHistory(self.history_pool, self.users, item_id_dtype)
         self.linear: ItemToItem | None = None
-        if c.history_linear is True:  # settled by resolve_examples before building
+        if self.settled.history_linear:
             self.linear = ItemToItem(int(self.history_input().pool.item_embedding.input_dim),
                                      solved=c.linear_solver == "closed_form", name="history_linear")
         if c.item_bias:
@@ -260,12 +263,12 @@ class TwoTowerNetwork(EpochMeanModel):
         objectives draw from; needed before training with them (it builds the objective)."""
         self.catalog = TrainingCatalog(columns, self.item_id, self.item_id_dtype, self.item_index,
                                        self.history_pool.item_lookup if self.history_pool else None)
-        self.objective = make_objective(self.model_config, self.retrieval_task, self.in_batch, self.catalog,
-                                        self.candidate_embedding, self.item_index, self.log_probabilities,
-                                        self.softmax_loss)
+        self.objective = make_objective(self.model_config, self.settled, self.retrieval_task, self.in_batch,
+                                        self.catalog, self.candidate_embedding, self.item_index,
+                                        self.log_probabilities, self.softmax_loss)
         # Evaluation uses the training softmax too when it is exact (full), so that validation
         # and test losses are comparable with the training loss.
-        if self.model_config.negatives == "full":
+        if self.settled.negatives == "full":
             self.evaluation_objective = FullSoftmax(self.catalog, self.candidate_embedding,
                                                     self.model_config.temperature, self.softmax_loss)
 

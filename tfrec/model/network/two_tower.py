@@ -35,15 +35,15 @@ class TwoTowerModel(TwoTowerNetwork):
         if self.training_phase == "rating":
             return self.rating_side().towers_loss(inputs, self.rating_labels(inputs), sample_weight,
                                                   self.log_probabilities, c.rating_weight)
-        if training and c.examples == "users":  # a batch of users, not of interactions
+        if training and self.settled.examples == "users":  # a batch of users, not of interactions
             return self.users_loss(inputs)
         positives = self.item_positions(inputs[self.item_id]) if training and self.history_pool is not None else None
         query = self.query_embedding(inputs, training, positives)
         candidate = self.candidate_embedding(inputs, training)
         loss = tf.constant(0.0)
         if c.retrieval_weight > 0:
-            if training and c.negatives != "in_batch" and self.catalog is None:
-                raise ConfigError(f"negatives = {c.negatives!r} needs the catalog: call "
+            if training and self.settled.negatives != "in_batch" and self.catalog is None:
+                raise ConfigError(f"negatives = {self.settled.negatives!r} needs the catalog: call "
                                   "set_training_catalog() before fit (tfrec.model.training.fit.train does)")
             objective = self.objective if training else self.evaluation_objective
             retrieval = objective(query, candidate, inputs[self.item_id], sample_weight, training)
@@ -89,12 +89,11 @@ class TwoTowerModel(TwoTowerNetwork):
             if self.catalog.history_index is None:
                 raise ConfigError("the linear path needs the catalog's history index (history = true)")
             offset = tf.gather(self.linear.training_scores(users), self.catalog.history_index, axis=1)
-        if c.kept_item_weight == "auto":
-            raise ConfigError("kept_item_weight = 'auto' is settled by resolve_examples before building")
         cell_weights = None
-        if c.kept_item_weight != 1.0 and c.history_dropout > 0:  # the kept items weigh less (emphasized denoising)
+        kept_weight = self.settled.kept_item_weight
+        if kept_weight != 1.0 and c.history_dropout > 0:  # the kept items weigh less (emphasized denoising)
             was_kept = tf.boolean_mask(kept.flat_values, valid) > 0
-            cell_weights = tf.where(was_kept, float(c.kept_item_weight), 1.0)
+            cell_weights = tf.where(was_kept, kept_weight, 1.0)
         if not isinstance(self.objective, UserObjective):
             raise ConfigError("examples = 'users' trains a users' objective (user_loss)")
         retrieval = self.objective.scores_loss(scores, cells, target, offset, cell_weights)

@@ -17,6 +17,7 @@ from tfrec.model.features.specs import FeatureSpec
 from tfrec.model.features.stats import TrainingStats, fit_spec, id_spec
 from tfrec.model.network.rating import uses_rating_towers
 from tfrec.model.network.two_tower import TwoTowerModel
+from tfrec.model.settled import kept_item_weight_for
 from tfrec.model.training.closed_form import dlae_weights
 from tfrec.schema import Feature, as_input_array
 
@@ -61,7 +62,7 @@ def resolve_examples(config: ModelConfig, n_items: int, distributed: bool, weigh
     if config.user_loss == "auto":
         changes["user_loss"] = "squared" if changes.get("history_linear", config.history_linear) else "multinomial"
     if config.kept_item_weight == "auto":
-        changes["kept_item_weight"] = 0.0 if changes.get("user_loss", config.user_loss) == "squared" else 1.0
+        changes["kept_item_weight"] = kept_item_weight_for(str(changes.get("user_loss", config.user_loss)))
     if examples == "users" and distributed:
         raise ConfigError("examples = 'users' trains on one device; under a distribution strategy "
                           "use examples = 'interactions'")

@@ -267,7 +267,7 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
                                shuffle=shuffle, seed=config.seed, repeat=distributed,
                                drop_remainder=distributed, input_context=context, columns=needed)
 
-    if config.examples == "users":  # batches of the users with a history, not of rows
+    if model.settled.examples == "users":  # batches of the users with a history, not of rows
         user_columns = side_columns(tables, "user", np.asarray(model.user_vocabulary), missing="default")
         train_data = tensor_batches({k: tf.constant(v) for k, v in user_columns.items() if k in needed},
                                     batch_size=config.user_batch_size, shuffle=shuffle, seed=config.seed)
@@ -278,7 +278,7 @@ def _fit_once(config: ModelConfig, batches: BatchSource, validation: BatchSource
     with strategy.scope():  # a distributed dataset has no cardinality: its steps were counted
         compile_phase(model, config, steps or int(train_data.cardinality()), distributed=distributed)
     columns = catalog_columns(tables, catalog)
-    if config.negatives != "in_batch":
+    if model.settled.negatives != "in_batch":
         model.set_training_catalog(columns)
     epoch_log = EpochLog()
     ranking = None
