@@ -182,7 +182,7 @@ class TwoTowerNetwork(EpochMeanModel):
             positives: ``[batch]`` item index of each row's positive, removed from the row's
                 stored history (training only).
             with_linear: Include the linear path's multi-hot history (``False``: the caller adds
-                its scores apart, :meth:`linear_scores`; the width is ``n_index`` less).
+                its scores apart, :meth:`ItemToItem.training_scores`; the width is ``n_index`` less).
             history: The ragged item indices and weights ``[batch, None]`` to pool, already
                 dropped out (users' batches draw the dropout once, for the query and the loss),
                 instead of the features' history.
@@ -191,9 +191,10 @@ class TwoTowerNetwork(EpochMeanModel):
         if self.linear is not None:  # one dropout draw for both (a solved matrix reads it all)
             source = self.history_input()
             items, weights = history if history is not None else source.items(features, training)
-            full = source.items(features) if training and self.linear.solved else (items, weights)
             extra = source.pool.pool(items, weights)
-            linear = self.linear.query(*full) if with_linear else None
+            if with_linear:  # else its whole-history lookup is not needed
+                full = source.items(features) if training and self.linear.solved else (items, weights)
+                linear = self.linear.query(*full)
         elif history is not None:
             extra = self.history_input().pool.pool(*history)
         elif self.query_history is not None:
