@@ -7,6 +7,7 @@ from tfrec.data import load_synthetic
 from tfrec.errors import ConfigError
 from tfrec.evaluation.harness import evaluate
 from tfrec.evaluation.splits import make_splits
+from tfrec.recommenders import ease as ease_module
 from tfrec.recommenders import make_model
 from tfrec.recommenders.ease import EASE, ease_memory_bytes
 
@@ -19,7 +20,7 @@ def split():
 def test_weights_solve_the_constrained_ridge_problem(split):
     model = EASE(l2=50.0).fit(split.train, split.dataset)
     x = model.seen.matrix().toarray().astype(np.float64)
-    b = model._weights.astype(np.float64)
+    b = model.weights.astype(np.float64)
     assert np.allclose(np.diag(b), 0.0)
     # Stationarity of the Lagrangian: (X^T X + l2 I) B - X^T X = -diag(mu), only on the diagonal.
     residual = (x.T @ x + 50.0 * np.eye(len(b))) @ b - x.T @ x
@@ -27,6 +28,21 @@ def test_weights_solve_the_constrained_ridge_problem(split):
     assert np.abs(off).max() < 1e-3 * np.abs(x.T @ x).max()
     users = split.train.user_id.unique()[:5]
     np.testing.assert_allclose(model.score_matrix(users), x[model.seen.rows(users)] @ b, rtol=1e-4, atol=1e-5)
+
+
+def test_column_tiles_score_exactly_the_sum_of_each_users_rows_of_b(split, monkeypatch):
+    whole = EASE(l2=50.0).fit(split.train, split.dataset)  # 60 items: one tile
+    monkeypatch.setattr(ease_module, "TILE_COLUMNS", 7)
+    tiled = EASE(l2=50.0).fit(split.train, split.dataset)
+    assert len(tiled._tiles) == 9 and all(t.flags.c_contiguous for t in tiled._tiles)
+    np.testing.assert_array_equal(tiled.weights, whole.weights)
+    b = whole.weights
+    users = np.concatenate([split.train.user_id.unique()[:20], [10**9]])  # the last one is cold
+    rows = tiled.seen.rows(users)
+    expected = np.stack([b[tiled.seen.codes_of(r)].sum(axis=0) if r >= 0 else whole.score_matrix(users[-1:])[0]
+                         for r in rows])
+    np.testing.assert_array_equal(tiled.score_matrix(users), expected)  # bit for bit, item order
+    np.testing.assert_array_equal(tiled.score_matrix(users[:-1]), expected[:-1])
 
 
 def test_cold_users_get_popularity_and_big_catalogs_are_refused(split):
@@ -54,9 +70,9 @@ def test_above_the_fast_paths_memory_one_matrix_inverted_in_place_gives_the_same
     n = len(fast.catalog)
     between = (ease_memory_bytes(n, in_place=True) + ease_memory_bytes(n)) / 2 / 2**30  # only in place fits
     lean = EASE(l2=50.0, max_memory_gb=between).fit(split.train, split.dataset)
-    assert lean._weights.flags.c_contiguous and lean._weights.dtype == np.float32
-    np.testing.assert_allclose(lean._weights, fast._weights, rtol=1e-3, atol=1e-5 * np.abs(fast._weights).max())
-    assert not np.any(np.diag(lean._weights))
+    assert lean.weights.flags.c_contiguous and lean.weights.dtype == np.float32
+    np.testing.assert_allclose(lean.weights, fast.weights, rtol=1e-3, atol=1e-5 * np.abs(fast.weights).max())
+    assert not np.any(np.diag(lean.weights))
     users = split.train.user_id.unique()[:50]
     same = [len(set(a) & set(b)) for a, b in zip(np.argsort(-fast.score_matrix(users))[:, :10],
                                                  np.argsort(-lean.score_matrix(users))[:, :10], strict=True)]

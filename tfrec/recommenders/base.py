@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 from tfrec.data.dataset import Dataset
 from tfrec.errors import TfrecError
 from tfrec.progress import Progress
+from tfrec.recommenders.screen import Screened, refined_top_k
 from tfrec.recommenders.topk import mask_rows, top_k_rows
 
 logger = logging.getLogger(__name__)
@@ -222,6 +223,14 @@ class Recommender(abc.ABC):
         scores = self.score(np.repeat(user_ids, n_items), np.tile(self.catalog, len(user_ids)))
         return np.asarray(scores, dtype=np.float64).reshape(len(user_ids), n_items)
 
+    def screen_matrix(self, user_ids: np.ndarray) -> Screened | None:
+        """Cheap scores of every catalog item with a bound on their error
+        (:mod:`tfrec.recommenders.screen`): :meth:`recommend` then ranks at their speed and
+        scores exactly only the items the bound cannot rule out -- the same lists as from
+        :meth:`score_matrix`. ``None`` (the default): :meth:`recommend` ranks
+        :meth:`score_matrix`."""
+        return None
+
     def score_pairs(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
         """Scores of ``[n]`` pairs read from :meth:`score_matrix` (one row per distinct user);
         items outside the catalog score 0. For models whose natural primitive is the matrix."""
@@ -271,7 +280,7 @@ class Recommender(abc.ABC):
             TfrecError: ``k < 1``, unfitted model, or candidates outside the catalog.
         """
         return self._rank(self.score_matrix, user_ids, self.seen if exclude_seen else None, k,
-                          candidates, batch_size)
+                          candidates, batch_size, screen=self.screen_matrix)
 
     def recommend_from_history(self, user_ids: np.ndarray, history: SeenItems, k: int = 10,
                                batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -281,9 +290,10 @@ class Recommender(abc.ABC):
                           None, batch_size)
 
     def _rank(self, score_rows: Callable[[np.ndarray], np.ndarray], user_ids: np.ndarray,
-              excluded: SeenItems | None, k: int, candidates: np.ndarray | None,
-              batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Batched top-``k`` of ``score_rows(users) [n, n_catalog]`` without ``excluded``'s items."""
+              excluded: SeenItems | None, k: int, candidates: np.ndarray | None, batch_size: int,
+              screen: Callable[[np.ndarray], Screened | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Batched top-``k`` of ``score_rows(users) [n, n_catalog]`` without ``excluded``'s items
+        (from ``screen(users)``'s screened scores when it gives them)."""
         self._check_fitted()
         if int(k) != k or k < 1:
             raise TfrecError(f"k must be a positive integer, got {k!r}")
@@ -301,11 +311,18 @@ class Recommender(abc.ABC):
         position[codes] = np.arange(len(codes))
 
         def block(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            scores = score_rows(batch)  # a fresh [n, n_catalog] array: masked in place
+            screened = screen(batch) if screen is not None else None
+            # a fresh [n, n_catalog] array: masked in place
+            scores = score_rows(batch) if screened is None else screened.approx
             if not everything:
                 scores = scores[:, codes]
             if excluded is not None:
                 mask_rows(scores, excluded.rows(batch), excluded.indptr, excluded.codes, position)
+            if screened is not None:
+                exact = screened.exact
+                top, values = refined_top_k(dataclasses.replace(screened, approx=scores,
+                                                                exact=lambda r, c: exact(r, codes[c])), k)
+                return self.catalog[codes[top]], values
             top = top_k_rows(scores, k)
             return self.catalog[codes[top]], np.take_along_axis(scores, top, axis=1).astype(np.float64)
 

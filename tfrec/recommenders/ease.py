@@ -11,6 +11,12 @@ path holds three such matrices (LU inverse, then ``B`` written row-major); above
 matrix fits, the Gram matrix is inverted in place by Cholesky (slower, one matrix:
 :func:`~tfrec.model.training.closed_form.ease_weights_in_place`; Gowalla's 40,981 items take
 6.3 GiB); larger catalogs are refused with the memory they would need instead of swapping.
+
+``B`` is kept in column tiles (:data:`TILE_COLUMNS` wide, each C order): a block of users is
+scored tile by tile as a sparse-times-dense product, so each output row being summed stays in
+the core's first cache instead of streaming a whole catalog row per history item (16,000 x
+8,000 in ``tfrec compare``: 0.86 s -> about 0.4 s). The in-place path keeps its one matrix as a
+single tile (re-tiling it would need a second one).
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ from tfrec.recommenders.registry import Build
 
 #: Dense float32 matrices EASE's fast path holds at once (Gram, inverse, weights).
 _MATRICES = 3
+
+#: Columns of ``B`` per tile: a block's output rows of this width stay in the first cache.
+TILE_COLUMNS = 1024
 
 
 def ease_memory_bytes(n_items: int, in_place: bool = False) -> int:
@@ -71,17 +80,29 @@ class EASE(Recommender):
                               "restrict the catalog")
         x = self.seen.matrix()
         self._popularity = np.asarray(x.sum(axis=0), dtype=np.float32).ravel()
-        if in_place:  # one matrix, inverted in place (already C order, diagonal 0)
-            self._weights = ease_weights_in_place(x, self.l2)
+        if in_place:  # one matrix, inverted in place (already C order, diagonal 0): one tile
+            self._tiles = [ease_weights_in_place(x, self.l2)]
             return
         inverse, _ = regularized_inverse(x, self.l2)  # P, float32 (LAPACK's column-major order)
-        # B = -P / diag(P) column-wise, written row-major: scoring gathers B's rows (a user's items),
-        # contiguous only in C order (16 rows of a Fortran-ordered 8k catalog: ~20x slower).
-        weights = np.empty(inverse.shape, dtype=np.float32, order="C")
-        np.divide(inverse, -np.diag(inverse)[None, :], out=weights)  # the negated diagonal is a copy
+        # B = -P / diag(P) column-wise, written tile by tile (row-major within a tile: scoring
+        # reads a tile's rows of a user's items); the tiles together take one matrix, as B did.
+        scale = -np.diag(inverse)  # a copy
+        self._tiles = []
+        for start in range(0, n_items, TILE_COLUMNS):
+            stop = min(start + TILE_COLUMNS, n_items)
+            tile = np.empty((n_items, stop - start), dtype=np.float32, order="C")
+            np.divide(inverse[:, start:stop], scale[None, start:stop], out=tile)
+            tile[np.arange(start, stop), np.arange(stop - start)] = 0.0  # the diagonal
+            self._tiles.append(tile)
         del inverse
-        weights[np.diag_indices(n_items)] = 0.0
-        self._weights = weights
+
+    @property
+    def weights(self) -> np.ndarray:
+        """``B`` ``[n_catalog, n_catalog]`` float32 (a new array assembled from the tiles): row
+        ``h`` holds history item ``h``'s weight for every item."""
+        if not hasattr(self, "_tiles"):
+            raise self.not_fitted()
+        return np.concatenate(self._tiles, axis=1)
 
     def score_matrix(self, user_ids: np.ndarray) -> np.ndarray:
         return self._scores(self.seen, self.seen.rows(np.asarray(user_ids)))
@@ -94,14 +115,19 @@ class EASE(Recommender):
 
     def _scores(self, items: SeenItems, rows: np.ndarray) -> np.ndarray:
         """``[n, n_catalog]`` float32: ``x B`` of each CSR row of ``items`` (binary ``x``: the sum
-        of ``B``'s rows of the user's items, added in item order as ``x @ B`` adds them), the
-        popularity for ``-1`` rows."""
+        of ``B``'s rows of the user's items, added in item order), the popularity for ``-1`` rows."""
         scores = np.empty((len(rows), len(self.catalog)), dtype=np.float32)
-        for out, row in zip(scores, rows, strict=True):
-            if row < 0:
-                out[:] = self._popularity
-            else:  # a user's few rows of B: a gather and a sum, no sparse kernel
-                np.sum(self._weights[items.codes_of(row)], axis=0, out=out)
+        known = rows >= 0
+        history = items.ones[rows[known]]  # [n_known, n_catalog] CSR
+        into = scores if known.all() else np.empty((len(history.indptr) - 1, scores.shape[1]), np.float32)
+        start = 0
+        for tile in self._tiles:
+            stop = start + tile.shape[1]
+            into[:, start:stop] = history @ tile
+            start = stop
+        if into is not scores:
+            scores[known] = into
+            scores[~known] = self._popularity
         return scores
 
     def score(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:

