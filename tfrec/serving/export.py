@@ -44,7 +44,7 @@ from tfrec.model.network.two_tower import TwoTowerModel
 from tfrec.model.training.run_folder import RunFolder
 from tfrec.schema import as_input_array
 from tfrec.serving.info import EXPORT_FILE, INDEXES, SAVEDMODEL_DIR, savedmodel_checksums
-from tfrec.serving.seen import SeenItems, pad_id, top_k_excluding
+from tfrec.serving.seen import CatalogPositions, SeenItems, pad_id, top_k_excluding
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +122,9 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     else:
         top_k = tfrs.layers.factorized_top_k.BruteForce(k=retrieved)
     top_k.index(tf.constant(embeddings), tf.constant(item_ids))
-    module, signatures = serving_module(model, top_k, seen, dtypes, k=k, max_exclude=max_exclude,
-                                        max_history=max_history)
+    catalog_positions = CatalogPositions(item_ids, tf.as_dtype(dtypes["candidate"][model.item_id]))
+    module, signatures = serving_module(model, top_k, seen, catalog_positions, dtypes, k=k,
+                                        max_exclude=max_exclude, max_history=max_history)
     with output_directory(out_dir, kind="export", overwrite=overwrite) as staging:
         options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if index == "scann" else None)
         tensorflow_log = logging.getLogger("tensorflow")
@@ -176,7 +177,7 @@ def _specs(names: dict[str, str], integers: tf.DType = tf.int64) -> dict[str, tf
 
 
 def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: SeenItems,
-                   dtypes: dict[str, dict[str, str]], *, k: int, max_exclude: int,
+                   catalog: CatalogPositions, dtypes: dict[str, dict[str, str]], *, k: int, max_exclude: int,
                    max_history: int = 0) -> tuple[tf.Module, dict]:
     """The exported ``tf.Module`` and its signatures (name -> concrete function).
 
@@ -190,7 +191,7 @@ def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: See
     take int64.
     """
     module = tf.Module()
-    module.model, module.top_k, module.seen = model, top_k, seen
+    module.model, module.top_k, module.seen, module.catalog = model, top_k, seen, catalog
     item_dtype = tf.as_dtype(dtypes["candidate"][model.item_id])
 
     def user_ids(features: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -203,7 +204,7 @@ def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: See
     def answer(features: dict[str, tf.Tensor], exclusions: tf.Tensor | None,
                training_items: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         scores, ids = top_k(model.query_embedding(wide(features)))
-        scores, ids = top_k_excluding(scores, ids, exclusions, k, fallback=training_items)
+        scores, ids = top_k_excluding(scores, ids, exclusions, k, catalog, fallback=training_items)
         return {"item_ids": ids, "scores": scores, "known_user": seen.known(user_ids(features))}
 
     def request_exclusions(exclude: tf.Tensor) -> tf.Tensor:
@@ -230,7 +231,7 @@ def serving_module(model: TwoTowerModel, top_k: tf.keras.layers.Layer, seen: See
         scores, ids = top_k(model.query_embedding(query))
         given = tf.where(history_weights > 0, request_exclusions(history),
                          tf.fill(tf.shape(history), pad_id(item_dtype)))
-        scores, ids = top_k_excluding(scores, ids, given, k)
+        scores, ids = top_k_excluding(scores, ids, given, k, catalog)
         return {"item_ids": ids, "scores": scores, "known_user": seen.known(user_ids(features))}
 
     @tf.function

@@ -91,6 +91,9 @@ class ExportedModel:
                              f"{str(exc).splitlines()[0][:200]}); re-export the model") from None
         self._user_rows = ({} if self.users is None else
                            {str(v): i for i, v in enumerate(self.users[self.info.user_id])})
+        # Each stored column as an array: a request reads one position of each (no pandas row).
+        self._user_columns = ({} if self.users is None else
+                              {str(c): self.users[c].to_numpy() for c in self.users.columns})
         schema_path = self.path / RunFolder.SCHEMA
         self.schema_json = read_text(schema_path, TfrecError, "schema") if schema_path.is_file() else None
         self.title_column = json.loads(self.schema_json).get("item_title") if self.schema_json else None
@@ -161,9 +164,8 @@ class ExportedModel:
                 user_id = integer_id(user_id, "user ids")
             row[user_column] = user_id
             position = self._user_rows.get(str(user_id))
-            if position is not None and self.users is not None:
-                stored = self.users.iloc[position]
-                row.update({c: stored[c] for c in names if c in stored.index})
+            if position is not None:
+                row.update({c: self._user_columns[c][position] for c in names if c in self._user_columns})
         row.update(overrides)
         out = {}
         for name, dtype in names.items():

@@ -57,15 +57,23 @@ class Service:
         self.catalog = served.catalog.assign(_key=served.catalog[self.item_column].astype(str)).set_index("_key")
         self.title = next((c for c in (served.title_column, "title", "name") if c and c in self.catalog.columns),
                           None)
+        # str(item id) -> its title, cleaned once (every answer lists k items: no pandas per item)
+        self.titles: dict[str, Any] = ({} if self.title is None else
+                                       {key: clean(value) for key, value in self.catalog[self.title].items()})
 
     def describe(self, item: Any, score: float | None = None) -> dict[str, Any]:
         """An item as the answers list it: its id, score and title (when the catalog has one)."""
         row = {"item_id": clean(item)}
         if score is not None:
             row["score"] = clean(float(score))
-        if self.title is not None and str(item) in self.catalog.index:
-            row["title"] = clean(self.catalog.loc[str(item), self.title])
+        key = str(item)
+        if key in self.titles:
+            row["title"] = self.titles[key]
         return row
+
+    def listed(self, ids: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+        """:meth:`describe` of each ``(id, score)``, the arrays converted to Python values at once."""
+        return [self.describe(i, s) for i, s in zip(ids.tolist(), scores.astype(float).tolist(), strict=True)]
 
     def user_row(self, data: dict[str, Any], rating: bool = False) -> dict[str, np.ndarray]:
         """The query inputs of the request's user: stored features of a known id, given ones over them."""
@@ -83,7 +91,7 @@ class Service:
         return JSONResponse({
             "user_id": user, "user_status": "known" if known else "cold" if user is not None else "features",
             "seen_items_excluded": not include_seen, "k": k,
-            "items": [self.describe(i, s) for i, s in zip(ids[:k], scores[:k], strict=True)]})
+            "items": self.listed(ids[:k], scores[:k])})
 
     async def from_history(self, data: dict[str, Any], k: int) -> JSONResponse:
         items, weights = checks.checked_history(data, self.info)
@@ -95,7 +103,7 @@ class Service:
         ids, scores = await asyncio.to_thread(self.served.recommend_from_history, items, weights, k, row)
         return JSONResponse({"user_id": user, "user_status": "history", "history_items": len(items),
                              "seen_items_excluded": True, "k": k,
-                             "items": [self.describe(i, s) for i, s in zip(ids, scores, strict=True)]})
+                             "items": self.listed(np.asarray(ids), np.asarray(scores))})
 
     async def predict_rating(self, request: Request) -> JSONResponse:
         data = await read_body(request, RATING_FIELDS)

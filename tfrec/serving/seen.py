@@ -4,7 +4,10 @@
 ``StaticHashTable`` from user id to row, the items of all users in one flat tensor and their
 row splits -- built from plain TensorFlow ops, so a stock ``tf.saved_model.load`` (or TF Serving)
 uses it. :func:`top_k_excluding` retrieves ``k + width`` candidates from the index and drops the
-excluded ones, which works for BruteForce and ScaNN alike.
+excluded ones, which works for BruteForce and ScaNN alike; which candidates are excluded is read
+from a ``[batch, catalog]`` mask scattered from the excluded ids' catalog positions
+(:class:`CatalogPositions`), not by comparing every candidate with every excluded id (ml-100k:
+a 1,010-candidate list against 837 excluded ids took 8.6 of the signature's 13 ms at 32 rows).
 
 Memory: the table holds one id per pair plus one row split and one hash entry per user -- about
 ``8 * pairs + 24 * users`` bytes for integer ids (ml-100k: 80k pairs, ~0.7 MB); it grows
@@ -73,8 +76,39 @@ class SeenItems(tf.Module):
         return self._table.lookup(user_ids) >= 0
 
 
+class CatalogPositions(tf.Module):
+    """Catalog item id -> position (a ``StaticHashTable``), and which of a row's ids are in a
+    group of ids.
+
+    Args:
+        item_ids: ``[n_catalog]`` the catalog's ids (distinct).
+        item_dtype: ``tf.int64`` or ``tf.string``.
+    """
+
+    def __init__(self, item_ids: np.ndarray, item_dtype: tf.DType) -> None:
+        super().__init__(name="catalog_positions")
+        keys = np.asarray(item_ids).astype(np.int64) if item_dtype == tf.int64 else \
+            np.asarray(item_ids).astype(str).astype(object)
+        self.size = len(keys)
+        self._table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(keys, item_dtype), tf.range(self.size, dtype=tf.int64)),
+            default_value=-1)
+
+    def member(self, ids: tf.Tensor, group: tf.Tensor) -> tf.Tensor:
+        """``[batch, n]`` whether each of ``ids [batch, n]`` is in its row of ``group [batch, m]``
+        (ids outside the catalog, padding included, are in no group)."""
+        sink = tf.constant(self.size, tf.int64)  # the positions of ids outside the catalog
+        positions = self._table.lookup(group)
+        positions = tf.where(positions < 0, sink, positions)
+        rows = tf.broadcast_to(tf.range(tf.shape(group, out_type=tf.int64)[0])[:, None], tf.shape(positions))
+        marked = tf.scatter_nd(tf.stack([rows, positions], axis=-1), tf.ones(tf.shape(positions), tf.int32),
+                               tf.stack([tf.shape(group, out_type=tf.int64)[0], sink + 1])) > 0
+        wanted = self._table.lookup(ids)
+        return tf.gather(marked, tf.where(wanted < 0, sink, wanted), batch_dims=1) & (wanted >= 0)
+
+
 def top_k_excluding(scores: tf.Tensor, ids: tf.Tensor, exclusions: tf.Tensor | None, k: int,
-                    fallback: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+                    catalog: CatalogPositions, fallback: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """The best ``k`` of ``[batch, n]`` retrieved candidates that are in neither ``exclusions``
     nor ``fallback``.
 
@@ -87,6 +121,7 @@ def top_k_excluding(scores: tf.Tensor, ids: tf.Tensor, exclusions: tf.Tensor | N
         ids: ``[batch, n]`` candidate ids.
         exclusions: ``[batch, m]`` ids to leave out (padding never matches a catalog id), or ``None``.
         k: Items to keep (a full list of others remains when ``n`` exceeds ``k`` plus what is left out).
+        catalog: The catalog's positions (which candidates a group holds).
         fallback: ``[batch, f]`` ids also left out, which fill the list before ``exclusions``.
 
     Returns:
@@ -95,7 +130,7 @@ def top_k_excluding(scores: tf.Tensor, ids: tf.Tensor, exclusions: tf.Tensor | N
     def left_out(group: tf.Tensor | None) -> tf.Tensor | None:
         if group is None or group.shape[-1] == 0:
             return None
-        return tf.reduce_any(tf.equal(ids[:, :, None], group[:, None, :]), axis=-1)
+        return catalog.member(ids, group)
 
     hard, soft = left_out(exclusions), left_out(fallback)
     if hard is None and soft is None:
