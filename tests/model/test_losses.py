@@ -128,13 +128,9 @@ def test_users_objectives_add_fixed_scores_and_weigh_their_target_cells():
                                                     tf.constant(offset), tf.constant(cell_weights))
     expected = -(cell_weights * weights * log_softmax(scores)[cells[:, 0], cells[:, 1]]).sum()
     np.testing.assert_allclose(float(multinomial), expected, rtol=1e-5)
-    # The call form adds the same offset; the other objectives refuse one.
-    called = UserSquared(None)(tf.constant(query), tf.constant(TABLE), tf.constant(cells), tf.constant(weights),
-                               offset=tf.constant(offset))
-    np.testing.assert_allclose(float(called), ((target - scores) ** 2).sum(), rtol=1e-5)
-    with pytest.raises(ConfigError, match="only the users' objectives"):
-        FullSoftmax(None, None, None, None)(tf.constant(query), tf.constant(TABLE), tf.constant([1, 2]),
-                                            offset=tf.constant(offset))
+    # The call form: the dot product of query and candidates, then the same loss.
+    called = UserSquared(None)(tf.constant(query), tf.constant(TABLE), tf.constant(cells), tf.constant(weights))
+    np.testing.assert_allclose(float(called), ((target - (scores - offset)) ** 2).sum(), rtol=1e-5)
 
 
 def test_target_cells_keep_the_stored_items_in_the_catalog():

@@ -119,7 +119,7 @@ class EASE(Recommender):
         scores = np.empty((len(rows), len(self.catalog)), dtype=np.float32)
         known = rows >= 0
         history = items.ones[rows[known]]  # [n_known, n_catalog] CSR
-        into = scores if known.all() else np.empty((len(history.indptr) - 1, scores.shape[1]), np.float32)
+        into = scores if known.all() else np.empty((history.shape[0], scores.shape[1]), np.float32)
         start = 0
         for tile in self._tiles:
             stop = start + tile.shape[1]

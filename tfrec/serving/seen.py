@@ -100,9 +100,10 @@ class CatalogPositions(tf.Module):
         sink = tf.constant(self.size, tf.int64)  # the positions of ids outside the catalog
         positions = self._table.lookup(group)
         positions = tf.where(positions < 0, sink, positions)
-        rows = tf.broadcast_to(tf.range(tf.shape(group, out_type=tf.int64)[0])[:, None], tf.shape(positions))
+        batch = tf.shape(group, out_type=tf.int64)[0]
+        rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(positions))
         marked = tf.scatter_nd(tf.stack([rows, positions], axis=-1), tf.ones(tf.shape(positions), tf.int32),
-                               tf.stack([tf.shape(group, out_type=tf.int64)[0], sink + 1])) > 0
+                               tf.stack([batch, sink + 1])) > 0
         wanted = self._table.lookup(ids)
         return tf.gather(marked, tf.where(wanted < 0, sink, wanted), batch_dims=1) & (wanted >= 0)
 

@@ -111,8 +111,7 @@ class RetrievalLoss(abc.ABC):
 
     @abc.abstractmethod
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
-                 sample_weight: tf.Tensor | None = None, training: bool = False,
-                 offset: tf.Tensor | None = None) -> tf.Tensor:
+                 sample_weight: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
         """The batch's loss (a sum over its rows).
 
         Args:
@@ -124,16 +123,7 @@ class RetrievalLoss(abc.ABC):
             sample_weight: ``[batch]`` (users' objectives: ``[pairs]``, the targets' weights) or
                 ``None``.
             training: Training mode (dropout in the candidate tower; evaluation's metrics).
-            offset: Scores added to ``query . candidates`` before the loss (users'
-                objectives: ``[users, n_items]``, e.g. a solved linear path's); the others
-                refuse it.
         """
-
-    @staticmethod
-    def no_offset(offset: tf.Tensor | None) -> None:
-        """Refuses an ``offset`` (the objectives that score sampled candidates)."""
-        if offset is not None:
-            raise ConfigError("only the users' objectives (examples = 'users') add fixed scores")
 
 
 class InBatchSoftmax(RetrievalLoss):
@@ -165,9 +155,7 @@ class InBatchSoftmax(RetrievalLoss):
         self._softmax = tf.function(self._softmax_fn, jit_compile=True) if config.jit_compile else self._softmax_fn
 
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
-                 sample_weight: tf.Tensor | None = None, training: bool = False,
-                 offset: tf.Tensor | None = None) -> tf.Tensor:
-        self.no_offset(offset)
+                 sample_weight: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
         ids = as_id_dtype(ids, self.item_id_dtype)
         context = tf.distribute.get_replica_context()
         gathered = training and self.cross_replica and context is not None and context.num_replicas_in_sync > 1
@@ -207,9 +195,7 @@ class FullSoftmax(RetrievalLoss):
         self.catalog, self.embed, self.temperature, self.loss = catalog, embed, temperature, loss
 
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
-                 sample_weight: tf.Tensor | None = None, training: bool = False,
-                 offset: tf.Tensor | None = None) -> tf.Tensor:
-        self.no_offset(offset)
+                 sample_weight: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
         catalog = self.catalog
         scores = tf.linalg.matmul(query, self.embed(catalog.columns, training), transpose_b=True)
         if self.temperature is not None:
@@ -236,9 +222,7 @@ class MixedSoftmax(RetrievalLoss):
         self.log_probabilities, self.num_sampled = log_probabilities, num_sampled
 
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
-                 sample_weight: tf.Tensor | None = None, training: bool = False,
-                 offset: tf.Tensor | None = None) -> tf.Tensor:
-        self.no_offset(offset)
+                 sample_weight: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
         catalog, n = self.catalog, self.num_sampled
         rows = tf.random.uniform([n], 0, catalog.n_items, dtype=tf.int64)
         sampled = self.embed({k: tf.gather(v, rows) for k, v in catalog.columns.items()}, training)
@@ -264,10 +248,8 @@ class UserObjective(RetrievalLoss):
         self.temperature = temperature
 
     def __call__(self, query: tf.Tensor, candidates: tf.Tensor, ids: tf.Tensor,
-                 sample_weight: tf.Tensor | None = None, training: bool = False,
-                 offset: tf.Tensor | None = None) -> tf.Tensor:
-        return self.scores_loss(tf.linalg.matmul(query, candidates, transpose_b=True), ids, sample_weight,
-                                offset)
+                 sample_weight: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
+        return self.scores_loss(tf.linalg.matmul(query, candidates, transpose_b=True), ids, sample_weight)
 
     def scores_loss(self, scores: tf.Tensor, cells: tf.Tensor, target: tf.Tensor | None = None,
                     offset: tf.Tensor | None = None, cell_weights: tf.Tensor | None = None) -> tf.Tensor:
