@@ -3,6 +3,8 @@
 Trains and exports ml-100k (fold u1) unless --export is given, starts `tfrec serve` in its own
 process on 127.0.0.1, and drives it with --clients concurrent keep-alive clients sending
 --requests `POST /recommend` requests for random known users (bounded in count and time).
+The server runs ``--workers`` processes (default 1; on 2 cores shared with the clients, 2 measured
+no better).
 Writes JSON stamped with the commit, CPU, cores and versions.
 
     python benchmarks/bench_http.py --data-dir ../shared/data/ml-100k
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="in total (bounded)")
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=1, help="tfrec serve --workers (default 1)")
     parser.add_argument("--smoke", action="store_true", help="1 epoch of each phase, 4 clients, 100 requests (CI)")
     parser.add_argument("--out", default=str(HERE / "results" / "http.json"), help="result JSON")
     args = parser.parse_args()
@@ -112,7 +115,7 @@ def main() -> None:
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(export), "--port",
                                    str(port), "--max-batch", str(args.max_batch), "--max-wait-ms",
-                                   str(args.max_wait_ms)], stdout=subprocess.DEVNULL,
+                                   str(args.max_wait_ms), "--workers", str(args.workers)], stdout=subprocess.DEVNULL,
                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         try:
             for _ in range(240):
@@ -144,7 +147,7 @@ def main() -> None:
               "seconds": seconds, "recommendations_per_second": len(latencies) / seconds,
               "latency_ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
                              "p99": float(np.percentile(ms, 99))},
-              "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms}
+              "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "workers": args.workers}
     print(json.dumps({k: result[k] for k in ("recommendations_per_second", "latency_ms", "errors")}, indent=2))
     if errors:
         raise SystemExit(f"{len(errors)} requests failed: {sorted(set(errors))}")

@@ -199,7 +199,9 @@ def http(result: dict) -> str:
     return (f"{_provenance(result)}: {result['recommendations_per_second']:,.0f} recommendations/s, latency "
             f"p50 {latency['p50']:.0f} ms, p95 {latency['p95']:.0f} ms, p99 {latency['p99']:.0f} ms, "
             f"{result['errors']} errors ({result['clients']} clients, {result['requests']:,} requests, "
-            f"{result['catalog']} catalog, {result['index']} index).")
+            f"{result['catalog']} catalog, {result['index']} index"
+            + (f", {result['workers']} server process{'es' if result['workers'] > 1 else ''}"
+               if "workers" in result else "") + ").")
 
 
 def two_tower(result: dict) -> str:

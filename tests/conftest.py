@@ -149,8 +149,9 @@ def ml100k_u1_export(ml100k_dir, tmp_path_factory) -> Path:
 
 
 @contextlib.contextmanager
-def running_server(export, log):
-    """``tfrec serve`` on a free loopback port, answering /healthz; yields ``(url, port)``."""
+def running_server(export, log, *options):
+    """``tfrec serve`` (with ``options``) on a free loopback port, answering /healthz; yields
+    ``(url, port)``."""
     import socket
     import subprocess
     import sys
@@ -162,7 +163,7 @@ def running_server(export, log):
         port = probe.getsockname()[1]
     with open(log, "w") as stderr:  # a file: an unread pipe would fill and stall the server
         process = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", "--model", str(export), "--port",
-                                    str(port)], stdout=subprocess.DEVNULL, stderr=stderr,
+                                    str(port), *options], stdout=subprocess.DEVNULL, stderr=stderr,
                                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         url = f"http://127.0.0.1:{port}"
         try:

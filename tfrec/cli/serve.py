@@ -97,8 +97,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise TfrecError("--max-batch must be from 1 to 4096 and --max-wait-ms from 0 to 1000")
     if not 0 <= args.port <= 65535:
         raise TfrecError(f"--port must be from 0 to 65535, got {args.port}")
+    if not 1 <= args.workers <= 64:
+        raise TfrecError(f"--workers must be from 1 to 64, got {args.workers}")
     print(f"serving {args.model} on http://{args.host}:{args.port} (page at /, JSON at /recommend)")
-    serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+    serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+          workers=args.workers)
     return 0
 
 
@@ -139,4 +142,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     http.add_argument("--max-batch", type=int, default=64, help="most requests answered by one call (default 64)")
     http.add_argument("--max-wait-ms", type=float, default=2.0,
                       help="longest wait for more requests to batch (default 2 ms)")
+    http.add_argument("--workers", type=int, default=1,
+                      help="server processes sharing the port, each with the export loaded (default 1; "
+                           "one per core answers more requests per second, at that many times the memory)")
     http.set_defaults(func=cmd_serve)

@@ -22,7 +22,10 @@ bodies are capped, and no traceback ever reaches a client.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,7 @@ from tfrec.errors import TfrecError
 from tfrec.serving import requests as checks
 from tfrec.serving.batching import Batcher
 from tfrec.serving.exported import ExportedModel
+from tfrec.serving.info import ExportInfo, verify_checksums
 from tfrec.serving.page import PAGE
 from tfrec.serving.requests import RATING_FIELDS, RECOMMEND_FIELDS, BadRequest, clean, read_body
 
@@ -169,13 +173,35 @@ def create_app(served: ExportedModel, *, max_batch: int = 64, max_wait_ms: float
         400: refuse, 404: refuse, 405: refuse, 413: refuse, 422: refuse})
 
 
+#: How ``serve`` tells its worker processes what to serve (JSON: path, max_batch, max_wait_ms).
+WORKER_ENV = "TFREC_SERVE_WORKER"
+
+
+def app_from_environment() -> Starlette:
+    """The application of one of ``serve``'s worker processes (uvicorn starts each from this
+    import string): the export and batching options named by :data:`WORKER_ENV`."""
+    options = json.loads(os.environ[WORKER_ENV])
+    return create_app(ExportedModel(options["path"]), max_batch=options["max_batch"],
+                      max_wait_ms=options["max_wait_ms"])
+
+
 def serve(path: str, *, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 64,
-          max_wait_ms: float = 2.0) -> None:
-    """Loads the export and serves it until interrupted."""
+          max_wait_ms: float = 2.0, workers: int = 1) -> None:
+    """Loads the export and serves it until interrupted; with ``workers > 1``, that many
+    processes (each loads the export and batches its own requests) share the port, so that
+    the Python handling of requests, one core's work per process, can use more cores (on the
+    2-core machine of ``benchmarks/bench_http.py``, whose clients share those cores, two
+    workers measured no gain over one: 1,880-1,970 against 1,940-2,080 recommendations/s)."""
     import uvicorn
 
-    app = create_app(ExportedModel(path), max_batch=max_batch, max_wait_ms=max_wait_ms)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5)
+    settings: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "timeout_keep_alive": 5}
+    if workers == 1:
+        uvicorn.run(create_app(ExportedModel(path), max_batch=max_batch, max_wait_ms=max_wait_ms), **settings)
+        return
+    verify_checksums(Path(path), ExportInfo.read(Path(path)))  # a bad folder: one error here, not one per worker
+    os.environ[WORKER_ENV] = json.dumps({"path": str(Path(path).resolve()), "max_batch": max_batch,
+                                         "max_wait_ms": max_wait_ms})
+    uvicorn.run("tfrec.serving.http:app_from_environment", factory=True, workers=workers, **settings)
 
 
 __all__ = ["Batcher", "Service", "create_app", "serve"]
